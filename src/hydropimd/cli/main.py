@@ -1,0 +1,279 @@
+"""``hydropimd`` command line: a thin layer over the Python API.
+
+Each sub-command parses its options, calls one public function of the package
+with the same arguments, and prints a rich table or, with ``--json``, JSON.
+Bad input raises :class:`hydropimd.errors.InputError`, printed here as one line
+with exit status 2 and no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from hydropimd.cli import output
+from hydropimd.errors import InputError
+
+
+def _common(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    p.add_argument("--json", action="store_true", help="print machine-readable JSON on stdout")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    return p
+
+
+def _floats(text: str) -> list[float]:
+    try:
+        return [float(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a comma-separated list of numbers") from None
+
+
+def _dataset_dir(data: str | None, labels: str) -> Path:
+    """A data set folder: ``--data`` as given (a published root resolves to its ``data/<labels>``), else the published one."""
+    from hydropimd.data.location import published_root
+
+    root = Path(data) if data else published_root()
+    if not root.is_dir():
+        raise InputError(f"data directory {root} does not exist; give --data DIR or set HYDROPIMD_DATA")
+    if (root / "data" / labels).is_dir():
+        return root / "data" / labels
+    return root
+
+
+# ---------------------------------------------------------------- structure
+def cmd_structure_build(args) -> None:
+    from ase.io import write
+
+    from hydropimd.structures import build_lah10
+
+    if args.prototype != "lah10":
+        raise InputError(f"unknown prototype '{args.prototype}'; available: lah10")
+    atoms = build_lah10(a=args.a, x=args.x, cell=args.cell, supercell=args.supercell, angles=args.angles, isotope=args.isotope)
+    fmt = args.format or ("extxyz" if Path(args.output).suffix in ("", ".xyz", ".extxyz") else None)
+    try:
+        write(args.output, atoms, format=fmt)
+    except (ValueError, KeyError) as err:
+        raise InputError(f"cannot write {args.output} (format {fmt or 'from suffix'}): {err}") from None
+    lengths_angles = atoms.cell.cellpar()
+    summary = {
+        "output": args.output,
+        "natoms": len(atoms),
+        "formula": atoms.get_chemical_formula(),
+        "isotope": args.isotope,
+        "volume_angstrom3": atoms.get_volume(),
+        "cell_lengths_angstrom": lengths_angles[:3],
+        "cell_angles_deg": lengths_angles[3:],
+    }
+    if args.json:
+        output.print_json(summary)
+    else:
+        output.print_table("structure", ["quantity", "value"], [[k, v] for k, v in summary.items()])
+
+
+# ---------------------------------------------------------------- data
+def cmd_data_info(args) -> None:
+    from hydropimd.data.systems import dataset_info
+
+    info = dataset_info(_dataset_dir(args.dir or args.data, "full"))
+    if args.json:
+        output.print_json(info)
+        return
+    rows = [[s["name"], s["natoms"], s["sets"], s["frames"], s["train_frames"], s["test_frames"]] for s in info["systems"]]
+    rows.append(["total", "", "", info["n_frames"], info["n_train_frames"], info["n_test_frames"]])
+    output.print_table(f"{info['path']} ({info['split']})", ["system", "atoms", "sets", "frames", "train", "test"], rows)
+
+
+def cmd_data_fetch(args) -> None:
+    from hydropimd.data.location import PUBLISHED_URL, fetch_published
+
+    with output.progress_bar("downloading", args.quiet) as update:
+        dest = fetch_published(args.dest, args.url or PUBLISHED_URL, progress=update)
+    if args.json:
+        output.print_json({"dest": str(dest)})
+    else:
+        output.stdout.print(f"published data in {dest}")
+
+
+def cmd_data_path(args) -> None:
+    from hydropimd.data.location import published_path, published_root
+
+    path = published_path(args.relative, args.data) if args.relative else published_root(args.data)
+    output.print_json({"path": str(path)}) if args.json else print(path)
+
+
+def cmd_data_convert(args) -> None:
+    from hydropimd.pair.baseline import PairBaseline
+    from hydropimd.pair.convert import convert_dataset
+
+    table, mode = (args.add_pair, "add") if args.add_pair else (args.remove_pair, "remove")
+    pair = PairBaseline.from_file(table)
+    with output.progress_bar(f"{mode} pair term", args.quiet) as update:
+        summary = convert_dataset(args.source, args.target, pair, mode, progress=update)
+    if args.json:
+        output.print_json(summary)
+    else:
+        output.stdout.print(f"{summary['n_frames']} frames in {summary['n_systems']} systems written to {summary['to']}")
+
+
+# ---------------------------------------------------------------- pair
+def cmd_pair_eval(args) -> None:
+    from hydropimd.pair.baseline import PairBaseline
+
+    pair = PairBaseline.from_file(args.table)
+    atoms = _read_structure(args.structure)
+    energy, forces, virial = pair.compute(atoms)
+    result = {"energy_ev": energy, "virial_ev": virial, "forces_ev_per_angstrom": forces,
+              "max_force_ev_per_angstrom": float(abs(forces).max()) if len(forces) else 0.0}
+    if args.json:
+        output.print_json(result)
+    else:
+        output.print_table("pair baseline", ["quantity", "value"],
+                           [["energy (eV)", energy], ["max |force| component (eV/A)", result["max_force_ev_per_angstrom"]],
+                            ["virial trace (eV)", float(virial.trace())]])
+
+
+def _read_structure(path: str):
+    from ase.io import read
+
+    try:
+        return read(path)
+    except FileNotFoundError:
+        raise InputError(f"structure file {path} does not exist") from None
+    except Exception as err:  # ASE raises many types for unreadable files
+        raise InputError(f"cannot read structure {path}: {err}") from None
+
+
+def cmd_pair_compare(args) -> None:
+    from hydropimd.pair.baseline import PairBaseline
+    from hydropimd.pair.check import compare_with_dataset
+
+    pair = PairBaseline.from_file(args.table)
+    with output.progress_bar("comparing", args.quiet) as update:
+        report = compare_with_dataset(pair, args.full, args.subtracted, progress=update)
+    if args.json:
+        output.print_json(report)
+        return
+    rows = [[n, r["n_frames"], r["max_energy_error_ev"], r["max_force_error_ev_per_angstrom"], r["max_virial_error_ev"]]
+            for n, r in report["systems"].items()]
+    output.print_table("full - subtracted vs pair term (max |difference|)", ["system", "frames", "energy eV", "force eV/A", "virial eV"], rows)
+
+
+# ---------------------------------------------------------------- model
+def cmd_model_import(args) -> None:
+    from hydropimd.potential.models import import_model
+
+    data_root = None
+    if args.compress:
+        from hydropimd.data.location import published_root
+
+        data_root = published_root(args.data)
+    summary = import_model(args.graph, args.out, compress=args.compress, input_json=args.input_json, data_root=data_root)
+    if args.json:
+        output.print_json(summary)
+    else:
+        output.stdout.print(f"model written to {summary['output']} ({summary['bytes']} bytes, compressed: {summary['compressed']})")
+
+
+def cmd_model_test(args) -> None:
+    from hydropimd.potential.calculator import HydridePotential
+    from hydropimd.potential.testing import test_model
+
+    data = _dataset_dir(args.data, "full" if args.pair else "subtracted")
+    potential = HydridePotential(args.model, pair=args.pair)
+    with output.progress_bar("evaluating systems", args.quiet) as update:
+        report = test_model(potential, data, split=args.split, progress=update)
+    if args.json:
+        output.print_json(report)
+        return
+    keys = ["energy_rmse_per_atom_ev", "force_rmse_ev_per_angstrom", "virial_rmse_per_atom_ev"]
+    rows = [[name, r["n_frames"], *(r.get(k, float("nan")) for k in keys)] for name, r in report["systems"].items()]
+    rows.append(["overall (dp test weighting)", report["n_frames"], *(report[k] for k in keys)])
+    output.print_table(
+        f"{Path(args.model).name}{' + ' + Path(args.pair).name if args.pair else ''} on {data} ({args.split} split)",
+        ["system", "frames", "energy RMSE eV/atom", "force RMSE eV/A", "virial RMSE eV/atom"], rows,
+    )
+
+
+# ---------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hydropimd", description="Quantum-nuclear stability of hydride crystals.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    structure = commands.add_parser("structure", help="build crystal structures").add_subparsers(dest="action", required=True)
+    p = _common(structure.add_parser("build", help="fcc LaH10 from its Wyckoff positions"))
+    p.add_argument("prototype", help="structure prototype (lah10)")
+    p.add_argument("--a", type=float, default=5.1, help="cubic lattice constant, angstrom (default 5.1)")
+    p.add_argument("--x", type=float, default=0.38, help="32f Wyckoff parameter with La at 4a (default 0.38)")
+    p.add_argument("--cell", choices=["conventional", "primitive"], default="conventional")
+    p.add_argument("--supercell", default="1", help="repetitions: N or N1,N2,N3 (352 atoms: conventional 2; 297: primitive 3)")
+    p.add_argument("--angles", type=_floats, help="conventional-cell angles alpha,beta,gamma in degrees, imposed at fixed volume")
+    p.add_argument("--isotope", choices=["H", "D"], default="H")
+    p.add_argument("--format", help="ASE output format (default: extxyz)")
+    p.add_argument("-o", "--output", required=True, help="output file")
+    p.set_defaults(func=cmd_structure_build)
+
+    data = commands.add_parser("data", help="DeePMD npy data sets").add_subparsers(dest="action", required=True)
+    p = _common(data.add_parser("info", help="systems, frames, atoms and the test split"))
+    p.add_argument("dir", nargs="?", help="data set folder (default: the published data)")
+    p.add_argument("--data", help="data location (else $HYDROPIMD_DATA, else the fetched cache)")
+    p.set_defaults(func=cmd_data_info)
+    p = _common(data.add_parser("fetch", help="download the published LaH10 data set"))
+    p.add_argument("--dest", help="target folder (default: the cache)")
+    p.add_argument("--url", help="archive URL (default: the GitHub archive of kkly1995/Data-for-fcc-LaH)")
+    p.set_defaults(func=cmd_data_fetch)
+    p = _common(data.add_parser("path", help="print where a published file is, by the data-location rule"))
+    p.add_argument("relative", nargs="?", help="e.g. models/subtracted/graph.pb or tables/full.table")
+    p.add_argument("--data", help="data location")
+    p.set_defaults(func=cmd_data_path)
+    p = _common(data.add_parser("convert", help="add or remove the pair term from a data set's labels"))
+    p.add_argument("--from", dest="source", required=True, help="source data set folder")
+    p.add_argument("--to", dest="target", required=True, help="new data set folder")
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--add-pair", metavar="TABLE", help="subtracted -> full")
+    g.add_argument("--remove-pair", metavar="TABLE", help="full -> subtracted")
+    p.set_defaults(func=cmd_data_convert)
+
+    pair = commands.add_parser("pair", help="the tabulated pair baseline").add_subparsers(dest="action", required=True)
+    p = _common(pair.add_parser("eval", help="pair energy, forces and virial of a structure"))
+    p.add_argument("--table", required=True, help="LAMMPS pair table file (published sections and cutoffs)")
+    p.add_argument("--structure", required=True, help="any ASE-readable periodic structure")
+    p.set_defaults(func=cmd_pair_eval)
+    p = _common(pair.add_parser("compare", help="check full - subtracted labels against the pair term"))
+    p.add_argument("--table", required=True)
+    p.add_argument("--full", required=True, help="data set with full labels")
+    p.add_argument("--subtracted", required=True, help="the same frames with subtracted labels")
+    p.set_defaults(func=cmd_pair_compare)
+
+    model = commands.add_parser("model", help="DeePMD-kit models").add_subparsers(dest="action", required=True)
+    p = _common(model.add_parser("import", help="upgrade a DeePMD-kit 1.x graph, optionally compress it"))
+    p.add_argument("graph", help="frozen graph (.pb)")
+    p.add_argument("--out", required=True, help="output model file")
+    p.add_argument("--compress", action="store_true", help="compress with dp compress")
+    p.add_argument("--input-json", help="the model's training script (DeePMD-kit 1.x keys accepted)")
+    p.add_argument("--data", help="data location holding the script's training systems")
+    p.set_defaults(func=cmd_model_import)
+    p = _common(model.add_parser("test", help="energy, force and virial RMSE on a data set"))
+    p.add_argument("--model", required=True, help="frozen model (DeePMD-kit 1.x graphs are upgraded automatically)")
+    p.add_argument("--pair", help="pair table added to the model (then the labels must be full)")
+    p.add_argument("--data", help="data set folder or published root (default: the published data)")
+    p.add_argument("--split", choices=["test", "train", "all"], default="test")
+    p.set_defaults(func=cmd_model_test)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except InputError as err:
+        output.error(str(err))
+        return 2
+    except KeyboardInterrupt:
+        output.error("interrupted")
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

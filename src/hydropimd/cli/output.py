@@ -1,0 +1,62 @@
+"""How commands talk to the user: JSON or rich tables on stdout, progress on stderr, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import contextmanager
+
+import numpy as np
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+stdout = Console(highlight=False)
+stderr = Console(stderr=True, highlight=False)
+
+
+def _plain(value):
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def print_json(payload: dict) -> None:
+    sys.stdout.write(json.dumps(_plain(payload), indent=2) + "\n")
+
+
+def print_table(title: str, columns: list[str], rows: list[list]) -> None:
+    table = Table(title=title)
+    for c in columns:
+        table.add_column(c, justify="right" if c != columns[0] else "left")
+    for r in rows:
+        table.add_row(*[f"{v:.6g}" if isinstance(v, float) else str(v) for v in r])
+    stdout.print(table)
+
+
+def error(message: str) -> None:
+    stderr.print(f"[bold red]error:[/] {message}", soft_wrap=True)
+
+
+@contextmanager
+def progress_bar(description: str, quiet: bool):
+    """Yields ``update(done, total)``; draws a rich progress bar on stderr unless ``quiet``."""
+    if quiet:
+        yield lambda done, total: None
+        return
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
+        console=stderr, transient=True,
+    ) as bar:
+        task = bar.add_task(description, total=None)
+
+        def update(done, total):
+            bar.update(task, completed=done, total=total)
+
+        yield update

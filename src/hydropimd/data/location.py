@@ -1,0 +1,100 @@
+"""Where the published LaH10 data live, and how to fetch them.
+
+The data-location rule, used by every command: an explicit ``--data DIR``, else
+the environment variable ``HYDROPIMD_DATA``, else the cache directory that
+:func:`fetch_published` fills (``$XDG_CACHE_HOME/hydropimd/lah10-published``,
+default ``~/.cache/hydropimd/lah10-published``).  The published root holds
+``data/{full,subtracted}/``, ``models/{full,subtracted}/`` and ``tables/``
+(the layout of github.com/kkly1995/Data-for-fcc-LaH).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Callable
+
+from hydropimd.errors import InputError
+
+PUBLISHED_URL = "https://github.com/kkly1995/Data-for-fcc-LaH/archive/refs/heads/main.tar.gz"
+ENV_VAR = "HYDROPIMD_DATA"
+
+
+def cache_dir() -> Path:
+    """hydropimd's cache directory (models converted from DeePMD-kit 1.x, fetched data)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "hydropimd"
+
+
+def default_published_dir() -> Path:
+    return cache_dir() / "lah10-published"
+
+
+def published_root(explicit: str | os.PathLike | None = None) -> Path:
+    """The published data root by the data-location rule (it must exist)."""
+    for source, value in (("--data", explicit), (ENV_VAR, os.environ.get(ENV_VAR))):
+        if value:
+            root = Path(value).expanduser()
+            if not root.is_dir():
+                raise InputError(f"{source} points to {root}, which does not exist; fix it or run 'hydropimd data fetch'")
+            return root
+    root = default_published_dir()
+    if not root.is_dir():
+        raise InputError(f"no published data found: pass --data DIR, set {ENV_VAR}, or run 'hydropimd data fetch'")
+    return root
+
+
+def published_path(relative: str, explicit: str | os.PathLike | None = None) -> Path:
+    """A file or folder of the published data, e.g. ``models/subtracted/graph.pb``."""
+    path = published_root(explicit) / relative
+    if not path.exists():
+        raise InputError(f"{path} is missing from the published data; re-run 'hydropimd data fetch'")
+    return path
+
+
+def fetch_published(
+    dest: str | os.PathLike | None = None,
+    url: str = PUBLISHED_URL,
+    progress: Callable[[int, int | None], None] | None = None,
+) -> Path:
+    """Download and unpack the published data set (a .tar.gz or .zip archive) into ``dest``.
+
+    The archive's single top-level folder is stripped.  Unpacking goes to a
+    temporary folder beside ``dest`` that is renamed at the end, so an
+    interrupted fetch never leaves a half-filled data directory.  ``progress``
+    is called with (bytes so far, total bytes or None).
+    """
+    dest = Path(dest) if dest else default_published_dir()
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    suffix = ".zip" if url.endswith(".zip") else ".tar.gz"
+    with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".fetch-") as work:
+        archive = Path(work) / f"archive{suffix}"
+        try:
+            with urllib.request.urlopen(url, timeout=60) as response, open(archive, "wb") as out:
+                total = response.headers.get("Content-Length")
+                total = int(total) if total else None
+                done = 0
+                while chunk := response.read(1 << 20):
+                    out.write(chunk)
+                    done += len(chunk)
+                    if progress:
+                        progress(done, total)
+        except (urllib.error.URLError, OSError) as err:
+            raise InputError(f"cannot download {url}: {getattr(err, 'reason', err)}; check the URL or the network") from None
+        unpacked = Path(work) / "unpacked"
+        try:
+            shutil.unpack_archive(archive, unpacked)
+        except (shutil.ReadError, OSError) as err:
+            raise InputError(f"{url} is not a readable .tar.gz or .zip archive ({err})") from None
+        entries = list(unpacked.iterdir())
+        top = entries[0] if len(entries) == 1 and entries[0].is_dir() else unpacked
+        if not (top / "data").is_dir():
+            raise InputError(f"the archive from {url} has no data/ folder; it is not the published LaH10 data set")
+        if dest.exists():
+            shutil.rmtree(dest)
+        os.replace(top, dest)
+    return dest

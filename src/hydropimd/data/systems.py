@@ -1,0 +1,210 @@
+"""DeePMD-kit npy systems: discovery, the DeePMD-kit 1.x test split, loading, writing.
+
+A *system* is a directory with ``type.raw`` (one integer type per atom),
+optionally ``type_map.raw``, and ``set.NNN/`` folders holding ``box.npy``
+(nframes, 9), ``coord.npy`` (nframes, 3N), and labels ``energy.npy`` (nframes,),
+``force.npy`` (nframes, 3N), ``virial.npy`` (nframes, 9).  Units: angstrom, eV,
+eV/angstrom, eV.  A *data set* is any directory tree holding systems, nested or
+not (the published data nest ``ensemble3/150GPa``).
+
+The DeePMD-kit 1.x convention, which the published study used, holds out the
+*last* ``set.NNN`` of every system as the test split.  dpdata merges a system's
+sets into one frame list and rewrites them with its own set size, which loses
+that partition; this module therefore reads and writes set by set with NumPy
+(the format is plain ``.npy`` arrays) and keeps the layout exactly.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from hydropimd.errors import InputError
+
+#: Type names of the published LaH10 data (type.raw: 0 = La, 1 = H); used when a system has no type_map.raw.
+DEFAULT_TYPE_MAP = ("La", "H")
+SPLITS = ("test", "train", "all")
+LABELS = ("energy", "force", "virial")
+
+
+def _natural_key(text: str):
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", text)]
+
+
+@dataclass
+class Frames:
+    """Frames of one composition.  coords (nf, N, 3) A; cells (nf, 3, 3) A, rows are lattice vectors;
+    energy (nf,) eV; forces (nf, N, 3) eV/A; virial (nf, 3, 3) eV.  Labels may be None."""
+
+    symbols: list[str]
+    coords: np.ndarray
+    cells: np.ndarray
+    energy: np.ndarray | None = None
+    forces: np.ndarray | None = None
+    virial: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.cells)
+
+    @property
+    def natoms(self) -> int:
+        return len(self.symbols)
+
+
+@dataclass(frozen=True)
+class DeepmdSystem:
+    """One DeePMD npy system on disk."""
+
+    path: Path
+    name: str
+    types: np.ndarray = field(repr=False)
+    type_map: tuple[str, ...]
+    set_dirs: tuple[Path, ...]
+    frames_per_set: tuple[int, ...]
+
+    @property
+    def natoms(self) -> int:
+        return len(self.types)
+
+    @property
+    def nframes(self) -> int:
+        return sum(self.frames_per_set)
+
+    @property
+    def symbols(self) -> list[str]:
+        return [self.type_map[t] for t in self.types]
+
+    def split_sets(self, split: str) -> tuple[Path, ...]:
+        """Set folders of a split: ``test`` = the last set, ``train`` = the others, ``all``."""
+        if split not in SPLITS:
+            raise InputError(f"unknown split '{split}'; choose one of {', '.join(SPLITS)}")
+        if split == "test":
+            return self.set_dirs[-1:]
+        if split == "train":
+            return self.set_dirs[:-1]
+        return self.set_dirs
+
+    def split_frames(self, split: str) -> int:
+        n = dict(zip(self.set_dirs, self.frames_per_set))
+        return sum(n[s] for s in self.split_sets(split))
+
+    def load(self, split: str = "all") -> Frames:
+        """Read the frames of a split, labels included where present."""
+        return concatenate([read_set(s, self.symbols) for s in self.split_sets(split)], self.symbols)
+
+
+def read_set(set_dir: Path, symbols: list[str]) -> Frames:
+    """Read one ``set.NNN`` folder."""
+    n = len(symbols)
+
+    def load(name, shape):
+        f = set_dir / f"{name}.npy"
+        if not f.exists():
+            return None
+        try:
+            return np.load(f).reshape(shape)
+        except ValueError:
+            raise InputError(f"{f} does not hold {shape[1:]} per frame for {n} atoms; the data set is malformed") from None
+
+    cells = load("box", (-1, 3, 3))
+    coords = load("coord", (-1, n, 3))
+    if cells is None or coords is None:
+        raise InputError(f"{set_dir} lacks box.npy or coord.npy; it is not a DeePMD npy set")
+    return Frames(list(symbols), coords, cells, load("energy", (-1,)), load("force", (-1, n, 3)), load("virial", (-1, 3, 3)))
+
+
+def concatenate(parts: list[Frames], symbols: list[str]) -> Frames:
+    def cat(attr):
+        arrays = [getattr(p, attr) for p in parts]
+        return None if any(a is None for a in arrays) or not arrays else np.concatenate(arrays)
+
+    return Frames(list(symbols), cat("coords"), cat("cells"), cat("energy"), cat("forces"), cat("virial"))
+
+
+def write_set(set_dir: Path, frames: Frames) -> None:
+    """Write frames as one ``set.NNN`` folder atomically (built beside it, then renamed)."""
+    set_dir = Path(set_dir)
+    tmp = set_dir.with_name(set_dir.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    nf = len(frames)
+    np.save(tmp / "box.npy", frames.cells.reshape(nf, 9))
+    np.save(tmp / "coord.npy", frames.coords.reshape(nf, -1))
+    for name, arr, width in (("energy", frames.energy, None), ("force", frames.forces, -1), ("virial", frames.virial, 9)):
+        if arr is not None:
+            np.save(tmp / f"{name}.npy", arr.reshape(nf) if width is None else arr.reshape(nf, width))
+    if set_dir.exists():
+        shutil.rmtree(set_dir)
+    os.replace(tmp, set_dir)
+
+
+def open_system(path: str | os.PathLike, root: str | os.PathLike | None = None, type_map=None) -> DeepmdSystem:
+    """Describe the system at ``path`` without reading its arrays (frame counts come from memory-mapped headers)."""
+    path = Path(path)
+    type_file = path / "type.raw"
+    if not type_file.exists():
+        raise InputError(f"{path} has no type.raw; it is not a DeePMD npy system")
+    try:
+        types = np.loadtxt(type_file, dtype=int, ndmin=1)
+    except ValueError:
+        raise InputError(f"{type_file} must hold one integer type per atom") from None
+    if type_map is None:
+        tm_file = path / "type_map.raw"
+        type_map = tuple(tm_file.read_text().split()) if tm_file.exists() else DEFAULT_TYPE_MAP
+    type_map = tuple(type_map)
+    if types.min() < 0 or types.max() >= len(type_map):
+        raise InputError(f"{type_file} uses types up to {types.max()} but the type map has {len(type_map)} names; add a type_map.raw")
+    set_dirs = tuple(sorted((p for p in path.glob("set.*") if p.is_dir() and not p.name.endswith(".partial")),
+                            key=lambda p: _natural_key(p.name)))
+    if not set_dirs:
+        raise InputError(f"{path} has no set.NNN folders; it is not a DeePMD npy system")
+    counts = []
+    for s in set_dirs:
+        box = s / "box.npy"
+        if not box.exists():
+            raise InputError(f"{s} lacks box.npy; the data set is malformed")
+        counts.append(int(np.load(box, mmap_mode="r").shape[0]))
+    name = str(path.relative_to(root)) if root is not None and path != Path(root) else path.name
+    return DeepmdSystem(path, name, types, type_map, set_dirs, tuple(counts))
+
+
+def find_systems(root: str | os.PathLike, type_map=None) -> list[DeepmdSystem]:
+    """All systems under ``root`` (``root`` itself may be one), in natural name order."""
+    root = Path(root)
+    if not root.is_dir():
+        raise InputError(f"data directory {root} does not exist; give --data DIR or set HYDROPIMD_DATA")
+    paths = sorted({p.parent for p in root.rglob("type.raw")}, key=lambda p: _natural_key(str(p.relative_to(root))))
+    if not paths:
+        raise InputError(f"no DeePMD npy system (a folder with type.raw and set.NNN/) under {root}")
+    return [open_system(p, root, type_map) for p in paths]
+
+
+def dataset_info(root: str | os.PathLike) -> dict:
+    """Systems, frames, atoms and the DeePMD-1.x split of a data set, as a JSON-ready dict."""
+    systems = find_systems(root)
+    rows = [
+        {
+            "name": s.name,
+            "natoms": s.natoms,
+            "elements": sorted(set(s.symbols), key=s.type_map.index),
+            "sets": len(s.set_dirs),
+            "frames": s.nframes,
+            "train_frames": s.split_frames("train"),
+            "test_frames": s.split_frames("test"),
+        }
+        for s in systems
+    ]
+    return {
+        "path": str(Path(root)),
+        "n_systems": len(rows),
+        "n_frames": sum(r["frames"] for r in rows),
+        "n_train_frames": sum(r["train_frames"] for r in rows),
+        "n_test_frames": sum(r["test_frames"] for r in rows),
+        "split": "DeePMD-kit 1.x: the last set.NNN of every system is the test split",
+        "systems": rows,
+    }

@@ -1,0 +1,131 @@
+"""One potential for everything: a Deep Potential plus an optional pair baseline.
+
+U(R) = f(R) + g(R) (SPEC section 3): g is a DeePMD-kit model evaluated with
+DeePMD-kit's ``DeepPot``, f the tabulated pair baseline of
+:mod:`hydropimd.pair.baseline`.  :class:`HydridePotential` evaluates batches of
+same-composition frames in one model call (path-integral MD passes all beads at
+once) and is also an ASE calculator for single structures.
+
+With a committee (extra models), it also returns the model deviation of SPEC
+section 6, E = max_i sqrt(<|F_i - <F_i>|^2>) over the committee, computed by
+DeePMD-kit's ``calc_model_devi_f`` (the ``max_devi_f`` of ``dp model-devi``).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's start-up chatter is not our users' business
+
+import numpy as np
+from ase.calculators.calculator import Calculator, all_changes
+from ase.stress import full_3x3_to_voigt_6_stress
+
+from hydropimd.errors import InputError
+from hydropimd.pair.baseline import PairBaseline
+from hydropimd.potential.models import resolve_model
+
+
+@dataclass
+class Evaluation:
+    """Energies (nf,) eV, forces (nf, N, 3) eV/A, virials (nf, 3, 3) eV (stress = -virial / volume),
+    and with a committee the maximal force deviation per frame (nf,) eV/A."""
+
+    energy: np.ndarray
+    forces: np.ndarray
+    virial: np.ndarray
+    max_force_dev: np.ndarray | None = None
+
+
+def _load_deeppot(path: str | os.PathLike, atoms_per_call: int | bool):
+    from deepmd.infer import DeepPot  # imported lazily: TensorFlow takes seconds to start
+
+    try:
+        return DeepPot(str(resolve_model(path)), auto_batch_size=atoms_per_call)
+    except InputError:
+        raise
+    except Exception as err:  # DeePMD-kit raises bare exceptions for files it cannot load
+        raise InputError(f"DeePMD-kit cannot load model {path}: {str(err).splitlines()[0]}") from None
+
+
+class HydridePotential(Calculator):
+    """DeePMD model + optional pair baseline (+ optional committee), batched.
+
+    Parameters
+    ----------
+    model : path of a DeePMD-kit frozen model (DeePMD-kit 1.x graphs are upgraded automatically).
+    pair : a :class:`PairBaseline`, a table file path (published LaH10 sections and cutoffs), or None.
+    committee : paths of further models; the deviation is taken over ``model`` and these.
+    atoms_per_call : how many atoms (frames x atoms) DeePMD-kit evaluates per TensorFlow call;
+        larger batches are split.  The default is DeePMD-kit's CPU default (1024).
+    """
+
+    implemented_properties = ["energy", "free_energy", "forces", "stress"]
+
+    def __init__(self, model, pair=None, committee=(), atoms_per_call: int = 1024, **kwargs):
+        super().__init__(**kwargs)
+        self.model_path = Path(model)
+        self.models = [_load_deeppot(m, atoms_per_call) for m in (model, *committee)]
+        self.type_map = list(self.models[0].get_type_map())
+        for path, other in zip(committee, self.models[1:]):
+            if list(other.get_type_map()) != self.type_map:
+                raise InputError(f"committee model {path} has type map {other.get_type_map()}, not {self.type_map}")
+        if isinstance(pair, (str, os.PathLike)):
+            pair = PairBaseline.from_file(pair)
+        self.pair = pair
+        self._types_cache: dict[tuple[str, ...], np.ndarray] = {}
+
+    @property
+    def cutoff(self) -> float:
+        return float(self.models[0].get_rcut())
+
+    def atom_types(self, symbols) -> np.ndarray:
+        key = tuple(symbols)
+        if key not in self._types_cache:
+            unknown = sorted(set(key) - set(self.type_map))
+            if unknown:
+                raise InputError(f"elements {', '.join(unknown)} are not in the model's type map {self.type_map}")
+            self._types_cache[key] = np.array([self.type_map.index(s) for s in key], dtype=np.int32)
+        return self._types_cache[key]
+
+    def evaluate(self, coords, cells, symbols, committee: bool = True) -> Evaluation:
+        """Evaluate frames of one composition: coords (nf, N, 3) A, cells (nf, 3, 3) A (rows = lattice vectors).
+
+        With ``committee=False`` only the main model runs (no deviation), for
+        steps where the deviation is not monitored.
+        """
+        coords = np.asarray(coords, dtype=float)
+        cells = np.asarray(cells, dtype=float).reshape(-1, 3, 3)
+        nf = len(cells)
+        coords = coords.reshape(nf, -1, 3)
+        types = self.atom_types(symbols)
+        models = self.models if committee else self.models[:1]
+        results = [m.eval(coords.reshape(nf, -1), cells.reshape(nf, 9), types) for m in models]
+        energy = results[0][0].reshape(nf)
+        forces = results[0][1].reshape(nf, -1, 3)
+        virial = results[0][2].reshape(nf, 3, 3)
+        max_dev = None
+        if len(models) > 1:
+            from deepmd.infer.model_devi import calc_model_devi_f
+
+            all_forces = np.stack([r[1].reshape(nf, -1, 3) for r in results])
+            max_dev = calc_model_devi_f(all_forces)[0]
+        if self.pair is not None:
+            term = self.pair.compute_batch(coords, cells, list(symbols))
+            energy = energy + term.energy
+            forces = forces + term.forces
+            virial = virial + term.virial
+        return Evaluation(energy, forces, virial, max_dev)
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        if not self.atoms.pbc.all():
+            raise InputError("HydridePotential needs a periodic structure (pbc on all three axes)")
+        ev = self.evaluate(self.atoms.positions[None], self.atoms.cell.array[None], self.atoms.get_chemical_symbols())
+        self.results["energy"] = self.results["free_energy"] = float(ev.energy[0])
+        self.results["forces"] = ev.forces[0]
+        self.results["stress"] = full_3x3_to_voigt_6_stress(-ev.virial[0] / self.atoms.get_volume())
+        if ev.max_force_dev is not None:
+            self.results["max_force_dev"] = float(ev.max_force_dev[0])

@@ -1,0 +1,176 @@
+"""DeePMD-kit model files: recognising, upgrading old graphs, compressing.
+
+Everywhere a model is accepted, a DeePMD-kit 1.x frozen graph (the published
+``graph.pb`` files were frozen with DeePMD-kit 1.3.4) is upgraded with
+DeePMD-kit's own converter (``deepmd.tf.utils.convert.convert_to_21``, the code
+behind ``dp convert-from``) and cached by content hash, so users pass the
+published files directly.  Compression is DeePMD-kit's ``dp compress``.
+
+Both run in a child process in a scratch folder: DeePMD-kit's converter writes
+``frozen_model.pbtxt`` into the working directory and ``dp compress`` writes
+checkpoints there, and neither should touch the caller's folder or its
+TensorFlow session state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from hydropimd.data.location import cache_dir
+from hydropimd.errors import InputError
+
+# Node names every DeePMD-kit TensorFlow graph carries, and the one only >= 2.0 graphs carry.
+_DEEPMD_MARKER = b"descrpt_attr/rcut"
+_VERSION_MARKER = b"model_attr/model_version"
+
+
+def file_digest(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 22):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _read_model_bytes(path: Path) -> bytes:
+    if not path.is_file():
+        raise InputError(f"model file {path} does not exist; give a DeePMD-kit frozen model (.pb)")
+    data = path.read_bytes()
+    if _DEEPMD_MARKER not in data:
+        raise InputError(f"{path} is not a DeePMD-kit frozen model (.pb from 'dp freeze'); give a model file")
+    return data
+
+
+def is_legacy_graph(path: str | os.PathLike) -> bool:
+    """True for a DeePMD-kit graph older than 2.0 (no ``model_attr/model_version`` node)."""
+    return _VERSION_MARKER not in _read_model_bytes(Path(path))
+
+
+def _run_dp(args: list[str], what: str) -> None:
+    """Run a DeePMD-kit command in a scratch folder; raise a one-line error naming the log on failure."""
+    work = Path(tempfile.mkdtemp(prefix="hydropimd-dp-"))
+    log = work / "dp.log"
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    with open(log, "w") as out:
+        status = subprocess.run(args, cwd=work, stdout=out, stderr=subprocess.STDOUT, env=env).returncode
+    if status != 0:
+        tail = [ln for ln in log.read_text().splitlines() if ln.strip()][-1:] or ["(no output)"]
+        raise InputError(f"{what} failed: {tail[0].strip()} (full log: {log})")
+
+
+def upgrade_graph(source: str | os.PathLike, target: str | os.PathLike) -> Path:
+    """Convert a DeePMD-kit < 2.1 graph to the current format (``dp convert-from``, version auto-detected)."""
+    source, target = Path(source).resolve(), Path(target).resolve()
+    tmp = target.with_name(target.name + ".partial")
+    code = "import sys; from deepmd.tf.utils.convert import convert_to_21; convert_to_21(sys.argv[1], sys.argv[2])"
+    _run_dp([sys.executable, "-c", code, str(source), str(tmp)], f"converting {source} with DeePMD-kit")
+    os.replace(tmp, target)
+    return target
+
+
+def resolve_model(path: str | os.PathLike) -> Path:
+    """The path to load for ``path``: itself if current, else its cached upgrade (made once per content hash)."""
+    path = Path(path).expanduser()
+    if not is_legacy_graph(path):
+        return path
+    cached = cache_dir() / "models" / f"{file_digest(path)}.pb"
+    if not cached.exists():
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        upgrade_graph(path, cached)
+    return cached
+
+
+def training_script_from_legacy(input_json: str | os.PathLike, data_root: str | os.PathLike | None = None) -> dict:
+    """A valid DeePMD-kit 3 training script from a DeePMD-kit 1.x ``input.json``.
+
+    Key names are upgraded with DeePMD-kit's ``update_deepmd_input``; the
+    training section is rebuilt with only the keys DeePMD-kit 3 accepts.  System
+    paths that do not exist relative to the script are looked up under
+    ``data_root`` by their tail (``../../data/subtracted/aimd`` ->
+    ``<data_root>/data/subtracted/aimd``), which is how the published scripts
+    refer to the published data.
+    """
+    from deepmd.utils.compat import update_deepmd_input
+
+    input_json = Path(input_json)
+    try:
+        legacy = json.loads(input_json.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise InputError(f"cannot read training script {input_json}: {err}") from None
+    script = update_deepmd_input(legacy, warning=False)
+    training = script.get("training", {})
+    data = training.get("training_data", {})
+    systems = [_locate_system(s, input_json.parent, data_root) for s in data.get("systems", [])]
+    if not systems:
+        raise InputError(f"{input_json} lists no training systems")
+    script["training"] = {
+        "training_data": {"systems": systems, "batch_size": data.get("batch_size", 1)},
+        "numb_steps": training.get("numb_steps", training.get("stop_batch", 1000000)),
+        "seed": training.get("seed", 1),
+        "disp_freq": training.get("disp_freq", 100),
+        "save_freq": training.get("save_freq", 1000),
+    }
+    return script
+
+
+def _locate_system(entry: str, script_dir: Path, data_root) -> str:
+    candidate = (script_dir / entry).resolve()
+    if candidate.is_dir():
+        return str(candidate)
+    parts = [p for p in Path(entry).parts if p not in ("..", ".")]
+    if data_root is not None:
+        for k in range(len(parts)):
+            candidate = Path(data_root) / Path(*parts[k:])
+            if candidate.is_dir():
+                return str(candidate.resolve())
+    raise InputError(f"training system {entry} of the training script not found; pass --data with the published data root")
+
+
+def compress_model(model: str | os.PathLike, target: str | os.PathLike, training_script: dict) -> Path:
+    """Compress a frozen model with ``dp compress`` (tabulated embedding nets; Lu et al., JCTC 18, 5559 (2022)).
+
+    ``training_script`` supplies the training data from which DeePMD-kit takes
+    the minimal neighbour distance when the graph does not store it (graphs
+    older than 2.0 do not).
+    """
+    model = resolve_model(model).resolve()
+    target = Path(target).resolve()
+    tmp = target.with_name(target.name + ".partial.pb")
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump(training_script, f, indent=1)
+        script_path = f.name
+    try:
+        dp = str(Path(sys.executable).with_name("dp"))
+        _run_dp([dp, "compress", "-i", str(model), "-o", str(tmp), "-t", script_path], f"compressing {model}")
+    finally:
+        os.unlink(script_path)
+    os.replace(tmp, target)
+    return target
+
+
+def import_model(
+    graph: str | os.PathLike,
+    out: str | os.PathLike,
+    compress: bool = False,
+    input_json: str | os.PathLike | None = None,
+    data_root: str | os.PathLike | None = None,
+) -> dict:
+    """Upgrade (and optionally compress) a frozen graph into ``out``; returns a JSON-ready summary."""
+    graph, out = Path(graph), Path(out)
+    legacy = is_legacy_graph(graph)
+    if compress:
+        if input_json is None:
+            raise InputError("--compress needs --input-json (the model's training script) for the training data statistics")
+        compress_model(graph, out, training_script_from_legacy(input_json, data_root))
+    else:
+        tmp = out.with_name(out.name + ".partial")
+        tmp.write_bytes(resolve_model(graph).read_bytes())
+        os.replace(tmp, out)
+    return {"source": str(graph), "output": str(out), "upgraded_from_legacy": legacy, "compressed": compress,
+            "bytes": out.stat().st_size}

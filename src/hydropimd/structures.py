@@ -1,0 +1,133 @@
+"""Crystal structures: fcc LaH10 from its Wyckoff positions, supercells, distortions, isotopes.
+
+fcc LaH10, space group Fm-3m (No. 225), conventional cell (SPEC section 1):
+La at 4a (0, 0, 0); H at 8c (1/4, 1/4, 1/4) and at 32f (x, x, x) with x ~ 0.38
+(x ~ 0.12 is the same structure with La placed at 4b instead).  4 La + 40 H =
+44 atoms per conventional cell, 11 per primitive cell.  Lengths in angstrom,
+angles in degrees, masses in atomic mass units.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from ase import Atoms
+from ase.data import atomic_masses, atomic_numbers
+from ase.geometry import cellpar_to_cell
+from ase.spacegroup import crystal
+
+from hydropimd.errors import InputError
+
+#: Deuterium mass (u), CODATA 2018.
+DEUTERIUM_MASS = 2.01410177812
+ISOTOPE_MASSES = {"H": float(atomic_masses[atomic_numbers["H"]]), "D": DEUTERIUM_MASS}
+#: Atom counts of the simulation cells used in the study and how each is built.
+STUDY_CELLS = {
+    11: ("primitive", (1, 1, 1)),
+    44: ("conventional", (1, 1, 1)),
+    297: ("primitive", (3, 3, 3)),
+    352: ("conventional", (2, 2, 2)),
+    2816: ("conventional", (4, 4, 4)),
+}
+
+
+def parse_supercell(spec) -> tuple[int, int, int]:
+    """``2`` or ``"2"`` -> (2, 2, 2); ``"2,2,3"`` or (2, 2, 3) -> (2, 2, 3)."""
+    if isinstance(spec, str):
+        try:
+            spec = [int(v) for v in spec.split(",")]
+        except ValueError:
+            raise InputError(f"supercell '{spec}' must be one integer or three comma-separated integers") from None
+    if isinstance(spec, (int, np.integer)):
+        spec = [int(spec)]
+    spec = list(spec)
+    if len(spec) == 1:
+        spec = spec * 3
+    if len(spec) != 3 or any(n < 1 for n in spec):
+        raise InputError(f"supercell {spec} must be one or three positive integers")
+    return tuple(int(n) for n in spec)
+
+
+def distortion_matrix(angles_deg, volume_factor: float = 1.0) -> np.ndarray:
+    """Deformation F (rows: v' = v @ F) taking a cube with unit edges to equal edges with the given angles.
+
+    The edge length is chosen so that det F = ``volume_factor`` (1: volume kept).
+    The result is in ASE's standard orientation (first vector along x).
+    """
+    angles = np.asarray(angles_deg, dtype=float)
+    if angles.shape != (3,):
+        raise InputError(f"give three angles (alpha, beta, gamma), not {angles_deg}")
+    if np.any(angles <= 0) or np.any(angles >= 180):
+        raise InputError(f"angles {tuple(angles)} must lie strictly between 0 and 180 degrees")
+    c = np.cos(np.radians(angles))
+    shape = 1 - np.sum(c**2) + 2 * np.prod(c)
+    if shape <= 1e-12:
+        raise InputError(f"angles {tuple(angles)} make no cell (each angle must be less than the sum of the other two, and their sum less than 360)")
+    edge = (volume_factor / np.sqrt(shape)) ** (1.0 / 3.0)
+    return cellpar_to_cell([edge, edge, edge, *angles])
+
+
+def build_lah10(
+    a: float = 5.1,
+    x: float = 0.38,
+    cell: str = "conventional",
+    supercell=1,
+    angles=None,
+    isotope: str = "H",
+) -> Atoms:
+    """fcc LaH10 (Fm-3m) with lattice constant ``a`` (angstrom) and 32f parameter ``x``.
+
+    ``cell``: ``conventional`` (44 atoms) or ``primitive`` (11 atoms), repeated by
+    ``supercell``.  ``angles``: target (alpha, beta, gamma) in degrees of the
+    *conventional* cell, imposed at fixed volume by the same linear map on
+    whatever cell is built (so a primitive-cell supercell is the corresponding
+    piece of the distorted lattice).  ``isotope``: ``H`` or ``D``; masses are set
+    on the Atoms (written to extxyz as the ``masses`` column) and recorded in
+    ``atoms.info["isotope"]``.  Atoms are ordered La first, then H.
+    """
+    if not a > 0:
+        raise InputError(f"lattice constant a = {a} A must be positive")
+    if not 0 < x < 1:
+        raise InputError(f"Wyckoff parameter x = {x} must lie between 0 and 1 (0.38 with La at 4a)")
+    if cell not in ("conventional", "primitive"):
+        raise InputError(f"cell '{cell}' must be conventional or primitive")
+    if isotope not in ISOTOPE_MASSES:
+        raise InputError(f"isotope '{isotope}' must be H or D")
+    atoms = crystal(
+        ["La", "H", "H"],
+        basis=[(0, 0, 0), (0.25, 0.25, 0.25), (x, x, x)],
+        spacegroup=225,
+        cellpar=[a, a, a, 90, 90, 90],
+        primitive_cell=(cell == "primitive"),
+    )
+    if len(atoms) != (11 if cell == "primitive" else 44):
+        raise InputError(f"x = {x} puts hydrogens on special positions ({len(atoms)} atoms instead of 44); use x near 0.38")
+    atoms = atoms.repeat(parse_supercell(supercell))
+    order = np.argsort(np.array(atoms.get_chemical_symbols()) != "La", kind="stable")
+    atoms = atoms[order]
+    if angles is not None:
+        strain = distortion_matrix(angles)  # maps the unit cube to the distorted conventional cell
+        atoms.set_cell(atoms.cell.array @ strain, scale_atoms=True)
+        atoms.info["conventional_angles_deg"] = [float(v) for v in angles]
+    set_isotope(atoms, isotope)
+    atoms.info.update({"prototype": "LaH10 Fm-3m", "a_angstrom": float(a), "x_32f": float(x)})
+    return atoms
+
+
+def set_isotope(atoms: Atoms, isotope: str) -> Atoms:
+    """Give every hydrogen the mass of ``H`` or ``D`` (the symbol stays H: the potential is mass-independent)."""
+    if isotope not in ISOTOPE_MASSES:
+        raise InputError(f"isotope '{isotope}' must be H or D")
+    masses = atoms.get_masses()
+    masses[np.array(atoms.get_chemical_symbols()) == "H"] = ISOTOPE_MASSES[isotope]
+    atoms.set_masses(masses)
+    atoms.info["isotope"] = isotope
+    return atoms
+
+
+def hydrogen_isotope(atoms: Atoms) -> str:
+    """``H`` or ``D`` from the masses carried by a structure."""
+    h = np.array(atoms.get_chemical_symbols()) == "H"
+    if not h.any():
+        return "H"
+    mass = float(np.mean(atoms.get_masses()[h]))
+    return min(ISOTOPE_MASSES, key=lambda k: abs(ISOTOPE_MASSES[k] - mass))
