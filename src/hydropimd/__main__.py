@@ -1,0 +1,5 @@
+import sys
+
+from hydropimd.cli.main import main
+
+sys.exit(main())

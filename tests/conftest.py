@@ -1,0 +1,52 @@
+"""Shared fixtures.  The published data are found by the data-location rule
+(HYDROPIMD_DATA, else ../shared/lah10-published beside the checkout, else the
+fetched cache).  Under CI (CI=true) a test that needs them and cannot find them
+fails; elsewhere it is skipped with the reason."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hydropimd.data.location import default_published_dir
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _find_published() -> Path | None:
+    candidates = [os.environ.get("HYDROPIMD_DATA"), REPO.parent / "shared" / "lah10-published", default_published_dir()]
+    for c in candidates:
+        if c and (Path(c) / "data" / "full").is_dir():
+            return Path(c)
+    return None
+
+
+@pytest.fixture(scope="session")
+def published() -> Path:
+    root = _find_published()
+    if root is None:
+        message = "published LaH10 data not found: set HYDROPIMD_DATA or run 'hydropimd data fetch'"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return root
+
+
+@pytest.fixture(scope="session")
+def full_table(published) -> Path:
+    return published / "tables" / "full.table"
+
+
+@pytest.fixture(scope="session")
+def subtracted_graph(published) -> Path:
+    return published / "models" / "subtracted" / "graph.pb"
+
+
+def run_cli(*args: str, env: dict | None = None, cwd=None) -> subprocess.CompletedProcess:
+    """Run the installed ``hydropimd`` command in a child process."""
+    return subprocess.run([sys.executable, "-m", "hydropimd", *map(str, args)], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, cwd=cwd)

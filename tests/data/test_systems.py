@@ -1,0 +1,75 @@
+import json
+
+import numpy as np
+import pytest
+
+from hydropimd.data.systems import Frames, dataset_info, find_systems, open_system, write_set
+from hydropimd.errors import InputError
+from tests.conftest import run_cli
+
+
+def make_system(path, frames_per_set, natoms=3, seed=0):
+    rng = np.random.default_rng(seed)
+    path.mkdir(parents=True)
+    (path / "type.raw").write_text("\n".join(["0"] + ["1"] * (natoms - 1)) + "\n")
+    symbols = ["La"] + ["H"] * (natoms - 1)
+    for k, n in enumerate(frames_per_set):
+        write_set(path / f"set.{k:03d}", Frames(symbols, rng.normal(size=(n, natoms, 3)), np.tile(np.eye(3) * 5, (n, 1, 1)),
+                                                rng.normal(size=n), rng.normal(size=(n, natoms, 3)), rng.normal(size=(n, 3, 3))))
+    return symbols
+
+
+def test_published_split(published):
+    info = dataset_info(published / "data" / "full")
+    assert (info["n_systems"], info["n_frames"], info["n_test_frames"], info["n_train_frames"]) == (20, 2779, 259, 2520)
+    names = [s["name"] for s in info["systems"]]
+    assert "ensemble3/150GPa" in names and "r3m" in names
+    assert names.index("ensemble2") < names.index("ensemble10")  # natural order
+    r3m = next(s for s in info["systems"] if s["name"] == "r3m")
+    assert r3m["natoms"] == 297 and r3m["elements"] == ["La", "H"]
+
+
+def test_cli_info_json_follows_the_data_location_rule(published):
+    explicit = run_cli("data", "info", "--data", published, "--json")
+    from_env = run_cli("data", "info", "--json", env={"HYDROPIMD_DATA": str(published)})
+    assert explicit.returncode == 0 and from_env.returncode == 0, explicit.stderr + from_env.stderr
+    assert json.loads(explicit.stdout) == json.loads(from_env.stdout)
+    assert json.loads(explicit.stdout)["n_test_frames"] == 259
+
+
+def test_split_and_round_trip(tmp_path):
+    symbols = make_system(tmp_path / "a" / "b", [4, 4, 3])
+    make_system(tmp_path / "c", [2], seed=1)
+    systems = find_systems(tmp_path)
+    assert [s.name for s in systems] == ["a/b", "c"]
+    s = systems[0]
+    assert (s.split_frames("test"), s.split_frames("train"), s.nframes) == (3, 8, 11)
+    test = s.load("test")
+    assert len(test) == 3 and test.forces.shape == (3, 3, 3)
+    assert s.symbols == symbols
+    assert systems[1].split_frames("train") == 0 and systems[1].split_frames("test") == 2
+    # writing is atomic: no .partial folder remains and rewriting replaces
+    write_set(s.set_dirs[0], test)
+    assert open_system(s.path).frames_per_set == (3, 4, 3)
+    assert not list(tmp_path.rglob("*.partial"))
+
+
+def test_malformed_data(tmp_path):
+    with pytest.raises(InputError, match="does not exist"):
+        find_systems(tmp_path / "nowhere")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="no DeePMD npy system"):
+        find_systems(tmp_path / "empty")
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "type.raw").write_text("0\n1\n")
+    with pytest.raises(InputError, match="no set.NNN"):
+        find_systems(bad)
+    (bad / "set.000").mkdir()
+    np.save(bad / "set.000" / "box.npy", np.zeros((2, 9)))
+    np.save(bad / "set.000" / "coord.npy", np.zeros((2, 5)))
+    with pytest.raises(InputError, match="coord"):
+        find_systems(bad)[0].load()
+    (bad / "type.raw").write_text("0\n7\n")
+    with pytest.raises(InputError, match="type map"):
+        find_systems(bad)
