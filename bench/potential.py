@@ -265,50 +265,58 @@ def run(args, log) -> dict:
 
 
 def print_table(result: dict) -> None:
+    import shutil
+
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    # wide enough for the tables when piped to a file; a narrower terminal wraps
+    console = Console(width=max(shutil.get_terminal_size((120, 24)).columns, 120))
     m = result["machine"]
     la0 = ", ".join(f"{x:.2f}" for x in result["load_average_start"])
     la1 = ", ".join(f"{x:.2f}" for x in result["load_average_end"])
     console.print(f"[bold]Machine[/]: {m['nproc']} CPUs, {m['cpu']}; DeePMD-kit {m['deepmd_kit']}, "
                   f"TensorFlow {m['tensorflow']}, Python {m['python']} {m['threads_env'] or ''}")
-    console.print(f"System '{result['system']}' ({result['natoms']} atoms); single: median of {result['repeats']} calls, "
-                  f"batch of {result['batch']}: median of {result['batch_repeats']} calls; timed {result['timed_s']:.0f} s; "
-                  f"load average {la0} -> {la1}")
-
-    table = Table(title="Energy + forces + virial throughput (ms per frame | atoms/s; ratios per frame)")
-    for col, just in (("model", "left"), ("case", "left"), ("atoms/call", "right"), ("frames/chunk", "right"),
-                      ("bare ms", "right"), ("calc ms", "right"), ("calc+pair ms", "right"), ("pair only ms", "right"),
-                      ("bare atoms/s", "right"), ("calc atoms/s", "right"), ("calc+pair atoms/s", "right"),
-                      ("calc/bare", "right"), ("calc+pair/bare", "right"), ("batch/single calc", "right")):
-        table.add_column(col, justify=just)
+    console.print(f"System '{result['system']}' ({result['natoms']} atoms); single frame: median of {result['repeats']} "
+                  f"calls; batch of {result['batch']}: median of {result['batch_repeats']} calls; timed "
+                  f"{result['timed_s']:.0f} s; load average (1, 5, 15 min) {la0} -> {la1}")
 
     def ratio(x, goal):
         text = f"{x:.3f}"
         return f"[green]{text}[/]" if x <= goal else f"[red]{text}[/]"
 
+    def table(title, columns):
+        t = Table(title=title)
+        for col in columns:
+            t.add_column(col, justify="left" if col in ("model", "case") else "right")
+        return t
+
+    times = table("Milliseconds per frame (energy + forces + virial)",
+                  ("model", "case", "atoms/call", "frames/chunk", "bare", "calc", "calc+pair", "pair only",
+                   "calc/bare", "calc+pair/bare", "batch/single (calc)"))
+    rates = table("Atoms per second", ("model", "case", "atoms/call", "bare", "calc", "calc+pair"))
     last_model = None
     for r in result["rows"]:
         if last_model is not None and r["model"] != last_model:
-            table.add_section()
+            times.add_section()
+            rates.add_section()
         last_model = r["model"]
         s, a = r["s_per_frame"], r["atoms_per_s"]
         bos = r.get("batch_over_single")
-        table.add_row(
-            r["model"], r["case"], str(r["atoms_per_call"]), str(r["frames_per_chunk"]),
+        head = (r["model"], r["case"], str(r["atoms_per_call"]))
+        times.add_row(
+            *head, str(r["frames_per_chunk"]),
             *(f"{1e3 * s[k]:.1f}" for k in CALLERS), f"{1e3 * r['pair_only_s_per_frame']:.1f}",
-            *(f"{a[k]:,.0f}" for k in CALLERS),
             ratio(r["calc_over_bare"], 1.05), f"{r['calc_pair_over_bare']:.3f}",
             ratio(bos["calc"], 1.0) if bos else "-",
         )
-    console.print(table)
+        rates.add_row(*head, *(f"{a[k]:,.0f}" for k in CALLERS))
+    console.print(times)
+    console.print(rates)
 
-    summary = Table(title="Per model")
-    for col in ("model", "best atoms/call (calc)", "best atoms/call (bare)", "single calc ms", "best batch calc ms",
-                "best batch/single", "default(1024) batch/single", "single calc/bare", "single calc+pair/bare"):
-        summary.add_column(col, justify="left" if col == "model" else "right")
+    summary = table("Per model (calc = HydridePotential without pair term)",
+                    ("model", "best atoms/call", "best atoms/call (bare)", "single ms", "best batch ms",
+                     "best batch/single", "batch/single at 1024", "single calc/bare", "single calc+pair/bare"))
     for name, s in result["summary"].items():
         summary.add_row(
             name, str(s["best_atoms_per_call"]), str(s["best_atoms_per_call_bare"]),
@@ -318,8 +326,8 @@ def print_table(result: dict) -> None:
             ratio(s["single_calc_over_bare"], 1.05), f"{s['single_calc_pair_over_bare']:.3f}",
         )
     console.print(summary)
-    console.print("Goals: calc/bare <= 1.05 (no pair term), batch/single <= 1.0.  "
-                  "frames/chunk = frames DeePMD-kit hands TensorFlow at once (atoms/call // atoms, at least 1).")
+    console.print("Goals: calc/bare <= 1.05 (no pair term), batch/single <= 1.0.  frames/chunk = frames DeePMD-kit "
+                  "hands TensorFlow at once (atoms/call // atoms, at least 1).")
 
 
 def main(argv=None) -> int:
@@ -347,6 +355,9 @@ def main(argv=None) -> int:
     def log(msg):
         print(msg, file=sys.stderr, flush=True)
 
+    load = os.getloadavg()[0]
+    if load > 0.5:
+        log(f"note: load average {load:.2f} before starting; other processes will slow the timings")
     try:
         result = run(args, log)
     except InputError as err:

@@ -1,5 +1,3 @@
-import sys
+from hydropimd.cli.main import run
 
-from hydropimd.cli.main import main
-
-sys.exit(main())
+run()

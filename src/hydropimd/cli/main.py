@@ -9,6 +9,8 @@ with exit status 2 and no traceback.
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import sys
 from pathlib import Path
 
@@ -179,10 +181,13 @@ def cmd_model_test(args) -> None:
     from hydropimd.potential.calculator import HydridePotential
     from hydropimd.potential.testing import test_model
 
+    from hydropimd.data.systems import find_systems
+
     data = _dataset_dir(args.data, "full" if args.pair else "subtracted")
+    systems = find_systems(data)  # before the model loads: bad data fails fast
     potential = HydridePotential(args.model, pair=args.pair)
     with output.progress_bar("evaluating systems", args.quiet) as update:
-        report = test_model(potential, data, split=args.split, progress=update)
+        report = test_model(potential, systems, split=args.split, progress=update)
     if args.json:
         output.print_json(report)
         return
@@ -264,6 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    logging.getLogger("deepmd").setLevel(logging.ERROR)  # DeePMD-kit's tuning hints are not our users' business
     try:
         args.func(args)
     except InputError as err:
@@ -275,5 +281,18 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def run() -> None:
+    """Console entry point: ``main`` then an immediate exit.
+
+    TensorFlow's CUDA stubs print ``implib-gen`` complaints from their static
+    destructors on CPU-only machines; leaving through ``os._exit`` after
+    flushing skips them, so the last line a user sees is ours.
+    """
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -144,7 +144,11 @@ def write_set(set_dir: Path, frames: Frames) -> None:
 
 
 def open_system(path: str | os.PathLike, root: str | os.PathLike | None = None, type_map=None) -> DeepmdSystem:
-    """Describe the system at ``path`` without reading its arrays (frame counts come from memory-mapped headers)."""
+    """Describe the system at ``path`` without reading its arrays (frame counts come from memory-mapped headers).
+
+    Type names come from the system's ``type_map.raw``; without one, from ``type_map``
+    (default: the published La, H).
+    """
     path = Path(path)
     type_file = path / "type.raw"
     if not type_file.exists():
@@ -153,10 +157,8 @@ def open_system(path: str | os.PathLike, root: str | os.PathLike | None = None, 
         types = np.loadtxt(type_file, dtype=int, ndmin=1)
     except ValueError:
         raise InputError(f"{type_file} must hold one integer type per atom") from None
-    if type_map is None:
-        tm_file = path / "type_map.raw"
-        type_map = tuple(tm_file.read_text().split()) if tm_file.exists() else DEFAULT_TYPE_MAP
-    type_map = tuple(type_map)
+    tm_file = path / "type_map.raw"
+    type_map = tuple(tm_file.read_text().split() if tm_file.exists() else (type_map or DEFAULT_TYPE_MAP))
     if types.min() < 0 or types.max() >= len(type_map):
         raise InputError(f"{type_file} uses types up to {types.max()} but the type map has {len(type_map)} names; add a type_map.raw")
     set_dirs = tuple(sorted((p for p in path.glob("set.*") if p.is_dir() and not p.name.endswith(".partial")),
@@ -208,3 +210,29 @@ def dataset_info(root: str | os.PathLike) -> dict:
         "split": "DeePMD-kit 1.x: the last set.NNN of every system is the test split",
         "systems": rows,
     }
+
+
+def link_split(root: str | os.PathLike, split: str, out: str | os.PathLike) -> list[Path]:
+    """Mirror the ``split`` of every system under ``root`` into ``out`` with symbolic links to the sets.
+
+    The result is a data set DeePMD-kit's own tools read directly (``dp train``
+    on the training split, ``dp test`` on the test split) without copying data.
+    Returns the system folders written.
+    """
+    out = Path(out)
+    written = []
+    for system in find_systems(root):
+        sets = system.split_sets(split)
+        if not sets:
+            continue
+        target = out / system.name
+        target.mkdir(parents=True, exist_ok=True)
+        for extra in ("type.raw", "type_map.raw"):
+            if (system.path / extra).exists():
+                shutil.copy2(system.path / extra, target / extra)
+        for s in sets:
+            link = target / s.name
+            if not link.exists():
+                link.symlink_to(s.resolve(), target_is_directory=True)
+        written.append(target)
+    return written

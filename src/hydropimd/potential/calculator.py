@@ -24,6 +24,7 @@ from ase.calculators.calculator import Calculator, all_changes
 from ase.stress import full_3x3_to_voigt_6_stress
 
 from hydropimd.errors import InputError
+from hydropimd.native import captured_native_stderr
 from hydropimd.pair.baseline import PairBaseline
 from hydropimd.potential.models import resolve_model
 
@@ -40,14 +41,17 @@ class Evaluation:
 
 
 def _load_deeppot(path: str | os.PathLike, atoms_per_call: int | bool):
-    from deepmd.infer import DeepPot  # imported lazily: TensorFlow takes seconds to start
+    resolved = str(resolve_model(path))
+    with captured_native_stderr():
+        from deepmd.infer import DeepPot  # imported lazily: TensorFlow takes seconds to start
 
-    try:
-        return DeepPot(str(resolve_model(path)), auto_batch_size=atoms_per_call)
-    except InputError:
-        raise
-    except Exception as err:  # DeePMD-kit raises bare exceptions for files it cannot load
-        raise InputError(f"DeePMD-kit cannot load model {path}: {str(err).splitlines()[0]}") from None
+        try:
+            model = DeepPot(resolved, auto_batch_size=atoms_per_call)
+            # the first run compiles the graph (and prints MLIR notices): do it here, once
+            model.eval(np.zeros((1, 3)), np.eye(3).reshape(1, 9) * 10.0, np.zeros(1, dtype=np.int32))
+        except Exception as err:  # DeePMD-kit raises bare exceptions for files it cannot load
+            raise InputError(f"DeePMD-kit cannot load model {path}: {str(err).splitlines()[0]}") from None
+    return model
 
 
 class HydridePotential(Calculator):

@@ -10,11 +10,12 @@ the numbers are directly comparable with ``dp test`` on the same systems.
 
 from __future__ import annotations
 
+import os
 from typing import Callable
 
 import numpy as np
 
-from hydropimd.data.systems import find_systems
+from hydropimd.data.systems import DeepmdSystem, find_systems
 from hydropimd.potential.calculator import HydridePotential
 
 
@@ -24,18 +25,21 @@ def _rmse(x: np.ndarray) -> float:
 
 def test_model(
     potential: HydridePotential,
-    data: str,
+    data: str | os.PathLike | list[DeepmdSystem],
     split: str = "test",
     progress: Callable[[int, int], None] | None = None,
 ) -> dict:
-    """Energy, force and virial errors of ``potential`` on the ``split`` of every system under ``data``.
+    """Energy, force and virial errors of ``potential`` on the ``split`` of every system in ``data``.
 
-    Units: eV/atom, eV/angstrom, eV/atom.  Returns a JSON-ready dict with the
-    overall figures and a ``systems`` mapping with the per-system ones.
+    ``data``: a data set folder or its systems from :func:`find_systems`.  Units:
+    eV/atom, eV/angstrom, eV/atom.  Returns a JSON-ready dict with the overall
+    figures and a ``systems`` mapping with the per-system ones.
     """
     from deepmd.utils.weight_avg import weighted_average
 
-    systems = [s for s in find_systems(data, type_map=potential.type_map) if s.split_frames(split) > 0]
+    if isinstance(data, (str, os.PathLike)):
+        data = find_systems(data, type_map=potential.type_map)
+    systems = [s for s in data if s.split_frames(split) > 0]
     per_system = {}
     collected = []
     for k, system in enumerate(systems):
@@ -65,7 +69,7 @@ def test_model(
     return {
         "model": str(potential.model_path),
         "pair": potential.pair.source if potential.pair is not None else None,
-        "data": str(data),
+        "data": sorted({str(s.path.parent) for s in systems}) if len(systems) != 1 else str(systems[0].path),
         "split": split,
         "n_frames": sum(r["n_frames"] for r in per_system.values()),
         "energy_rmse_per_atom_ev": overall.get("rmse_ea"),

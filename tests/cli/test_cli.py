@@ -1,0 +1,83 @@
+"""Command-line behaviour: --json payloads, and one-line errors (exit 2, no traceback) for bad input."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from ase import Atoms
+from ase.io import write
+
+from tests.conftest import run_cli
+
+
+def assert_one_line_error(result, *words):
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip() and "libcudart" not in ln]
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    for w in words:
+        assert w in lines[0], lines[0]
+
+
+@pytest.fixture(scope="module")
+def small_dataset(published, tmp_path_factory):
+    root = tmp_path_factory.mktemp("small")
+    shutil.copytree(published / "data" / "subtracted" / "ensemble5", root / "ensemble5")
+    return root
+
+
+def test_model_test_json(small_dataset, subtracted_graph):
+    result = run_cli("model", "test", "--model", subtracted_graph, "--data", small_dataset, "--json", "--quiet")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    for key in ("energy_rmse_per_atom_ev", "force_rmse_ev_per_angstrom", "virial_rmse_per_atom_ev", "n_frames", "systems"):
+        assert key in report
+    assert report["n_frames"] == 11 and list(report["systems"]) == ["ensemble5"]
+    assert 0 < report["force_rmse_ev_per_angstrom"] < 0.3
+    table = run_cli("model", "test", "--model", subtracted_graph, "--data", small_dataset, "--quiet")
+    assert table.returncode == 0 and "ensemble5" in table.stdout
+
+
+def test_pair_eval_json(tmp_path, full_table):
+    path = tmp_path / "s.xyz"
+    assert run_cli("structure", "build", "lah10", "--a", "4.6", "-o", path).returncode == 0
+    result = run_cli("pair", "eval", "--table", full_table, "--structure", path, "--json")
+    assert result.returncode == 0, result.stderr
+    payload = json.loads(result.stdout)
+    assert payload["energy_ev"] > 0 and len(payload["forces_ev_per_angstrom"]) == 44
+
+
+def test_bad_input_gives_one_line(tmp_path, published, full_table, subtracted_graph, small_dataset):
+    assert_one_line_error(run_cli("data", "info", tmp_path / "nowhere"), "does not exist")
+    malformed = tmp_path / "malformed" / "sys"
+    malformed.mkdir(parents=True)
+    (malformed / "type.raw").write_text("0\n1\n")
+    assert_one_line_error(run_cli("data", "info", malformed.parent), "no set.NNN")
+    assert_one_line_error(run_cli("model", "test", "--model", subtracted_graph, "--data", malformed.parent), "no set.NNN")
+
+    only_hh = tmp_path / "hh.table"
+    only_hh.write_text("H_H\nN 3\n\n1 0.5 1.0 2.0\n2 0.6 0.5 1.5\n3 0.8 0.0 0.1\n")
+    structure = tmp_path / "s.xyz"
+    run_cli("structure", "build", "lah10", "-o", structure)
+    assert_one_line_error(run_cli("pair", "eval", "--table", only_hh, "--structure", structure), "no section La_La")
+
+    junk = tmp_path / "junk.pb"
+    junk.write_text("not a model")
+    assert_one_line_error(run_cli("model", "test", "--model", junk, "--data", small_dataset), "not a DeePMD-kit frozen model")
+
+    close = tmp_path / "close.xyz"
+    write(close, Atoms("LaH", positions=[(0, 0, 0), (0.3, 0, 0)], cell=np.eye(3) * 8, pbc=True))
+    assert_one_line_error(run_cli("pair", "eval", "--table", full_table, "--structure", close),
+                          "atoms 0 (La) and 1 (H) are 0.3000 A apart", "La_H")
+
+    iron = tmp_path / "iron"
+    shutil.copytree(small_dataset / "ensemble5", iron / "sys")
+    (iron / "sys" / "type_map.raw").write_text("Fe\nH\n")
+    assert_one_line_error(run_cli("model", "test", "--model", subtracted_graph, "--data", iron), "Fe", "type map")
+
+    out = tmp_path / "x.xyz"
+    assert_one_line_error(run_cli("structure", "build", "lah10", "--a", "0", "-o", out), "lattice constant")
+    assert_one_line_error(run_cli("structure", "build", "lah10", "--angles", "120,120,120", "-o", out), "make no cell")
+    assert_one_line_error(run_cli("structure", "build", "lah11", "-o", out), "unknown prototype")
+    assert_one_line_error(run_cli("pair", "eval", "--table", full_table, "--structure", tmp_path / "none.xyz"), "does not exist")
