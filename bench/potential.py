@@ -271,7 +271,7 @@ def print_table(result: dict) -> None:
     from rich.table import Table
 
     # wide enough for the tables when piped to a file; a narrower terminal wraps
-    console = Console(width=max(shutil.get_terminal_size((120, 24)).columns, 120))
+    console = Console(width=max(shutil.get_terminal_size((160, 24)).columns, 160))
     m = result["machine"]
     la0 = ", ".join(f"{x:.2f}" for x in result["load_average_start"])
     la1 = ", ".join(f"{x:.2f}" for x in result["load_average_end"])
