@@ -1,0 +1,344 @@
+"""Running, checkpointing and resuming MD: i-PI drives, hydropimd keeps the records.
+
+i-PI (in this process) integrates the equations of motion; this module advances
+it in chunks of ``stride`` steps and after each chunk appends one row to the
+run's table and one frame to its trajectories, read straight from i-PI's
+state.  Every ``checkpoint_stride`` steps it writes an i-PI checkpoint and then,
+atomically, ``state.json`` naming that checkpoint and the byte lengths of the
+output files at that moment.  A run killed at any instant (kill -9 included)
+resumes from the state file: output files are cut back to the recorded lengths
+(so rows written after the checkpoint are neither lost in the middle nor
+duplicated, the classic i-PI restart pitfall) and i-PI restarts from the
+matching checkpoint, random-number state included, so the resumed rows are the
+rows an uninterrupted run would have written.
+
+Run directory:
+    input.xml         the generated i-PI input (``i-pi input.xml`` reruns it by hand)
+    init.extxyz       starting structure, masses included
+    run.json          inputs, versions, cell description, timings
+    table.csv         one row per output stride (see TABLE_COLUMNS)
+    centroid.extxyz   centroid positions and cell per output stride
+    beads.extxyz      every bead per output stride (with save_beads)
+    checkpoints/      i-PI checkpoints; state.json names the current one
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from ase import Atoms
+from ase.io import read, write
+
+from hydropimd.errors import InputError
+from hydropimd.md.ipi_input import FORCEFIELD_NAME, MDSettings, ipi_input_xml
+from hydropimd.structures import hydrogen_isotope
+
+TABLE_COLUMNS = [
+    "step", "time_ps", "a", "b", "c", "alpha", "beta", "gamma", "volume", "pressure_gpa",
+    "temperature_k", "potential_ev", "conserved_ev", "kinetic_cv_ev", "max_force_dev",
+]
+# i-PI property name -> (our column, unit for unit_to_user)
+_PROPERTIES = {
+    "pressure_cv": ("pressure_gpa", "gigapascal"),
+    "temperature": ("temperature_k", "kelvin"),
+    "potential": ("potential_ev", "electronvolt"),
+    "conserved": ("conserved_ev", "electronvolt"),
+    "kinetic_cv": ("kinetic_cv_ev", "electronvolt"),
+}
+OUTPUT_FILES = ("table.csv", "centroid.extxyz", "beads.extxyz")
+DRIVER_PATH = Path(__file__).with_name("ipi_driver.py")
+
+
+def _atomic_json(path: Path, payload: dict) -> None:
+    tmp = path.with_name(path.name + ".partial")
+    tmp.write_text(json.dumps(payload, indent=2))
+    with open(tmp) as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _versions() -> dict:
+    from importlib.metadata import version
+
+    return {p: version(p) for p in ("hydropimd", "ipi", "deepmd-kit", "ase", "numpy")}
+
+
+def describe_cell(atoms: Atoms) -> dict:
+    """How the simulation cell relates to the conventional cubic cell of an fcc hydride (for the analysis)."""
+    angles = atoms.cell.cellpar()[3:]
+    kind = "primitive" if np.all(np.abs(angles - 60) < 15) else "conventional"
+    per_cell = 11 if kind == "primitive" else 44
+    reps = round((len(atoms) / per_cell) ** (1 / 3))
+    return {"cell_kind": kind, "supercell": [reps] * 3}
+
+
+class MDRun:
+    """One run directory: creating it, advancing it, resuming it."""
+
+    def __init__(self, out: str | os.PathLike):
+        self.dir = Path(out)
+        self.state_file = self.dir / "state.json"
+        self.meta_file = self.dir / "run.json"
+
+    # ---------------------------------------------------------------- set-up
+    def create(self, atoms: Atoms, settings: MDSettings, force: bool = False) -> None:
+        settings.validate()
+        if self.dir.exists() and any(self.dir.iterdir()):
+            if not force:
+                raise InputError(f"{self.dir} already holds a run; use --resume to continue it or --force to replace it")
+            shutil.rmtree(self.dir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        (self.dir / "checkpoints").mkdir()
+        if not atoms.pbc.all():
+            raise InputError("the structure must be periodic in all three directions (give a cell)")
+        write(self.dir / "init.extxyz", atoms, format="extxyz")
+        xml = ipi_input_xml(settings, self.dir / "init.extxyz", DRIVER_PATH,
+                            socket_address=self._socket_name() if settings.engine == "lammps" else None)
+        (self.dir / "input.xml").write_text(xml)
+        meta = {
+            "settings": asdict(settings),
+            "temperature_k": settings.temperature_k,
+            "pressure_gpa": settings.pressure_gpa,
+            "beads": settings.beads,
+            "isotope": hydrogen_isotope(atoms),
+            "natoms": len(atoms),
+            "formula": atoms.get_chemical_formula(),
+            "timestep_fs": settings.timestep_fs,
+            "stride": settings.stride,
+            "ensemble": settings.ensemble,
+            **describe_cell(atoms),
+            "versions": _versions(),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        }
+        _atomic_json(self.meta_file, meta)
+        with open(self.dir / "table.csv", "w") as f:
+            f.write(",".join(TABLE_COLUMNS) + "\n")
+        for name in OUTPUT_FILES[1:]:
+            (self.dir / name).touch()
+        _atomic_json(self.state_file, {"step": 0, "checkpoint": None, "lengths": self._lengths(),
+                                       "wall_seconds": 0.0, "force_seconds": 0.0, "warned_step": None})
+
+    def _socket_name(self) -> str:
+        return f"hydropimd-{os.getpid()}-{abs(hash(str(self.dir.resolve()))) % 10**8}"
+
+    def _lengths(self) -> dict:
+        return {name: (self.dir / name).stat().st_size for name in OUTPUT_FILES if (self.dir / name).exists()}
+
+    @property
+    def meta(self) -> dict:
+        if not self.meta_file.exists():
+            raise InputError(f"{self.dir} is not a hydropimd run directory (no run.json)")
+        return json.loads(self.meta_file.read_text())
+
+    @property
+    def settings(self) -> MDSettings:
+        return MDSettings(**self.meta["settings"])
+
+    def state(self) -> dict:
+        return json.loads(self.state_file.read_text())
+
+    # ---------------------------------------------------------------- running
+    def _load_simulation(self, state: dict):
+        from ipi.engine.simulation import Simulation
+        from ipi.utils.softexit import softexit
+
+        softexit.triggered = False
+        source = self.dir / "checkpoints" / state["checkpoint"] if state["checkpoint"] else self.dir / "input.xml"
+        cwd = os.getcwd()
+        os.chdir(self.dir)  # i-PI resolves init.extxyz relative to the working directory
+
+        def no_ipi_outputs(simulation):
+            del simulation.outtemplate[:]  # hydropimd writes its own, resumable outputs
+
+        try:
+            with open(source) as f:
+                sim = Simulation.load_from_xml(f, custom_verbosity="quiet", post_init_hook=no_ipi_outputs)
+        finally:
+            os.chdir(cwd)
+        sim.step = state["step"]
+        return sim
+
+    def _truncate_outputs(self, lengths: dict) -> None:
+        """Cut output files back to their lengths at the checkpoint (drops rows written after it)."""
+        for name, size in lengths.items():
+            path = self.dir / name
+            with open(path, "r+b") as f:
+                f.truncate(size)
+
+    def _write_checkpoint(self, sim, step: int) -> str:
+        import ipi.inputs.simulation as isimulation
+
+        status = isimulation.InputSimulation()
+        status.store(sim)
+        status.step.store(step)
+        name = f"step-{step:09d}.xml"
+        path = self.dir / "checkpoints" / name
+        tmp = path.with_name(name + ".partial")
+        with open(tmp, "w") as f:
+            f.write(status.write(name="simulation"))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        return name
+
+    def _record(self, sim, step: int, driver, files: dict, settings: MDSettings, symbols) -> dict:
+        from ipi.utils.units import unit_to_user
+
+        system = sim.syslist[0]
+        bohr = unit_to_user("length", "angstrom", 1.0)
+        cell = system.cell.h.T * bohr  # rows are lattice vectors
+        a, b, c, alpha, beta, gamma = Atoms(cell=cell, pbc=True).cell.cellpar()
+        row = {"step": step, "time_ps": step * settings.timestep_fs * 1e-3, "a": a, "b": b, "c": c,
+               "alpha": alpha, "beta": beta, "gamma": gamma, "volume": abs(np.linalg.det(cell))}
+        for name, (column, unit) in _PROPERTIES.items():
+            value, dimension, _ = system.properties[name]
+            row[column] = float(unit_to_user(dimension, unit, value))
+        row["max_force_dev"] = "" if driver is None or driver.last_max_force_dev is None else driver.last_max_force_dev
+        files["table"].write(",".join(_format(row[k]) for k in TABLE_COLUMNS) + "\n")
+        centroid = Atoms(symbols, positions=system.beads.qc.reshape(-1, 3) * bohr, cell=cell, pbc=True)
+        centroid.info.update({"step": step, "time_ps": row["time_ps"]})
+        write(files["centroid"], centroid, format="extxyz")
+        if settings.save_beads:
+            q = system.beads.q.reshape(settings.beads, -1, 3) * bohr
+            for k in range(settings.beads):
+                bead = Atoms(symbols, positions=q[k], cell=cell, pbc=True)
+                bead.info.update({"step": step, "time_ps": row["time_ps"], "bead": k})
+                write(files["beads"], bead, format="extxyz")
+        return row
+
+    def advance(self, progress: Callable[[dict], None] | None = None, stop_after_steps: int | None = None) -> dict:
+        """Run from the last checkpoint to the end (or ``stop_after_steps`` more steps); returns a summary."""
+        settings = self.settings
+        state = self.state()
+        self._truncate_outputs(state["lengths"])
+        symbols = read(self.dir / "init.extxyz").get_chemical_symbols()
+        natoms = len(symbols)
+        sim = self._load_simulation(state)
+        forcefield = sim.fflist[FORCEFIELD_NAME]
+        driver = getattr(forcefield, "driver", None)
+        if driver is not None:
+            driver.force_seconds = 0.0
+        step = state["step"]
+        start_step = step
+        target = settings.steps if stop_after_steps is None else min(settings.steps, step + stop_after_steps)
+        wall0 = time.perf_counter()
+        wall_before = state["wall_seconds"]
+        force_before = state.get("force_seconds", 0.0)
+        v0 = None
+        files = {"table": open(self.dir / "table.csv", "a"), "centroid": open(self.dir / "centroid.extxyz", "a"),
+                 "beads": open(self.dir / "beads.extxyz", "a")}
+        last_row = None
+        try:
+            while step < target:
+                if driver is not None and settings.monitor_stride and (step + settings.stride) % settings.monitor_stride == 0:
+                    driver.monitor_next = True
+                sim.tsteps = step + settings.stride
+                try:
+                    sim.run()
+                except InputError as err:
+                    raise InputError(f"stopped near step {step}: {err}; the last good checkpoint (step {state['step']}) is kept") from None
+                step += settings.stride
+                sim.step = step
+                row = self._record(sim, step, driver, files, settings, symbols)
+                last_row = row
+                self._check_health(row, natoms, step, state, v0)
+                v0 = v0 or row["volume"]
+                if driver is not None and driver.last_max_force_dev is not None:
+                    if settings.dev_warn is not None and driver.last_max_force_dev > settings.dev_warn and state.get("warned_step") is None:
+                        state["warned_step"] = step
+                        if progress:
+                            progress({"warning": f"max committee force deviation {driver.last_max_force_dev:.3f} eV/A "
+                                      f"exceeds {settings.dev_warn} at step {step}: the run has left the training data"})
+                    driver.last_max_force_dev = None
+                if step % settings.checkpoint_stride == 0 or step == target:
+                    for f in files.values():
+                        f.flush()
+                        os.fsync(f.fileno())
+                    name = self._write_checkpoint(sim, step)
+                    previous = state["checkpoint"]
+                    state.update(step=step, checkpoint=name, lengths=self._lengths(),
+                                 wall_seconds=wall_before + time.perf_counter() - wall0,
+                                 force_seconds=force_before + (driver.force_seconds if driver else 0.0))
+                    _atomic_json(self.state_file, state)
+                    if previous and previous != name:
+                        (self.dir / "checkpoints" / previous).unlink(missing_ok=True)
+                if progress:
+                    progress({"step": step, "steps": settings.steps, "time_ps": row["time_ps"],
+                              "wall_seconds": wall_before + time.perf_counter() - wall0, "start_step": start_step})
+        finally:
+            for f in files.values():
+                f.close()
+            sim.stop()
+        done = state["step"]
+        steps_this_call = max(done - start_step, 1)
+        wall = time.perf_counter() - wall0
+        return {
+            "run_dir": str(self.dir),
+            "steps_done": done,
+            "steps": settings.steps,
+            "table": str(self.dir / "table.csv"),
+            "seconds_per_step": wall / steps_this_call,
+            "force_seconds_per_step": (driver.force_seconds / steps_this_call) if driver else None,
+            "last": last_row,
+            "max_force_dev_warning_step": state.get("warned_step"),
+        }
+
+    def _check_health(self, row: dict, natoms: int, step: int, state: dict, v0: float | None) -> None:
+        values = [row[k] for k in ("a", "b", "c", "volume", "potential_ev", "pressure_gpa")]
+        if not np.all(np.isfinite(values)):
+            raise InputError(f"energies or forces became NaN or infinite at step {step}; "
+                             f"the last good checkpoint (step {state['step']}) is kept")
+        if v0 is not None and not (0.5 < row["volume"] / v0 < 2.0):
+            raise InputError(f"the cell {'collapsed' if row['volume'] < v0 else 'exploded'} at step {step} "
+                             f"(volume {row['volume']:.1f} A^3 from {v0:.1f}); the last good checkpoint (step {state['step']}) is kept")
+
+
+def _format(value) -> str:
+    if value == "" or value is None:
+        return ""
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    return repr(float(value))
+
+
+def run_md(
+    structure: Atoms | str | os.PathLike,
+    settings: MDSettings,
+    out: str | os.PathLike,
+    force: bool = False,
+    progress: Callable[[dict], None] | None = None,
+) -> dict:
+    """Create a run directory and run it to the end.  Returns the summary of :meth:`MDRun.advance`."""
+    from hydropimd.potential.models import resolve_model
+
+    atoms = structure if isinstance(structure, Atoms) else _read_structure(structure)
+    resolve_model(settings.model)  # a missing or non-model file fails here, before the run directory exists
+    run = MDRun(out)
+    run.create(atoms, settings, force=force)
+    return run.advance(progress)
+
+
+def resume_md(out: str | os.PathLike, progress: Callable[[dict], None] | None = None) -> dict:
+    """Continue a run from its last checkpoint (after a kill, a crash or an earlier ``stop_after_steps``)."""
+    run = MDRun(out)
+    if not run.state_file.exists():
+        raise InputError(f"{out} is not a hydropimd run directory (no state.json)")
+    return run.advance(progress)
+
+
+def _read_structure(path) -> Atoms:
+    try:
+        return read(path)
+    except FileNotFoundError:
+        raise InputError(f"structure file {path} does not exist") from None
+    except Exception as err:
+        raise InputError(f"cannot read structure {path}: {err}") from None
