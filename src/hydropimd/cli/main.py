@@ -264,6 +264,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="data set folder or published root (default: the published data)")
     p.add_argument("--split", choices=["test", "train", "all"], default="test")
     p.set_defaults(func=cmd_model_test)
+
+    from hydropimd.cli import md
+
+    md.add_commands(commands)
     return parser
 
 

@@ -64,6 +64,8 @@ class MDSettings:
     drivers: int = 2
     threads_per_driver: int = 1
     save_beads: bool = False
+    #: reference potential instead of the model: an Einstein crystal of this frequency (THz); NVE/NVT only
+    einstein_frequency_thz: float | None = None
 
     def validate(self) -> None:
         """One-line errors for impossible settings (before anything runs)."""
@@ -88,6 +90,8 @@ class MDSettings:
             raise InputError(f"monitor stride {self.monitor_stride} must be a multiple of the output stride {self.stride}")
         if self.engine not in ("inprocess", "lammps"):
             raise InputError(f"engine '{self.engine}' must be inprocess or lammps")
+        if self.einstein_frequency_thz is not None and (self.ensemble == "npt" or self.engine != "inprocess"):
+            raise InputError("the Einstein reference potential runs only in-process at constant volume (nve or nvt)")
         if self.engine == "lammps" and self.drivers < 1:
             raise InputError("--drivers must be at least 1")
         for tau in ("thermostat_tau_fs", "barostat_tau_fs", "cell_thermostat_tau_fs"):
@@ -96,6 +100,11 @@ class MDSettings:
 
 
 def _forcefield_xml(settings: MDSettings, template: Path, driver_path: Path, socket_address: str | None) -> str:
+    if settings.einstein_frequency_thz is not None:
+        return (f"  <ffdirect name='{FORCEFIELD_NAME}' pbc='false'>\n"
+                f"    <pes>custom</pes>\n    <pes_path>{escape(str(driver_path.with_name('einstein_pes.py')))}</pes_path>\n"
+                f"    <parameters>{{template: {escape(str(template))}, frequency_thz: {settings.einstein_frequency_thz!r}}}</parameters>\n"
+                f"  </ffdirect>\n")
     if settings.engine == "lammps":
         return (f"  <ffsocket name='{FORCEFIELD_NAME}' mode='unix' pbc='false'>\n"
                 f"    <address>{escape(socket_address)}</address>\n    <latency>1e-4</latency>\n"

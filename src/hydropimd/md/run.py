@@ -225,6 +225,8 @@ class MDRun:
         sim = self._load_simulation(state)
         forcefield = sim.fflist[FORCEFIELD_NAME]
         driver = getattr(forcefield, "driver", None)
+        if not hasattr(driver, "force_seconds"):
+            driver = None  # a reference PES: no timing or committee
         if driver is not None:
             driver.force_seconds = 0.0
         step = state["step"]
@@ -321,7 +323,8 @@ def run_md(
     from hydropimd.potential.models import resolve_model
 
     atoms = structure if isinstance(structure, Atoms) else _read_structure(structure)
-    resolve_model(settings.model)  # a missing or non-model file fails here, before the run directory exists
+    if settings.einstein_frequency_thz is None:
+        resolve_model(settings.model)  # a missing or non-model file fails here, before the run directory exists
     run = MDRun(out)
     run.create(atoms, settings, force=force)
     return run.advance(progress)
