@@ -22,7 +22,10 @@ at DeePMD-kit's CPU default A = 1024 atoms per call; (b) one call on a batch of
 every A of ``--sizes``.  DeePMD-kit splits a batch into chunks of A // 352 frames
 (at least one), so A sets how many frames TensorFlow sees at once; bare and
 calculator always get the same A.  Calls are interleaved (bare, calc, calc+pair,
-rotating order) so that drifting machine load hits all three alike.
+and in the batch case every A as well, in rotating order; all callers are loaded
+at once) so that drifting machine speed hits every configuration alike.  The
+spread, (max - min) / median of a row's calls, shows how far the ratios can be
+trusted.
 
 Reported per case: seconds per frame, atoms per second, the ratio calc / bare
 (goal <= 1.05) and calc+pair / bare, and batch per-frame / single per-frame
@@ -131,8 +134,31 @@ def load_frames(root: Path, nbatch: int):
 # ----------------------------------------------------------------------------- timing
 
 
-def time_interleaved(calls: dict, repeats: int) -> dict[str, float]:
-    """Median wall time (s) of each zero-argument call; one warm-up each, then rounds in rotating order."""
+def cpu_snapshot() -> tuple[float, float, float] | None:
+    """(wall s, busy CPU s of the whole machine, CPU s of this process), to tell how much else ran."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    except OSError:
+        return None
+    ticks = os.sysconf("SC_CLK_TCK")
+    user, nice, system, idle, iowait, irq, softirq = (int(x) for x in fields[:7])
+    own = os.times()
+    return time.perf_counter(), (user + nice + system + irq + softirq) / ticks, own.user + own.system
+
+
+def other_cores(before, after) -> float | None:
+    """Average number of CPU cores busy with anything but this process between two snapshots."""
+    if before is None or after is None:
+        return None
+    wall = after[0] - before[0]
+    return max(0.0, ((after[1] - before[1]) - (after[2] - before[2])) / wall) if wall > 0 else None
+
+
+
+def time_interleaved(calls: dict, repeats: int) -> tuple[dict, dict]:
+    """Median wall time (s) of each zero-argument call, and its spread (max - min) / median.
+
+    One warm-up call each, then ``repeats`` rounds calling each once, in rotating order."""
     for fn in calls.values():
         fn()
     times = {name: [] for name in calls}
@@ -142,7 +168,8 @@ def time_interleaved(calls: dict, repeats: int) -> dict[str, float]:
             t0 = time.perf_counter()
             calls[name]()
             times[name].append(time.perf_counter() - t0)
-    return {name: statistics.median(ts) for name, ts in times.items()}
+    medians = {name: statistics.median(ts) for name, ts in times.items()}
+    return medians, {name: (max(ts) - min(ts)) / medians[name] for name, ts in times.items()}
 
 
 def build_callers(model: Path, pair: PairBaseline, atoms_per_call: int, types: np.ndarray, symbols: list[str]):
@@ -177,7 +204,8 @@ def check_same(bare, calc, coords, cells, types, symbols, what: str) -> None:
             raise RuntimeError(f"{what}: calculator {name} differs from DeepPot.eval by {np.abs(a - b).max():.3g}")
 
 
-def row(model: str, case: str, atoms_per_call: int, nf: int, natoms: int, t: dict, pair_only: float) -> dict:
+def row(model: str, case: str, atoms_per_call: int, nf: int, natoms: int, t: dict, pair_only: float,
+        spread: dict) -> dict:
     per_frame = {k: t[k] / nf for k in CALLERS}
     return {
         "model": model,
@@ -188,6 +216,7 @@ def row(model: str, case: str, atoms_per_call: int, nf: int, natoms: int, t: dic
         "s_per_frame": per_frame,
         "atoms_per_s": {k: natoms / v for k, v in per_frame.items()},
         "pair_only_s_per_frame": pair_only / nf,
+        "spread": spread,
         "calc_over_bare": per_frame["calc"] / per_frame["bare"],
         "calc_pair_over_bare": per_frame["calc+pair"] / per_frame["bare"],
     }
@@ -221,26 +250,38 @@ def run(args, log) -> dict:
               "natoms": natoms, "batch": args.batch, "repeats": args.repeats, "batch_repeats": args.batch_repeats,
               "models": {k: str(v) for k, v in models.items()}, "rows": [], "summary": {}}
     t_start = time.perf_counter()
+    snap = cpu_snapshot()
     one_c, one_b = coords[:1], cells[:1]
     for name, path in models.items():
-        single = None
-        batch_rows = []
+        # one set of callers per atoms_per_call, all alive at once so that the batch calls of every
+        # atoms_per_call are interleaved too: drifting machine speed then hits every configuration alike
+        callers = {}
         for apc in sorted(set(sizes) | {DEFAULT_ATOMS_PER_CALL}):
-            log(f"{name}: atoms_per_call {apc} ...")
-            bare, calc, calc_pair = build_callers(path, pair, apc, types, symbols)
-            check_same(bare, calc, coords, cells, types, symbols, f"{name}, batch, atoms_per_call {apc}")
-            if apc == DEFAULT_ATOMS_PER_CALL:
-                check_same(bare, calc, one_c, one_b, types, symbols, f"{name}, single frame")
-                t = time_interleaved(make_calls(bare, calc, calc_pair, one_c, one_b, types, symbols), args.repeats)
-                t_pair = time_interleaved({"pair": lambda: pair.compute_batch(one_c, one_b, symbols)}, args.repeats)
-                single = row(name, "single", apc, 1, natoms, t, t_pair["pair"])
-                result["rows"].append(single)
-            if apc in sizes:
-                t = time_interleaved(make_calls(bare, calc, calc_pair, coords, cells, types, symbols), args.batch_repeats)
-                t_pair = time_interleaved({"pair": lambda: pair.compute_batch(coords, cells, symbols)}, args.batch_repeats)
-                batch_rows.append(row(name, f"batch {args.batch}", apc, args.batch, natoms, t, t_pair["pair"]))
-            del bare, calc, calc_pair
-            gc.collect()
+            log(f"{name}: loading and checking atoms_per_call {apc} ...")
+            callers[apc] = build_callers(path, pair, apc, types, symbols)
+            check_same(callers[apc][0], callers[apc][1], coords, cells, types, symbols,
+                       f"{name}, batch, atoms_per_call {apc}")
+        bare, calc, calc_pair = callers[DEFAULT_ATOMS_PER_CALL]
+        check_same(bare, calc, one_c, one_b, types, symbols, f"{name}, single frame")
+        log(f"{name}: timing single frames ...")
+        t, spread = time_interleaved(make_calls(bare, calc, calc_pair, one_c, one_b, types, symbols), args.repeats)
+        t_pair, _ = time_interleaved({"pair": lambda: pair.compute_batch(one_c, one_b, symbols)}, args.repeats)
+        single = row(name, "single", DEFAULT_ATOMS_PER_CALL, 1, natoms, t, t_pair["pair"], spread)
+        result["rows"].append(single)
+        log(f"{name}: timing batches of {args.batch} ...")
+        calls = {}
+        for apc in sizes:
+            for caller, fn in make_calls(*callers[apc], coords, cells, types, symbols).items():
+                calls[(apc, caller)] = fn
+        t, spread = time_interleaved(calls, args.batch_repeats)
+        t_pair, _ = time_interleaved({"pair": lambda: pair.compute_batch(coords, cells, symbols)}, args.batch_repeats)
+        batch_rows = [
+            row(name, f"batch {args.batch}", apc, args.batch, natoms, {k: t[(apc, k)] for k in CALLERS},
+                t_pair["pair"], {k: spread[(apc, k)] for k in CALLERS})
+            for apc in sizes
+        ]
+        del bare, calc, calc_pair, callers, calls
+        gc.collect()
         for r in batch_rows:
             r["batch_over_single"] = {k: r["s_per_frame"][k] / single["s_per_frame"][k] for k in CALLERS}
         result["rows"].extend(batch_rows)
@@ -260,6 +301,7 @@ def run(args, log) -> dict:
             "best_batch_calc_pair_over_bare": best["calc_pair_over_bare"],
         }
     result["load_average_end"] = os.getloadavg()
+    result["other_processes_cores"] = other_cores(snap, cpu_snapshot())
     result["timed_s"] = time.perf_counter() - t_start
     return result
 
@@ -280,6 +322,10 @@ def print_table(result: dict) -> None:
     console.print(f"System '{result['system']}' ({result['natoms']} atoms); single frame: median of {result['repeats']} "
                   f"calls; batch of {result['batch']}: median of {result['batch_repeats']} calls; timed "
                   f"{result['timed_s']:.0f} s; load average (1, 5, 15 min) {la0} -> {la1}")
+    other = result["other_processes_cores"]
+    if other is not None:
+        warn = "  [red]other processes competed: timings are not clean[/]" if other > 0.2 else ""
+        console.print(f"Other processes kept {other:.2f} of {m['nproc']} CPU cores busy on average while timing.{warn}")
 
     def ratio(x, goal):
         text = f"{x:.3f}"
@@ -293,7 +339,7 @@ def print_table(result: dict) -> None:
 
     times = table("Milliseconds per frame (energy + forces + virial)",
                   ("model", "case", "atoms/call", "frames/chunk", "bare", "calc", "calc+pair", "pair only",
-                   "calc/bare", "calc+pair/bare", "batch/single (calc)"))
+                   "calc/bare", "calc+pair/bare", "batch/single (calc)", "spread"))
     rates = table("Atoms per second", ("model", "case", "atoms/call", "bare", "calc", "calc+pair"))
     last_model = None
     for r in result["rows"]:
@@ -309,6 +355,7 @@ def print_table(result: dict) -> None:
             *(f"{1e3 * s[k]:.1f}" for k in CALLERS), f"{1e3 * r['pair_only_s_per_frame']:.1f}",
             ratio(r["calc_over_bare"], 1.05), f"{r['calc_pair_over_bare']:.3f}",
             ratio(bos["calc"], 1.0) if bos else "-",
+            f"{100 * max(r['spread'].values()):.0f}%",
         )
         rates.add_row(*head, *(f"{a[k]:,.0f}" for k in CALLERS))
     console.print(times)
@@ -327,7 +374,8 @@ def print_table(result: dict) -> None:
         )
     console.print(summary)
     console.print("Goals: calc/bare <= 1.05 (no pair term), batch/single <= 1.0.  frames/chunk = frames DeePMD-kit "
-                  "hands TensorFlow at once (atoms/call // atoms, at least 1).")
+                  "hands TensorFlow at once (atoms/call // atoms, at least 1).  spread = largest (max - min) / median "
+                  "of the row's three callers: ratios closer to 1 than that are within the noise.")
 
 
 def main(argv=None) -> int:

@@ -247,7 +247,7 @@ class MDRun:
                 try:
                     sim.run()
                 except InputError as err:
-                    raise InputError(f"stopped near step {step}: {err}; the last good checkpoint (step {state['step']}) is kept") from None
+                    raise InputError(f"stopped near step {step}: {err}; {self._kept(state)}") from None
                 step += settings.stride
                 sim.step = step
                 row = self._record(sim, step, driver, files, settings, symbols)
@@ -297,11 +297,16 @@ class MDRun:
     def _check_health(self, row: dict, natoms: int, step: int, state: dict, v0: float | None) -> None:
         values = [row[k] for k in ("a", "b", "c", "volume", "potential_ev", "pressure_gpa")]
         if not np.all(np.isfinite(values)):
-            raise InputError(f"energies or forces became NaN or infinite at step {step}; "
-                             f"the last good checkpoint (step {state['step']}) is kept")
+            raise InputError(f"energies or forces became NaN or infinite at step {step}; {self._kept(state)}")
         if v0 is not None and not (0.5 < row["volume"] / v0 < 2.0):
             raise InputError(f"the cell {'collapsed' if row['volume'] < v0 else 'exploded'} at step {step} "
-                             f"(volume {row['volume']:.1f} A^3 from {v0:.1f}); the last good checkpoint (step {state['step']}) is kept")
+                             f"(volume {row['volume']:.1f} A^3 from {v0:.1f}); {self._kept(state)}")
+
+    @staticmethod
+    def _kept(state: dict) -> str:
+        if state["checkpoint"] is None:
+            return "nothing was kept; fix the input and rerun with --force"
+        return f"the last good checkpoint (step {state['step']}) is kept; --resume continues from it"
 
 
 def _format(value) -> str:
