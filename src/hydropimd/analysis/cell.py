@@ -35,7 +35,7 @@ LATTICES = {
     "bcc": (2, np.array([[-0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.5, 0.5, -0.5]])),
     "sc": (1, np.eye(3)),
 }
-#: Largest accepted relative misfit |G - a^2 S S^T| / |G| (a 5 degree shear of a cube gives about 0.07).
+#: Largest accepted relative misfit |G - a^2 S S^T| / |G| (a cube sheared to 94/86/86 degrees gives 0.10).
 MAPPING_TOLERANCE = 0.2
 #: Without a site count, supercell multiples n_i are searched up to this value.
 MAX_MULTIPLE = 8
@@ -95,8 +95,8 @@ class PseudoCubicMapping:
 
     ``matrix``: S (rows: simulation cell vectors in units of the cubic edge);
     ``kind``: ``conventional`` or ``primitive`` (the basis B of S = diag(n) B);
-    ``supercell``: (n1, n2, n3); ``a_angstrom``: cubic edge fitted to the reference
-    metric; ``misfit``: |G - a^2 S S^T| / |G| of that metric (0 for a perfect cube);
+    ``supercell``: (n1, n2, n3); ``a_angstrom``: pseudo-cubic edge from the volume
+    of the reference metric, (V / det S)^(1/3); ``misfit``: |G - a^2 S S^T| / |G| of that metric (0 for a perfect cube);
     ``source``: how it was obtained (inferred from the cell, or from run.json).
     """
 
@@ -120,27 +120,30 @@ class PseudoCubicMapping:
     def describe(self) -> str:
         """One line: what the simulation cell is and how the conventional vectors follow from it."""
         n = "x".join(str(v) for v in self.supercell)
-        inv = np.linalg.inv(self.matrix)
-        terms = []
-        for i, row in enumerate(inv):
-            parts = []
-            for j, v in enumerate(row):
-                frac = Fraction(float(v)).limit_denominator(96)
-                if frac == 0:
-                    continue
-                sign = "-" if frac < 0 else "+"
-                mag = abs(frac)
-                coef = "" if mag == 1 else f"{mag} "
-                parts.append(f"{sign} {coef}h{j + 1}")
-            text = " ".join(parts).lstrip("+ ").replace("- ", "-", 1) if parts and parts[0].startswith("-") else " ".join(parts).lstrip("+ ")
-            terms.append(f"c{i + 1} = {text}")
+        vectors = ", ".join(f"c{i + 1} = {_combination(row)}" for i, row in enumerate(np.linalg.inv(self.matrix)))
         return (f"simulation cell = {n} {self.lattice} {self.kind} cells ({self.source}); "
-                f"conventional cubic vectors {', '.join(terms)}; shape from G_c = S^-1 G S^-T")
+                f"conventional cubic vectors {vectors}; shape from G_c = S^-1 G S^-T")
 
     def to_dict(self) -> dict:
         return {"lattice": self.lattice, "kind": self.kind, "supercell": list(self.supercell),
                 "matrix": self.matrix.tolist(), "a_angstrom": self.a_angstrom, "misfit": self.misfit,
                 "source": self.source, "description": self.describe()}
+
+
+def _combination(coefficients) -> str:
+    """``(-h1 + h2 + h3)/3`` for coefficients (-1/3, 1/3, 1/3) of the simulation vectors."""
+    fractions = [Fraction(float(v)).limit_denominator(96) for v in coefficients]
+    denominator = int(np.lcm.reduce([f.denominator for f in fractions]))
+    terms = []
+    for j, f in enumerate(fractions):
+        k = int(f * denominator)
+        if k:
+            term = f"{abs(k) if abs(k) != 1 else ''}h{j + 1}"
+            terms.append(("-" if k < 0 else "") + term if not terms else ("- " if k < 0 else "+ ") + term)
+    text = " ".join(terms)
+    if denominator == 1:
+        return text
+    return f"({text})/{denominator}" if " " in text else f"{text}/{denominator}"
 
 
 def _basis(lattice: str, kind: str) -> np.ndarray:
@@ -150,11 +153,12 @@ def _basis(lattice: str, kind: str) -> np.ndarray:
 
 
 def _fit(metric: np.ndarray, s: np.ndarray) -> tuple[float, float]:
-    """(a, relative misfit) of G ~ a^2 S S^T by least squares in a^2."""
+    """(pseudo-cubic edge from the volume, relative misfit of G ~ a^2 S S^T with a^2 fitted by least squares)."""
     sst = s @ s.T
     a2 = float(np.sum(metric * sst) / np.sum(sst * sst))
     misfit = float(np.linalg.norm(metric - a2 * sst) / np.linalg.norm(metric))
-    return float(np.sqrt(max(a2, 0.0))), misfit
+    edge = float((np.sqrt(np.linalg.det(metric)) / abs(np.linalg.det(s))) ** (1.0 / 3.0))
+    return edge, misfit
 
 
 def mapping_from_supercell(metric, lattice: str, kind: str, supercell, source: str = "run.json") -> PseudoCubicMapping:

@@ -174,12 +174,13 @@ class MDRun:
             with open(path, "r+b") as f:
                 f.truncate(size)
 
-    def _write_checkpoint(self, sim, step: int) -> str:
+    def _write_checkpoint(self, sim, step: int, total_steps: int) -> str:
         import ipi.inputs.simulation as isimulation
 
         status = isimulation.InputSimulation()
         status.store(sim)
         status.step.store(step)
+        status.total_steps.store(total_steps)  # the runner advances i-PI in chunks; the checkpoint keeps the goal
         name = f"step-{step:09d}.xml"
         path = self.dir / "checkpoints" / name
         tmp = path.with_name(name + ".partial")
@@ -265,7 +266,7 @@ class MDRun:
                     for f in files.values():
                         f.flush()
                         os.fsync(f.fileno())
-                    name = self._write_checkpoint(sim, step)
+                    name = self._write_checkpoint(sim, step, settings.steps)
                     previous = state["checkpoint"]
                     state.update(step=step, checkpoint=name, lengths=self._lengths(),
                                  wall_seconds=wall_before + time.perf_counter() - wall0,

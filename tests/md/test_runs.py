@@ -1,0 +1,98 @@
+"""Run directories: resume after kill -9, refusal to overwrite, one-line errors."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from ase.io import read, write
+
+from hydropimd.md.run import MDRun
+from tests.conftest import run_cli
+from tests.md.conftest import read_table
+
+
+def md_args(published, structure, out, *extra):
+    return ["md", "run", "--structure", structure, "--model", published / "models/subtracted/graph.pb",
+            "--pair", published / "tables/full.table", "--temperature", "300", "--pressure-gpa", "150",
+            "--out", out, "--quiet", *extra]
+
+
+def test_resume_after_kill_gives_the_same_rows(tmp_path, published, lah10_44):
+    structure = tmp_path / "start.extxyz"
+    write(structure, lah10_44)
+    common = ["--beads", "2", "--steps", "300", "--stride", "10", "--checkpoint-stride", "50", "--seed", "7"]
+    reference = run_cli(*md_args(published, structure, tmp_path / "ref", *common))
+    assert reference.returncode == 0, reference.stderr
+
+    killed = tmp_path / "killed"
+    args = [sys.executable, "-m", "hydropimd", *map(str, md_args(published, structure, killed, *common))]
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    table = killed / "table.csv"
+    deadline = time.time() + 300
+    # kill between checkpoints: after the second checkpoint, with rows beyond it already written
+    while time.time() < deadline:
+        if table.exists() and len(table.read_text().splitlines()) >= 1 + 13:
+            break
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    state = json.loads((killed / "state.json").read_text())
+    assert 0 < state["step"] < 300
+    assert len(table.read_text().splitlines()) - 1 >= state["step"] // 10  # rows past the checkpoint existed
+
+    resumed = run_cli("md", "run", "--resume", "--out", killed, "--quiet", "--json")
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads(resumed.stdout)["steps_done"] == 300
+    a, b = read_table(tmp_path / "ref"), read_table(killed)
+    assert list(b["step"]) == list(range(10, 301, 10))  # no row lost, none duplicated
+    for key in ("a", "alpha", "pressure_gpa", "potential_ev", "conserved_ev", "kinetic_cv_ev"):
+        # identical up to round-off (the checkpoint stores decimal text), which chaos amplifies slowly
+        assert np.allclose(a[key], b[key], rtol=1e-6, atol=1e-6), key
+    assert len(read(killed / "centroid.extxyz", ":")) == 30
+
+
+def test_refuses_to_overwrite_a_run(tmp_path, published, lah10_44):
+    structure = tmp_path / "start.extxyz"
+    write(structure, lah10_44)
+    first = run_cli(*md_args(published, structure, tmp_path / "run", "--steps", "10"))
+    assert first.returncode == 0, first.stderr
+    again = run_cli(*md_args(published, structure, tmp_path / "run", "--steps", "10"))
+    assert again.returncode == 2 and "already holds a run" in again.stderr
+    forced = run_cli(*md_args(published, structure, tmp_path / "run", "--steps", "20", "--force", "--json"))
+    assert forced.returncode == 0 and json.loads(forced.stdout)["steps_done"] == 20
+    meta = MDRun(tmp_path / "run").meta
+    assert meta["natoms"] == 44 and meta["isotope"] == "H" and meta["cell_kind"] == "conventional"
+    assert (tmp_path / "run" / "input.xml").read_text().count("mode='flexible'") == 1
+
+
+@pytest.mark.parametrize("extra, words", [
+    (["--temperature", "0", "--steps", "10"], "temperature"),
+    (["--dt-fs", "-0.5", "--steps", "10"], "timestep"),
+    (["--steps", "0"], "steps"),
+    (["--beads", "0", "--steps", "10"], "beads"),
+])
+def test_bad_numbers(tmp_path, published, lah10_44, extra, words):
+    structure = tmp_path / "start.extxyz"
+    write(structure, lah10_44)
+    result = run_cli(*md_args(published, structure, tmp_path / "run", *extra))
+    assert result.returncode == 2 and words in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_bad_structures_stop_with_the_step(tmp_path, published, lah10_44):
+    close = lah10_44.copy()
+    close.positions[4] = close.positions[0] + [0.3, 0, 0]  # an H 0.3 A from a La: below the La_H table
+    write(tmp_path / "close.extxyz", close)
+    result = run_cli(*md_args(published, tmp_path / "close.extxyz", tmp_path / "close", "--steps", "10"))
+    assert result.returncode == 2 and "step 0" in result.stderr and "La_H" in result.stderr
+    iron = lah10_44.copy()
+    iron.symbols[0] = "Fe"
+    write(tmp_path / "fe.extxyz", iron)
+    result = run_cli(*md_args(published, tmp_path / "fe.extxyz", tmp_path / "fe", "--steps", "10"))
+    assert result.returncode == 2 and "Fe" in result.stderr and "type map" in result.stderr
+    assert "Traceback" not in result.stderr
