@@ -167,6 +167,8 @@ def mapping_from_supercell(metric, lattice: str, kind: str, supercell, source: s
         raise InputError(f"cell kind '{kind}' must be conventional or primitive")
     supercell = tuple(int(v) for v in supercell)
     metric = np.asarray(metric, dtype=float)
+    if np.linalg.det(metric) <= 0:
+        raise InputError("the cell is degenerate (zero volume); cell analysis needs three independent lattice vectors")
     best = None
     basis = _basis(lattice, kind)
     for signs in _row_signs(kind):
@@ -230,3 +232,17 @@ def find_pseudo_cubic_mapping(metric, n_sites: int | None = None, lattice: str =
     misfit, kind, n, s, a = best
     source = "inferred from the cell" + ("" if n_sites is not None else ", smallest supercell (site count unknown)")
     return PseudoCubicMapping(lattice, kind, tuple(int(v) for v in n), s, a, misfit, source)
+
+
+def mapping_for(metric, n_sites: int | None, metadata: dict | None = None, lattice: str = "fcc") -> PseudoCubicMapping:
+    """The mapping of a trajectory from its metric tensors (n, 3, 3): run.json's cell_kind/supercell when given (checked), else inferred.
+
+    The reference is the time-averaged metric: orientation-free, and a shuttling
+    run averages towards the cube, which keeps the fit unambiguous.
+    """
+    reference = np.asarray(metric, dtype=float).reshape(-1, 3, 3).mean(axis=0)
+    metadata = metadata or {}
+    kind, supercell = metadata.get("cell_kind"), metadata.get("supercell")
+    if kind and supercell:
+        return mapping_from_supercell(reference, lattice, kind, supercell)
+    return find_pseudo_cubic_mapping(reference, n_sites, lattice)

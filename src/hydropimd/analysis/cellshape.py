@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hydropimd.analysis.cell import cellpar_from_metric, find_pseudo_cubic_mapping, mapping_from_supercell
+from hydropimd.analysis.cell import cellpar_from_metric, mapping_for
 from hydropimd.analysis.classify import classify_cell
 from hydropimd.analysis.shuttling import align_to_variant, detect_shuttling
 from hydropimd.analysis.statistics import correlated_mean, correlated_means
@@ -23,14 +23,6 @@ MIN_FRAMES = 32
 #: Default distortion threshold (degrees) and smoothing window (ps) of the shuttling criterion.
 THRESHOLD_DEG = 1.0
 SMOOTH_PS = 0.5
-
-
-def _mapping(metric: np.ndarray, n_sites, metadata: dict, lattice: str):
-    reference = metric.mean(axis=0)  # the time-averaged metric: orientation-free, and averages shuttles out
-    kind, supercell = metadata.get("cell_kind"), metadata.get("supercell")
-    if kind and supercell:
-        return mapping_from_supercell(reference, lattice, kind, supercell)
-    return find_pseudo_cubic_mapping(reference, n_sites, lattice)
 
 
 def _estimates(values) -> tuple[list, list, list]:
@@ -55,7 +47,7 @@ def cell_shape(metric, time_ps, n_sites: int | None = None, lattice: str = "fcc"
         raise InputError(f"--threshold-deg {threshold_deg} must be positive")
     if not smooth_ps >= 0:
         raise InputError(f"--smooth-ps {smooth_ps} must not be negative")
-    mapping = _mapping(metric, n_sites, metadata or {}, lattice)
+    mapping = mapping_for(metric, n_sites, metadata, lattice)
     lengths, angles = cellpar_from_metric(mapping.conventional_metric(metric))
     deviations = angles - 90.0
     order = np.abs(deviations).mean(axis=1)

@@ -66,15 +66,13 @@ class FrameSeries:
     cells: np.ndarray
     time_ps: np.ndarray
     time_source: str
+    n_sites: int
+    all_symbols: tuple[str, ...] = ()
     metadata: dict = field(default_factory=dict)
     masses: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.time_ps)
-
-    @property
-    def n_sites(self) -> int:
-        return int(np.sum(~np.isin(self.symbols, HYDROGEN_SYMBOLS))) or len(self.symbols)
 
 
 def is_run_directory(path) -> bool:
@@ -262,6 +260,9 @@ def read_frames(source, dt_ps: float | None = None, species=None) -> FrameSeries
     if any(len(f) != len(symbols) for f in frames):
         raise InputError(f"{path}: the number of atoms changes between frames; analyses need a fixed set of atoms")
     keep = np.ones(len(symbols), dtype=bool) if species is None else np.isin(symbols, list(species))
+    if not keep.any():
+        raise InputError(f"element {', '.join(species)} is not in {path} (it has {', '.join(sorted(set(symbols.tolist())))}); "
+                         "choose one of those")
     positions = np.array([f.positions[keep] for f in frames])
     cells = np.array([f.cell.array for f in frames])
     if np.any(np.abs(np.linalg.det(cells)) < 1e-9):
@@ -269,7 +270,8 @@ def read_frames(source, dt_ps: float | None = None, species=None) -> FrameSeries
     masses = frames[0].get_masses()[keep] if frames[0].has("masses") else None
     time_ps, time_source = _times([f.info.get("time_ps") for f in frames], [f.info.get("step") for f in frames],
                                   len(frames), metadata, dt_ps)
-    return FrameSeries(str(source), symbols[keep], positions, cells, time_ps, time_source, metadata, masses)
+    return FrameSeries(str(source), symbols[keep], positions, cells, time_ps, time_source, _sites(symbols),
+                       tuple(sorted(set(symbols.tolist()))), metadata, masses)
 
 
 def discard_start(time_ps, discard_ps: float, what: str = "run") -> int:
