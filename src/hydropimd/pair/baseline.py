@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from itertools import combinations_with_replacement
 
 import numpy as np
 from ase import Atoms
@@ -88,43 +87,37 @@ class PairBaseline:
     def compute(self, atoms: Atoms) -> tuple[float, np.ndarray, np.ndarray]:
         """Energy (eV), forces (natoms, 3) eV/A and virial (3, 3) eV of one periodic structure."""
         symbols = np.array(atoms.get_chemical_symbols())
-        cutoffs = {k: t.cutoff for k, t in self.tables.items()}
-        # every element pair of the structure needs a cutoff entry for ase's neighbour list
-        for a, b in combinations_with_replacement(sorted(set(symbols)), 2):
-            cutoffs.setdefault((a, b), 0.0)
-        cutoffs = {k: v for k, v in cutoffs.items() if v > 0}
-        natoms = len(atoms)
-        forces = np.zeros((natoms, 3))
+        present = set(atoms.get_chemical_symbols())
+        forces = np.zeros((len(atoms), 3))
         virial = np.zeros((3, 3))
         energy = 0.0
-        if not cutoffs:
-            return energy, forces, virial
-        # i, j over ordered pairs (each unordered pair twice); D = x_j - x_i (minimum image incl. shifts)
-        # matscipy's C neighbour list: measured 4.5 ms vs 86 ms for ase.neighborlist on a 352-atom frame
-        i, j, d = neighbour_list("ijD", atoms, cutoffs)
-        if len(i) == 0:
-            return energy, forces, virial
-        rsq = np.einsum("ij,ij->i", d, d)
         for (a, b), table in self.tables.items():
-            mask = ((symbols[i] == a) & (symbols[j] == b)) | ((symbols[i] == b) & (symbols[j] == a))
-            mask &= rsq < table.cutoff_sq  # LAMMPS: rsq < cutsq[itype][jtype]
-            if not mask.any():
+            # one neighbour list per element pair, over the atoms of those elements only: the cost of a
+            # cell list grows with its cutoff, and the long La-La cutoff then covers just the 32 La of
+            # a 352-atom cell (measured: 0.8 ms per frame instead of 2.2 ms with one list at 2.72 A)
+            if a not in present or b not in present:
                 continue
-            r2 = rsq[mask]
-            too_close = r2 < table.rsq_inner
-            if too_close.any():
-                k = np.flatnonzero(mask)[np.argmin(r2)]
+            members = np.flatnonzero((symbols == a) | (symbols == b))
+            sub = atoms[members]
+            # matscipy's C neighbour list: 4.5 ms vs 86 ms for ase.neighborlist on a 352-atom frame
+            i, j, d = neighbour_list("ijD", sub, {(a, b): table.cutoff})
+            if len(i) == 0:
+                continue
+            rsq = np.einsum("ij,ij->i", d, d)
+            keep = rsq < table.cutoff_sq  # LAMMPS: rsq < cutsq[itype][jtype]
+            i, j, d, rsq = members[i[keep]], members[j[keep]], d[keep], rsq[keep]
+            if rsq.size and rsq.min() < table.rsq_inner:
+                k = np.argmin(rsq)
                 raise InputError(
                     f"atoms {i[k]} ({symbols[i[k]]}) and {j[k]} ({symbols[j[k]]}) are {np.sqrt(rsq[k]):.4f} A apart, "
                     f"closer than the {table.keyword} table starts ({table.r_inner:.4f} A); fix the structure"
                 )
-            e, fpair = table.evaluate(r2)
-            dm = d[mask]
-            # each pair is listed twice: half the energy and virial per entry
+            e, fpair = table.evaluate(rsq)
+            # i, j run over ordered pairs, each unordered pair twice: half the energy and virial per entry
             energy += 0.5 * e.sum()
-            # force on i from j is fpair * (x_i - x_j) = -fpair * D
-            np.add.at(forces, i[mask], -fpair[:, None] * dm)
-            virial += 0.5 * np.einsum("k,ka,kb->ab", fpair, dm, dm)
+            # force on i from j is fpair * (x_i - x_j) = -fpair * D, with D = x_j - x_i (minimum image)
+            np.add.at(forces, i, -fpair[:, None] * d)
+            virial += 0.5 * np.einsum("k,ka,kb->ab", fpair, d, d)
         return float(energy), forces, virial
 
     def compute_batch(self, coords: np.ndarray, cells: np.ndarray, symbols: list[str]) -> PairResult:
