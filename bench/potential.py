@@ -65,12 +65,12 @@ from pathlib import Path
 
 import numpy as np
 
-from hydropimd.data.location import cache_dir, published_root
+from hydropimd.data.location import published_root
 from hydropimd.data.systems import find_systems
 from hydropimd.errors import InputError
 from hydropimd.pair.baseline import PairBaseline
 from hydropimd.potential.calculator import HydridePotential
-from hydropimd.potential.models import compress_model, file_digest, resolve_model, training_script_from_legacy
+from hydropimd.potential.models import cached_compressed_model, resolve_model
 
 SYSTEM = "aimd"
 GRAPH = "models/subtracted/graph.pb"
@@ -108,15 +108,9 @@ def machine_info() -> dict:
 
 
 def compressed_model(root: Path, graph: Path, log) -> Path:
-    """The compressed model of ``graph``, built once (``dp compress``) and cached by the graph's digest."""
-    target = cache_dir() / "models" / f"{file_digest(graph)}-compressed.pb"
-    if not target.exists():
-        log(f"compressing {graph} once (about two minutes; cached as {target}) ...")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        t0 = time.perf_counter()
-        compress_model(graph, target, training_script_from_legacy(root / INPUT_JSON, root))
-        log(f"  done in {time.perf_counter() - t0:.0f} s")
-    return target
+    """The compressed model of ``graph`` (``dp compress``, about two minutes the first time, then cached)."""
+    log(f"compressed model of {graph} (built once, about two minutes, then cached) ...")
+    return cached_compressed_model(graph, root / INPUT_JSON, root)
 
 
 def load_frames(root: Path, nbatch: int):

@@ -174,3 +174,17 @@ def import_model(
         os.replace(tmp, out)
     return {"source": str(graph), "output": str(out), "upgraded_from_legacy": legacy, "compressed": compress,
             "bytes": out.stat().st_size}
+
+
+def cached_compressed_model(graph: str | os.PathLike, input_json: str | os.PathLike,
+                            data_root: str | os.PathLike | None = None) -> Path:
+    """The compressed version of ``graph``, made once with ``dp compress`` and cached by the graph's digest.
+
+    ``input_json`` is the model's training script (DeePMD-kit 1.x keys accepted);
+    ``data_root`` locates its training systems (see :func:`training_script_from_legacy`).
+    """
+    target = cache_dir() / "models" / f"{file_digest(graph)}-compressed.pb"
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        compress_model(graph, target, training_script_from_legacy(input_json, data_root))
+    return target
