@@ -57,7 +57,7 @@ class HydropimdDriver(Dummy_driver):
     def check_parameters(self):
         # one model session per group, each single-threaded: parallelism comes from the groups
         os.environ["DP_INTRA_OP_PARALLELISM_THREADS"] = "1"
-        os.environ["DP_INTER_OP_PARALLELISM_THREADS"] = "1"
+        os.environ["DP_INTER_OP_PARALLELISM_THREADS"] = str(self.groups)
         os.environ.setdefault("OMP_NUM_THREADS", "1")
         from hydropimd.pair.baseline import PairBaseline
         from hydropimd.potential.calculator import HydridePotential
