@@ -96,3 +96,19 @@ def test_bad_structures_stop_with_the_step(tmp_path, published, lah10_44):
     result = run_cli(*md_args(published, tmp_path / "fe.extxyz", tmp_path / "fe", "--steps", "10"))
     assert result.returncode == 2 and "Fe" in result.stderr and "type map" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_committee_deviation_is_monitored(tmp_path, published, lah10_44):
+    structure = tmp_path / "start.extxyz"
+    write(structure, lah10_44)
+    result = run_cli(*md_args(published, structure, tmp_path / "run", "--steps", "60", "--stride", "10",
+                              "--committee", published / "models/full/graph.pb", "--monitor-stride", "20",
+                              "--dev-warn", "0.01", "--json"))
+    assert result.returncode == 0, result.stderr
+    table = read_table(tmp_path / "run")
+    monitored = ~np.isnan(table["max_force_dev"])
+    assert list(table["step"][monitored]) == [20, 40, 60]
+    assert np.all(table["max_force_dev"][monitored] > 0.01)
+    warnings = [line for line in result.stderr.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and "step 20" in warnings[0]  # warned once, with the step
+    assert json.loads(result.stdout)["max_force_dev_warning_step"] == 20

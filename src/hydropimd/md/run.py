@@ -175,6 +175,14 @@ class MDRun:
         sim.step = state["step"]
         return sim
 
+    @staticmethod
+    def _run_until(sim, step: int) -> None:
+        """Advance i-PI to ``step`` steps done (its loop leaves ``sim.step`` at the last index run)."""
+        if step > sim.step:
+            sim.tsteps = step
+            sim.run()
+            sim.step = step
+
     def _truncate_outputs(self, lengths: dict) -> None:
         """Cut output files back to their lengths at the checkpoint (drops rows written after it)."""
         for name, size in lengths.items():
@@ -261,17 +269,19 @@ class MDRun:
         steady = None
         try:
             while step < target:
-                if driver is not None and settings.monitor_stride and (step + settings.stride) % settings.monitor_stride == 0:
-                    driver.monitor_next = True
-                sim.tsteps = step + settings.stride
+                monitor = driver is not None and settings.monitor_stride and (step + settings.stride) % settings.monitor_stride == 0
                 try:
-                    sim.run()
+                    if monitor:
+                        # the committee judges the configuration of the row's own step: run to one step
+                        # before it, then flag the last force evaluation
+                        self._run_until(sim, step + settings.stride - 1)
+                        driver.monitor_next = True
+                    self._run_until(sim, step + settings.stride)
                 except InputError as err:
                     raise InputError(f"stopped near step {step}: {err}; {self._kept(state)}") from None
                 if clients:
                     check_clients(clients, self.dir)
                 step += settings.stride
-                sim.step = step
                 if steady is None:  # the first chunk pays for start-up (graph compilation, client connection)
                     steady = (time.perf_counter(), step, driver.force_seconds if driver else 0.0)
                 row = self._record(sim, step, driver, files, settings, symbols)
