@@ -1,0 +1,21 @@
+"""Analysis of MD runs (SPEC section 8): cell shape and its classification, powder diffraction, phase diagrams,
+the hydrogen sublattice.
+
+Public entry points, one per ``hydropimd analyze`` sub-command, each returning a
+JSON-ready dict (units: angstrom, degrees, ps, GPa, K):
+
+* :func:`analyze_cell`     conventional-cell lengths and angles, error bars, classification, shuttling
+* :func:`analyze_xrd`      powder pattern and peak list of one species
+* :func:`analyze_phase`    many runs -> table, transition pressures, phase diagram
+* :func:`analyze_hydrogen` radial distribution functions and hydrogen diffusion
+
+This package reads trajectories and run directories; it never imports the MD,
+study or training code.
+"""
+
+from hydropimd.analysis.cellshape import analyze_cell, cell_shape
+from hydropimd.analysis.hydrogen import analyze_hydrogen
+from hydropimd.analysis.phase import analyze_phase
+from hydropimd.analysis.xrd import analyze_xrd, powder_pattern
+
+__all__ = ["analyze_cell", "analyze_hydrogen", "analyze_phase", "analyze_xrd", "cell_shape", "powder_pattern"]

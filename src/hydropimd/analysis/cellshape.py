@@ -30,6 +30,20 @@ def _estimates(values) -> tuple[list, list, list]:
     return [e.mean for e in estimates], [e.stderr for e in estimates], estimates
 
 
+def _distorted_state(lengths, deviations, fraction: float, significance: float) -> dict:
+    """Shape of the distorted frames of a run that shuttles between cubic and distorted.
+
+    The whole-run mean mixes two states, so the distorted frames are classified
+    on their own (their shape: rhombohedral or other).
+    """
+    test = classify_cell(lengths, deviations, significance)
+    length_means, length_errors, _ = _estimates(lengths)
+    deviation_means, angle_errors, _ = _estimates(deviations)
+    return {"classification": test["classification"], "fraction_of_time": fraction,
+            "angles_deg": [90.0 + m for m in deviation_means], "angles_stderr_deg": angle_errors,
+            "lengths_angstrom": length_means, "lengths_stderr_angstrom": length_errors, "test": test}
+
+
 def cell_shape(metric, time_ps, n_sites: int | None = None, lattice: str = "fcc", metadata: dict | None = None,
                threshold_deg: float = THRESHOLD_DEG, smooth_ps: float = SMOOTH_PS, significance: float = 0.01) -> dict:
     """Cell-shape report from simulation-cell metric tensors (angstrom^2, (n, 3, 3)) and times (ps).
@@ -63,8 +77,16 @@ def cell_shape(metric, time_ps, n_sites: int | None = None, lattice: str = "fcc"
     dt = float(np.median(np.diff(time_ps)))
     sorted_index = np.argsort(-np.abs(deviation_means), kind="stable")
     summary = shuttling.summary(time_ps)
-    aligned = bool(summary["n_variant_switches"] and reference is not None)
+    aligned = len(summary["variants_visited"]) - len(unaligned) > 1
     classification = classify_cell(aligned_lengths, aligned_deviations, significance)
+    kind, rule, state = classification["classification"], "test on all frames (variant-aligned)", None
+    fraction = summary["fraction_distorted"]
+    if 0 < fraction < 1 and shuttling.distorted.sum() >= MIN_FRAMES:
+        state = _distorted_state(aligned_lengths[shuttling.distorted], aligned_deviations[shuttling.distorted], fraction,
+                                 significance)
+        kind = state["classification"] if fraction >= 0.5 else "cubic"
+        rule = (f"shuttling between cubic and {state['classification']} (distorted {100 * fraction:.0f} % of the time): "
+                "the class of the state occupied most of the time")
     distortion = float(np.mean(np.abs(deviation_means)))
     distortion_error = float(np.sqrt(np.sum(np.square(angle_errors))) / 3.0)
     notes = []
@@ -80,8 +102,10 @@ def cell_shape(metric, time_ps, n_sites: int | None = None, lattice: str = "fcc"
         "n_frames": int(len(metric)),
         "time_ps": [float(time_ps[0]), float(time_ps[-1])],
         "mapping": mapping.to_dict(),
-        "classification": classification["classification"],
+        "classification": kind,
+        "classification_rule": rule,
         "classification_test": classification,
+        "distorted_state": state,
         "angles_deg": [90.0 + m for m in deviation_means],
         "angles_stderr_deg": angle_errors,
         "lengths_angstrom": length_means,
@@ -127,6 +151,10 @@ def analyze_cell(source, discard_ps: float = 0.0, dt_ps: float | None = None, la
     ``angle_deviations_sorted_deg``, ``shuttling``, ``mapping``, ... (angles of the
     conventional cell, aligned to one distortion variant when the cell shuttles).
     """
+    if plot:
+        from hydropimd.analysis.figures import check_plot_path
+
+        check_plot_path(plot)  # before the reading, which can be long
     series = read_cells(source, dt_ps=dt_ps, progress=progress)
     start = discard_start(series.time_ps, discard_ps)
     if len(series) - start < MIN_FRAMES:
@@ -138,6 +166,7 @@ def analyze_cell(source, discard_ps: float = 0.0, dt_ps: float | None = None, la
     report["cell_source"] = series.cell_source
     report["time_source"] = series.time_source
     report["discard_ps"] = discard_ps
+    report["natoms"] = series.natoms
     report["metadata"] = series.metadata
     series_data = report.pop("series")
     if plot:

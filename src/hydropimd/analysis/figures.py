@@ -19,6 +19,8 @@ SUFFIXES = (".png", ".pdf")
 #: Lines with more points than this are thinned for drawing (every k-th frame): the eye cannot see more.
 MAX_POINTS = 20000
 ANGLE_COLOURS = ("tab:blue", "tab:orange", "tab:green")
+#: Legends beside the axes, where they hide no data.
+OUTSIDE = {"loc": "upper left", "bbox_to_anchor": (1.01, 1.0), "fontsize": 8, "frameon": False}
 
 
 def check_plot_path(path) -> Path:
@@ -58,26 +60,26 @@ def plot_cell(series: dict, path, title: str = "") -> None:
     """Angle traces: conventional alpha, beta, gamma vs time; order parameter with the threshold; lengths vs time."""
     t = np.asarray(series["time_ps"])
     k = _thin(len(t))
-    fig = Figure(figsize=(9, 8))
+    fig = Figure(figsize=(10, 8))
     ax_angles, ax_order, ax_lengths = fig.subplots(3, 1, sharex=True)
     for i, name in enumerate(("alpha", "beta", "gamma")):
         ax_angles.plot(t[k], series["angles_deg"][k, i], lw=0.6, color=ANGLE_COLOURS[i], label=name)
     ax_angles.axhline(90, color="k", lw=0.8, ls="--")
     _shade_distorted(ax_angles, t, series["labels"])
     ax_angles.set_ylabel("conventional angle (deg)")
-    ax_angles.legend(loc="upper right", ncols=4, fontsize=8)
+    ax_angles.legend(**OUTSIDE)
     ax_order.plot(t[k], series["order_parameter_deg"][k], lw=0.5, color="0.5", label="mean |angle - 90| per frame")
     smoothed = np.abs(series["smoothed_deviations_deg"]).max(axis=1)
     ax_order.plot(t[k], smoothed[k], lw=1.2, color="tab:red", label="max |smoothed angle - 90|")
     ax_order.axhline(series["threshold_deg"], color="k", lw=0.8, ls=":", label="distortion threshold")
     _shade_distorted(ax_order, t, series["labels"])
     ax_order.set_ylabel("deviation (deg)")
-    ax_order.legend(loc="upper right", fontsize=8)
+    ax_order.legend(**OUTSIDE)
     for i, name in enumerate(("a", "b", "c")):
         ax_lengths.plot(t[k], series["lengths_angstrom"][k, i], lw=0.6, color=ANGLE_COLOURS[i], label=name)
     ax_lengths.set_ylabel("conventional length (Å)")
     ax_lengths.set_xlabel("time (ps)")
-    ax_lengths.legend(loc="upper right", ncols=3, fontsize=8)
+    ax_lengths.legend(**OUTSIDE)
     if title:
         ax_angles.set_title(title, fontsize=10)
     fig.align_ylabels()
@@ -92,8 +94,9 @@ def plot_xrd(patterns: list[dict], path, label_peaks: int = 8) -> None:
         ax.plot(pattern["two_theta_deg"], pattern["intensity"], lw=1.0, color="tab:blue")
         peaks = sorted(pattern["peaks"], key=lambda p: -p["intensity"])[:label_peaks]
         for p in peaks:
-            label = "".join(str(v) if v >= 0 else f"\u0305{-v}" for v in p["hkl"])
-            ax.annotate(label, (p["two_theta_deg"], p["intensity"]), textcoords="offset points", xytext=(0, 3),
+            label = "$" + "".join(str(v) if v >= 0 else rf"\bar{{{-v}}}" for v in p["hkl"]) + "$"  # negative index: overbar
+            height = np.interp(p["two_theta_deg"], pattern["two_theta_deg"], pattern["intensity"])
+            ax.annotate(label, (p["two_theta_deg"], height), textcoords="offset points", xytext=(0, 3),
                         ha="center", fontsize=7, rotation=90)
         ax.set_xlabel("2θ (deg)")
         ax.set_title(f"{Path(str(pattern['source'])).name}: {pattern['element']}, λ = {pattern['wavelength_angstrom']:g} Å",
@@ -114,8 +117,9 @@ def plot_phase(result: dict, path) -> None:
     """
     groups = result["groups"]
     fig = Figure(figsize=(4.8 * max(1, len(groups)), 8))
-    axes = np.array(fig.subplots(2, max(1, len(groups)), squeeze=False))
+    axes = np.array(fig.subplots(2, max(1, len(groups)), squeeze=False, sharex=True))
     temperatures = sorted({r["temperature_k"] for r in result["runs"]})
+    top_temperature = 1.15 * max(temperatures) if temperatures else 1.0
     colours = {t: f"C{i}" for i, t in enumerate(temperatures)}
     for col, group in enumerate(groups):
         ax, ax_pd = axes[0, col], axes[1, col]
@@ -134,6 +138,7 @@ def plot_phase(result: dict, path) -> None:
                 ax.plot(p, fit["amplitude"] * np.sqrt(np.clip(estimate["transition_pressure_gpa"] - p, 0, None)),
                         color=colours[estimate["temperature_k"]], lw=1)
         ax.set_xlabel("pressure (GPa)")
+        ax.tick_params(labelbottom=True)  # shared x axis: keep the numbers on both rows
         ax.set_ylabel("mean |angle - 90| (deg)")
         ax.set_title(_group_title(group), fontsize=10)
         ax.legend(fontsize=8)
@@ -151,6 +156,7 @@ def plot_phase(result: dict, path) -> None:
                            label="estimated boundary")
         ax_pd.set_xlabel("pressure (GPa)")
         ax_pd.set_ylabel("temperature (K)")
+        ax_pd.set_ylim(0, top_temperature)  # the same temperature scale in every group, from 0 K
         ax_pd.legend(fontsize=8)
     fig.tight_layout()
     _save(fig, path)
@@ -166,7 +172,8 @@ def plot_hydrogen(result: dict, series: dict, path) -> None:
     ax_rdf.set_xlabel("r (Å)")
     ax_rdf.set_ylabel("g(r)")
     ax_rdf.legend(fontsize=8)
-    ax_msd.plot(series["lag_ps"], series["msd_angstrom2"], lw=1.2, color="tab:blue", label="H mean-square displacement")
+    half = len(series["lag_ps"]) // 2 + 1  # longer lags have few time origins and only add noise
+    ax_msd.plot(series["lag_ps"][:half], series["msd_angstrom2"][:half], lw=1.2, color="tab:blue", label="H mean-square displacement")
     d = result["diffusion"]
     lo, hi = d["fit_window_ps"]
     lags = np.linspace(lo, hi, 50)

@@ -33,6 +33,7 @@ HYDROGEN_SYMBOLS = ("H", "D", "T")
 _LATTICE = re.compile(r'(?:^|\s)Lattice\s*=\s*"([^"]*)"', re.IGNORECASE)
 _TIME = re.compile(r'(?:^|\s)time_ps\s*=\s*"?([-+0-9.eE]+)')
 _STEP = re.compile(r'(?:^|\s)step\s*=\s*"?([-+0-9]+)')
+_PROPERTIES = re.compile(r'(?:^|\s)Properties\s*=\s*"?([^\s"]+)', re.IGNORECASE)
 
 
 @dataclass
@@ -136,6 +137,20 @@ def _times(info_times, steps, n: int, metadata: dict, dt_ps: float | None) -> tu
     return np.arange(n, dtype=float), "frame index (no time_ps in the frames; give --dt-ps): every *_ps option counts frames"
 
 
+def _species_column(comment: str) -> int:
+    """Column of the species in the atom lines, from the Properties=name:type:count:... key (0 without one)."""
+    match = _PROPERTIES.search(comment)
+    if not match:
+        return 0
+    fields = match.group(1).split(":")
+    column = 0
+    for name, count in zip(fields[0::3], fields[2::3]):
+        if name == "species":
+            return column
+        column += int(count)
+    return 0
+
+
 def _read_extxyz_cells(path: Path, progress=None):
     """Cells, times, steps and first-frame symbols from an extxyz file, reading only the comment lines.
 
@@ -166,7 +181,8 @@ def _read_extxyz_cells(path: Path, progress=None):
             times.append(float(time.group(1)) if time else None)
             steps.append(int(step.group(1)) if step else None)
             if symbols is None:
-                symbols = np.array([handle.readline().split()[0] for _ in range(natoms)])
+                column = _species_column(comment)
+                symbols = np.array([handle.readline().split()[column] for _ in range(natoms)])
             else:
                 next(itertools.islice(handle, natoms - 1, natoms), None)  # skip atom lines at C speed
             if progress and frame % 1000 == 0:
@@ -241,7 +257,8 @@ def _ase_frames(path: Path, index=":"):
     except Exception as err:  # ASE raises many types for unreadable or empty files
         if path.stat().st_size == 0:
             raise InputError(f"{path} is empty: it contains no frames") from None
-        raise InputError(f"cannot read {path} as a trajectory ({type(err).__name__}: {err})") from None
+        detail = (str(err).strip().splitlines() or [""])[0]  # ASE messages can span lines; ours must not
+        raise InputError(f"cannot read {path} as a trajectory ({type(err).__name__}: {detail}); give an ASE-readable file") from None
     return frames if isinstance(frames, list) else [frames]
 
 
@@ -283,5 +300,5 @@ def discard_start(time_ps, discard_ps: float, what: str = "run") -> int:
         raise InputError(f"--discard-ps {discard_ps} must not be negative")
     length = float(time_ps[-1] - time_ps[0])
     if discard_ps >= length:
-        raise InputError(f"discarding {discard_ps:g} ps leaves nothing: the {what} lasts {length:g} ps; use a smaller --discard-ps")
+        raise InputError(f"--discard-ps {discard_ps:g} is longer than the {what} ({length:g} ps); use a smaller --discard-ps")
     return int(np.searchsorted(time_ps - time_ps[0], discard_ps, side="left"))

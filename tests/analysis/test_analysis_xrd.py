@@ -1,0 +1,133 @@
+"""Powder diffraction: Bragg angles, fcc selection rules and intensities, peak splitting, Debye route, Debye-Waller."""
+
+import json
+
+import numpy as np
+import pytest
+from ase.io import write
+
+from hydropimd.analysis import analyze_xrd, powder_pattern
+from hydropimd.analysis.cell import find_pseudo_cubic_mapping, metric_from_cells
+from hydropimd.analysis.xrd import form_factor, lorentz_polarization
+from hydropimd.errors import InputError
+from hydropimd.structures import build_lah10
+
+WAVELENGTH = 0.3344
+A = 5.1
+MULTIPLICITY = {(1, 1, 1): 8, (2, 0, 0): 6, (2, 2, 0): 12, (3, 1, 1): 24, (2, 2, 2): 8, (4, 0, 0): 6,
+                (3, 3, 1): 24, (4, 2, 0): 24, (4, 2, 2): 24}
+
+
+def la_pattern(atoms, **kw):
+    la = atoms[[s == "La" for s in atoms.get_chemical_symbols()]]
+    mapping = find_pseudo_cubic_mapping(metric_from_cells(atoms.cell.array), len(la))
+    return powder_pattern(la.positions[None], atoms.cell.array[None], mapping, WAVELENGTH, "La", **kw)
+
+
+def bragg_two_theta(d):
+    return np.degrees(2 * np.arcsin(WAVELENGTH / (2 * d)))
+
+
+@pytest.mark.parametrize("cell, supercell", [("conventional", 1), ("conventional", 2), ("primitive", 3)])
+def test_perfect_fcc_la_follows_bragg_and_the_fcc_structure_factor(cell, supercell):
+    peaks = la_pattern(build_lah10(a=A, cell=cell, supercell=supercell), two_theta_range_deg=(2.0, 19.0))["peaks"]
+    families = [tuple(p["hkl_family"]) for p in peaks]
+    assert families == list(MULTIPLICITY)  # (111), (200), ..., (422) below 19 deg: only h, k, l all even or all odd
+    for p in peaks:
+        h = np.array(p["hkl_family"])
+        assert len(set(h % 2)) == 1  # fcc selection rule
+        d = A / np.sqrt(h @ h)
+        assert p["d_angstrom"] == pytest.approx(d, rel=1e-9)
+        assert p["two_theta_deg"] == pytest.approx(bragg_two_theta(d), abs=1e-9)  # lambda = 2 d sin(theta)
+        assert p["multiplicity"] == MULTIPLICITY[tuple(p["hkl_family"])]
+    # |F|^2 = 16 f^2 for every allowed reflection: I ~ m f(q)^2 LP(theta), relative to (111).
+    tt = np.array([p["two_theta_deg"] for p in peaks])
+    q = 4 * np.pi * np.sin(np.radians(tt / 2)) / WAVELENGTH
+    expected = np.array([MULTIPLICITY[f] for f in families]) * form_factor("La", q) ** 2 * lorentz_polarization(tt)
+    np.testing.assert_allclose([p["intensity"] for p in peaks], 100 * expected / expected[0], rtol=1e-9)
+
+
+def test_without_lorentz_polarization_intensity_is_multiplicity_times_f_squared():
+    peaks = la_pattern(build_lah10(a=A), lorentz_polarization_factor=False)["peaks"]
+    tt = np.array([p["two_theta_deg"] for p in peaks])
+    q = 4 * np.pi * np.sin(np.radians(tt / 2)) / WAVELENGTH
+    ratio = np.array([p["multiplicity"] for p in peaks]) * form_factor("La", q) ** 2
+    np.testing.assert_allclose([p["intensity"] for p in peaks], 100 * ratio / ratio.max(), rtol=1e-9)
+
+
+def conventional_two_theta(hkl, cell):
+    q = 2 * np.pi * np.linalg.norm(np.linalg.solve(cell, np.array(hkl, dtype=float)))
+    return np.degrees(2 * np.arcsin(q * WAVELENGTH / (4 * np.pi)))
+
+
+def peaks_of(peaks, family):
+    return [p for p in peaks if tuple(p["hkl_family"]) == family]
+
+
+def test_rhombohedral_distortion_splits_111_but_not_200():
+    atoms = build_lah10(a=A, supercell=2, angles=(94, 86, 86))
+    peaks = la_pattern(atoms)["peaks"]
+    split = peaks_of(peaks, (1, 1, 1))
+    assert len(split) == 2 and len(peaks_of(peaks, (2, 0, 0))) == 1
+    conventional = atoms.cell.array / 2
+    unique = min(split, key=lambda p: p["multiplicity"])
+    assert unique["multiplicity"] == 2 and unique["hkl"] == [1, -1, -1]  # the body diagonal of the 94/86/86 cell
+    assert unique["two_theta_deg"] == pytest.approx(conventional_two_theta([1, -1, -1], conventional), abs=1e-9)
+    other = max(split, key=lambda p: p["multiplicity"])
+    assert other["two_theta_deg"] == pytest.approx(conventional_two_theta([1, 1, 1], conventional), abs=1e-9)
+    scale = form_factor("La", 4 * np.pi * np.sin(np.radians(np.array([unique["two_theta_deg"], other["two_theta_deg"]]) / 2))
+                        / WAVELENGTH) ** 2 * lorentz_polarization([unique["two_theta_deg"], other["two_theta_deg"]])
+    assert other["intensity"] / unique["intensity"] == pytest.approx(3 * scale[1] / scale[0], rel=1e-9)
+
+
+def test_tetragonal_distortion_splits_200_but_not_111():
+    atoms = build_lah10(a=A)
+    atoms.set_cell(atoms.cell.array @ np.diag([1.0, 1.0, 1.03]), scale_atoms=True)
+    peaks = la_pattern(atoms)["peaks"]
+    assert len(peaks_of(peaks, (1, 1, 1))) == 1
+    split = peaks_of(peaks, (2, 0, 0))
+    assert sorted(p["multiplicity"] for p in split) == [2, 4]
+    assert min(p["two_theta_deg"] for p in split) == pytest.approx(bragg_two_theta(A * 1.03 / 2), abs=1e-9)
+
+
+def test_debye_route_agrees_with_reciprocal_route():
+    atoms = build_lah10(a=A, supercell=2, angles=(94, 86, 86))
+    options = {"fwhm_deg": 0.6, "two_theta_range_deg": (4.0, 14.0), "step_deg": 0.01}
+    reciprocal, debye = la_pattern(atoms, **options), la_pattern(atoms, method="debye", **options)
+    assert np.abs(reciprocal["intensity"] - debye["intensity"]).max() < 5.0  # % of the maximum
+    strongest = debye["peaks"][int(np.argmax([p["intensity"] for p in debye["peaks"]]))]
+    assert strongest["hkl_family"] == [1, 1, 1] and strongest["two_theta_deg"] == pytest.approx(6.36, abs=0.05)
+    with pytest.raises(InputError, match="r_max"):
+        la_pattern(atoms, method="debye", fwhm_deg=0.03)
+
+
+def test_thermal_motion_lowers_high_angle_peaks_by_the_debye_waller_factor(rng):
+    atoms = build_lah10(a=A, supercell=2)
+    la = atoms[[s == "La" for s in atoms.get_chemical_symbols()]]
+    u = 0.06  # angstrom, rms displacement per Cartesian component
+    positions = la.positions[None] + rng.normal(scale=u, size=(400, len(la), 3))
+    cells = np.repeat(atoms.cell.array[None], 400, axis=0)
+    mapping = find_pseudo_cubic_mapping(metric_from_cells(atoms.cell.array), len(la))
+    hot = powder_pattern(positions, cells, mapping, WAVELENGTH)["peaks"]
+    cold = la_pattern(atoms)["peaks"]
+    # Diffuse scattering reaches the forbidden positions (100), (110), ... but is not listed as peaks.
+    assert [p["hkl_family"] for p in hot] == [p["hkl_family"] for p in cold]
+    q = lambda p: 4 * np.pi * np.sin(np.radians(p["two_theta_deg"] / 2)) / WAVELENGTH  # noqa: E731
+    for h, c in zip(hot[1:], cold[1:]):
+        expected = np.exp(-(q(c) ** 2 - q(cold[0]) ** 2) * u**2)  # <|F|^2> ~ N^2 exp(-q^2 u^2), relative to (111)
+        assert h["intensity"] / c["intensity"] == pytest.approx(expected, rel=0.03)
+
+
+def test_analyze_xrd_of_files_and_bad_input(tmp_path):
+    cubic, distorted = tmp_path / "cubic.xyz", tmp_path / "rh.xyz"
+    write(cubic, build_lah10(a=A, supercell=2))
+    write(distorted, build_lah10(a=A, supercell=2, angles=(94, 86, 86)))
+    result = analyze_xrd([cubic, distorted], WAVELENGTH, plot=tmp_path / "xrd.png")
+    assert len(result["patterns"]) == 2 and (tmp_path / "xrd.png").stat().st_size > 0
+    single = analyze_xrd(str(cubic), WAVELENGTH)
+    json.dumps(single["peaks"])
+    assert {"two_theta_deg", "d_angstrom", "hkl", "intensity"} <= set(single["peaks"][0])
+    with pytest.raises(InputError, match="must be positive"):
+        analyze_xrd(str(cubic), 0.0)
+    with pytest.raises(InputError, match="element Ca is not in"):
+        analyze_xrd(str(cubic), WAVELENGTH, element="Ca")
