@@ -3,6 +3,8 @@ import csv
 import numpy as np
 import pytest
 
+from hydropimd.analysis.statistics import correlated_mean
+
 from hydropimd.md.ipi_input import MDSettings
 from hydropimd.structures import build_lah10
 
@@ -14,11 +16,10 @@ def read_table(run_dir):
     return {k: np.array([float(r[k]) if r[k] != "" else np.nan for r in rows]) for k in rows[0]}
 
 
-def mean_and_error(x, blocks=10):
-    """Mean and its standard error from block averages (blocks longer than the correlation time)."""
-    x = np.asarray(x)
-    means = np.array([b.mean() for b in np.array_split(x, blocks)])
-    return x.mean(), means.std(ddof=1) / np.sqrt(blocks)
+def mean_and_error(x):
+    """Mean and its standard error corrected for time correlation (the analysis stage's Sokal estimate)."""
+    estimate = correlated_mean(np.asarray(x))
+    return estimate.mean, estimate.stderr
 
 
 @pytest.fixture
