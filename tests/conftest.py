@@ -33,6 +33,7 @@ def published() -> Path:
         if os.environ.get("CI") == "true":
             pytest.fail(message)
         pytest.skip(message)
+    os.environ["HYDROPIMD_DATA"] = str(root)  # the data-location rule, for the package and child processes
     return root
 
 

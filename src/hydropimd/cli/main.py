@@ -265,10 +265,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", choices=["test", "train", "all"], default="test")
     p.set_defaults(func=cmd_model_test)
 
-    from hydropimd.cli import analyze, md
+    from hydropimd.cli import analyze, md, study
 
     md.add_commands(commands)
     analyze.add_commands(commands)
+    study.add_commands(commands)
     return parser
 
 

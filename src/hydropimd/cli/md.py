@@ -29,6 +29,7 @@ def cmd_md_run(args) -> None:
             barostat_tau_fs=args.barostat_tau_fs, cell_thermostat_tau_fs=args.cell_thermostat_tau_fs,
             committee=args.committee or [], monitor_stride=args.monitor_stride, dev_warn=args.dev_warn,
             engine=args.engine, drivers=args.drivers, threads_per_driver=args.threads, save_beads=args.save_beads,
+            bead_groups=args.bead_groups,
         )
         with _progress(args.quiet) as update:
             summary = run_md(args.structure, settings, args.out, force=args.force, progress=update)
@@ -101,6 +102,7 @@ def add_commands(commands) -> None:
     p.add_argument("--engine", choices=["inprocess", "lammps"], default="inprocess")
     p.add_argument("--drivers", type=int, default=2, help="LAMMPS clients (engine lammps)")
     p.add_argument("--threads", type=int, default=1, help="threads per LAMMPS client")
+    p.add_argument("--bead-groups", type=int, default=0, help="bead groups evaluated concurrently in-process (0: one per core)")
     p.add_argument("--committee", nargs="+", metavar="MODEL", help="extra models for the force deviation")
     p.add_argument("--monitor-stride", type=int, default=0, help="steps between committee evaluations")
     p.add_argument("--dev-warn", type=float, help="warn once when the max force deviation exceeds this, eV/A")

@@ -64,6 +64,8 @@ class MDSettings:
     drivers: int = 2
     threads_per_driver: int = 1
     save_beads: bool = False
+    #: bead groups evaluated concurrently in-process (0: one per core available)
+    bead_groups: int = 0
     #: reference potential instead of the model: an Einstein crystal of this frequency (THz); NVE/NVT only
     einstein_frequency_thz: float | None = None
 
@@ -114,6 +116,7 @@ def _forcefield_xml(settings: MDSettings, template: Path, driver_path: Path, soc
         "template": str(template),
         "pair": str(Path(settings.pair).resolve()) if settings.pair else "",
         "committee": ";".join(str(Path(c).resolve()) for c in settings.committee),
+        "groups": str(settings.bead_groups) if settings.bead_groups else "",
     }
     # i-PI reads <parameters> as a {key: value, ...} dictionary split on commas
     if any("," in v for v in params.values()):

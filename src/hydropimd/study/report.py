@@ -1,0 +1,96 @@
+"""The study report: Markdown and HTML with the figures, from the analysis stage.
+
+Contents: the grid and its status; per run the classification, mean
+conventional-cell angles with correlated error bars and the variant-independent
+order parameter; transition pressures per temperature; figures of the order
+parameter against pressure and of the (P, T) phase diagram (classical vs
+path-integral, H vs D, from :func:`hydropimd.analysis.analyze_phase`), powder
+patterns of La at each wavelength for the highest- and lowest-pressure runs side
+by side, and the angle traces of runs whose cell shuttles.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable
+
+import markdown
+
+from hydropimd.analysis import analyze_cell, analyze_phase, analyze_xrd
+from hydropimd.errors import InputError
+
+
+def _fmt(values, errors) -> str:
+    return ", ".join(f"{v:.2f} ± {e:.2f}" for v, e in zip(values, errors))
+
+
+def write_report(study, out: str | os.PathLike | None = None, progress: Callable[[int, int], None] | None = None) -> dict:
+    """Analyse every finished run of ``study`` and write ``report.md``, ``report.html`` and figures into ``out``."""
+    out = Path(out) if out else study.dir / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    status = study.status()
+    done = [study.runs_dir / row["name"] for row in status if row["status"] == "done"]
+    if not done:
+        raise InputError(f"no finished run in {study.dir}; run 'hydropimd study run' first")
+    discard = study.config.analysis.discard_ps
+    steps = 2 + len(study.config.analysis.wavelengths_angstrom)
+    phase = analyze_phase(runs=done, discard_ps=discard, plot=out / "phase.png")
+    if progress:
+        progress(1, steps)
+    by_pressure = sorted(phase["runs"], key=lambda r: r["pressure_gpa"])
+    xrd_figures = []
+    if len(by_pressure) >= 1:
+        pair = [by_pressure[-1]["run"], by_pressure[0]["run"]] if len(by_pressure) > 1 else [by_pressure[0]["run"]]
+        for k, wavelength in enumerate(study.config.analysis.wavelengths_angstrom):
+            figure = out / f"xrd-{wavelength:g}A.png"
+            analyze_xrd(pair, wavelength, discard_ps=discard, plot=figure)
+            xrd_figures.append((wavelength, figure.name))
+            if progress:
+                progress(2 + k, steps)
+    traces = []
+    for row in phase["runs"]:
+        if row.get("is_shuttling"):
+            figure = out / f"cell-{Path(row['run']).name}.png"
+            analyze_cell(row["run"], discard_ps=discard, plot=figure)
+            traces.append((Path(row["run"]).name, figure.name))
+    if progress:
+        progress(steps, steps)
+
+    lines = [f"# Study report: {study.dir.name}", "",
+             f"{len(done)} of {len(status)} runs finished; model `{Path(study.config.potential.model).name}`, "
+             f"N = {phase['runs'][0]['natoms']} atoms, {study.config.md.time_ps:g} ps per run, "
+             f"first {discard:g} ps discarded.", "",
+             "## Runs", "",
+             "| T (K) | P (GPa) | isotope | beads | class | distortion (deg) | conventional angles (deg) | effective samples |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in sorted(phase["runs"], key=lambda r: (r["temperature_k"], r["pressure_gpa"], r["isotope"], r["beads"])):
+        lines.append(f"| {r['temperature_k']:g} | {r['pressure_gpa']:g} | {r['isotope']} | {r['beads']} | "
+                     f"{r['classification']}{' (shuttles)' if r.get('is_shuttling') else ''} | "
+                     f"{r['distortion_deg']:.2f} ± {r['distortion_stderr_deg']:.2f} | "
+                     f"{_fmt(r['angles_deg'], r['angles_stderr_deg'])} | {r['n_effective']:.0f} |")
+    lines += ["", f"Order parameter: {phase['order_parameter']}.", "", "## Transition pressures", ""]
+    for group in phase["groups"]:
+        for t in group["transitions"]:
+            p = t["transition_pressure_gpa"]
+            value = f"{p:.0f} ± {t['uncertainty_gpa']:.0f} GPa" if p is not None else "not bracketed"
+            lines.append(f"- {group['name']}, {t['temperature_k']:g} K: {value} ({t['method']})")
+    lines += ["", "## Phase diagram and order parameter", "", "![phase](phase.png)", "", "## Powder diffraction (La)", "",
+              "Highest- and lowest-pressure runs side by side.", ""]
+    lines += [f"### {w:g} Å\n\n![xrd {w:g}]({name})\n" for w, name in xrd_figures]
+    if traces:
+        lines += ["## Angle traces of shuttling runs", ""]
+        lines += [f"### {name}\n\n![{name}]({fig})\n" for name, fig in traces]
+    failed = [row for row in status if row["status"] == "failed"]
+    if failed:
+        lines += ["## Failed runs", ""] + [f"- {row['name']}: {row['reason']}" for row in failed]
+    text = "\n".join(lines) + "\n"
+    (out / "report.md").write_text(text)
+    body = markdown.markdown(text, extensions=["tables"])
+    (out / "report.html").write_text(
+        "<!doctype html><html><head><meta charset='utf-8'><title>hydropimd study report</title>"
+        "<style>body{font-family:sans-serif;max-width:70em;margin:auto}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:0.2em 0.5em}img{max-width:100%}</style></head><body>"
+        f"{body}</body></html>\n")
+    return {"report": str(out / "report.md"), "html": str(out / "report.html"), "n_runs": len(done),
+            "phase": phase, "figures": sorted(p.name for p in out.glob("*.png"))}
