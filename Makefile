@@ -19,15 +19,16 @@ $(VENV)/.installed: pyproject.toml
 test: install
 	$(BIN)/python -m pytest -q
 
-# Until the MD and study issues land, the main job is the published model check.
+# The main job: the shipped demo study (classical N = 352 LaH10, 300 K, 80-220 GPa, ~15 min on
+# 2 cores), report in ./demo-report/.  A killed demo resumes where it stopped.
 demo: install
 	@[ -n "$(HYDROPIMD_DATA)" ] || $(BIN)/hydropimd data fetch
-	$(BIN)/hydropimd model test --model "$$($(BIN)/hydropimd data path models/subtracted/graph.pb)" --split test
-	$(BIN)/hydropimd model test --model "$$($(BIN)/hydropimd data path models/subtracted/graph.pb)" \
-		--pair "$$($(BIN)/hydropimd data path tables/full.table)" --split test
+	$(BIN)/hydropimd study run --dir demo-study --report demo-report
 
 bench: install
 	$(BIN)/python bench/potential.py
+	$(BIN)/python bench/md.py
+	$(BIN)/python bench/analysis.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache
