@@ -57,6 +57,7 @@ _PROPERTIES = {
     "kinetic_cv": ("kinetic_cv_ev", "electronvolt"),
 }
 OUTPUT_FILES = ("table.csv", "centroid.extxyz", "beads.extxyz")
+RUN_FILES = (*OUTPUT_FILES, "state.json", "run.json", "input.xml", "init.extxyz", "checkpoints", "lammps")
 DRIVER_PATH = Path(__file__).with_name("ipi_driver.py")
 
 
@@ -94,10 +95,13 @@ class MDRun:
     # ---------------------------------------------------------------- set-up
     def create(self, atoms: Atoms, settings: MDSettings, force: bool = False) -> None:
         settings.validate()
-        if self.dir.exists() and any(self.dir.iterdir()):
+        if self.meta_file.exists() or self.state_file.exists():
             if not force:
                 raise InputError(f"{self.dir} already holds a run; use --resume to continue it or --force to replace it")
-            shutil.rmtree(self.dir)
+            # only the run's own files go: a run directory may also hold the user's (its start structure, ...)
+            for name in RUN_FILES:
+                path = self.dir / name
+                shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
         self.dir.mkdir(parents=True, exist_ok=True)
         (self.dir / "checkpoints").mkdir()
         if not atoms.pbc.all():
