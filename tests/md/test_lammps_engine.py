@@ -59,3 +59,17 @@ def test_two_lammps_clients_reproduce_the_inprocess_run(tmp_path, lah10_settings
     for key in ("a", "b", "c", "alpha", "pressure_gpa", "kinetic_cv_ev"):
         assert np.allclose(a[key], b[key], rtol=1e-5, atol=1e-5), key
     assert "hybrid/overlay table linear 1194 deepmd" in (tmp_path / "lammps" / "lammps" / "client.in").read_text()
+
+
+def test_inet_socket_for_clients_on_other_machines(tmp_path, lah10_settings, lah10_44):
+    import socket
+
+    with socket.socket() as s:  # a free port
+        s.bind(("", 0))
+        port = s.getsockname()[1]
+    summary = run_md(lah10_44, lah10_settings(engine="lammps", drivers=2, port=port, steps=20, stride=10,
+                                              checkpoint_stride=20), tmp_path / "inet")
+    assert summary["steps_done"] == 20
+    assert f"<port>{port}</port>" in (tmp_path / "inet" / "input.xml").read_text()
+    remote = (tmp_path / "inet" / "lammps" / "client-remote.in").read_text()
+    assert f"fix ipi all ipi {socket.gethostname()} {port}\n" in remote

@@ -63,6 +63,9 @@ class MDSettings:
     engine: str = "inprocess"
     drivers: int = 2
     threads_per_driver: int = 1
+    #: 0: a unix socket (clients on this machine); > 0: an inet socket on this port, so that LAMMPS
+    #: clients on other machines can serve the run (they use lammps/client-remote.in of the run directory)
+    port: int = 0
     save_beads: bool = False
     #: bead groups evaluated concurrently in-process (0: one per core available)
     bead_groups: int = 0
@@ -94,8 +97,10 @@ class MDSettings:
             raise InputError(f"engine '{self.engine}' must be inprocess or lammps")
         if self.einstein_frequency_thz is not None and (self.ensemble == "npt" or self.engine != "inprocess"):
             raise InputError("the Einstein reference potential runs only in-process at constant volume (nve or nvt)")
-        if self.engine == "lammps" and self.drivers < 1:
-            raise InputError("--drivers must be at least 1")
+        if self.engine == "lammps" and (self.drivers < 0 or (self.drivers == 0 and not self.port)):
+            raise InputError("--drivers must be at least 1 (0 only with --port, when remote clients serve the run)")
+        if not 0 <= self.port < 65536:
+            raise InputError(f"port {self.port} must lie between 1 and 65535 (0: unix socket)")
         for tau in ("thermostat_tau_fs", "barostat_tau_fs", "cell_thermostat_tau_fs"):
             if not getattr(self, tau) > 0:
                 raise InputError(f"{tau} must be positive")
@@ -107,6 +112,10 @@ def _forcefield_xml(settings: MDSettings, template: Path, driver_path: Path, soc
                 f"    <pes>custom</pes>\n    <pes_path>{escape(str(driver_path.with_name('einstein_pes.py')))}</pes_path>\n"
                 f"    <parameters>{{template: {escape(str(template))}, frequency_thz: {settings.einstein_frequency_thz!r}}}</parameters>\n"
                 f"  </ffdirect>\n")
+    if settings.engine == "lammps" and settings.port:
+        return (f"  <ffsocket name='{FORCEFIELD_NAME}' mode='inet' pbc='false'>\n"
+                f"    <address>0.0.0.0</address>\n    <port>{settings.port}</port>\n    <latency>1e-4</latency>\n"
+                f"  </ffsocket>\n")
     if settings.engine == "lammps":
         return (f"  <ffsocket name='{FORCEFIELD_NAME}' mode='unix' pbc='false'>\n"
                 f"    <address>{escape(socket_address)}</address>\n    <latency>1e-4</latency>\n"

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket as socketlib
 import subprocess
 import sys
 from pathlib import Path
@@ -41,8 +42,11 @@ def lammps_executable() -> str:
     return found
 
 
-def client_input(data_file: str, model: str, table: str | None, type_map: list[str], socket: str) -> str:
-    """LAMMPS input of one client: read the structure, set the study's pair styles, serve i-PI."""
+def client_input(data_file: str, model: str, table: str | None, type_map: list[str], socket: str, port: int = 0) -> str:
+    """LAMMPS input of one client: read the structure, set the study's pair styles, serve i-PI.
+
+    ``port`` 0: ``socket`` names a unix socket; otherwise it is the host running i-PI.
+    """
     types = {name: k + 1 for k, name in enumerate(type_map)}
     lines = [
         "units metal", "atom_style atomic", "atom_modify map yes", "boundary p p p",
@@ -57,18 +61,27 @@ def client_input(data_file: str, model: str, table: str | None, type_map: list[s
     else:
         lines += [f"pair_style deepmd {model}", "pair_coeff * *"]
     lines += ["neighbor 1.0 bin", "neigh_modify every 1 delay 0 check yes", "thermo_style custom step pe",
-              f"fix ipi all ipi {socket} 31415 unix", "run 100000000"]
+              f"fix ipi all ipi {socket} {port} unix" if not port else f"fix ipi all ipi {socket} {port}",
+              "run 100000000"]
     return "\n".join(lines) + "\n"
 
 
 def start_clients(run_dir: Path, atoms: Atoms, model: str, table: str | None, type_map: list[str], socket: str,
-                  count: int, threads: int) -> list[subprocess.Popen]:
-    """Write the client input and start ``count`` LAMMPS clients connecting to ``socket``."""
+                  count: int, threads: int, port: int = 0) -> list[subprocess.Popen]:
+    """Write the client inputs and start ``count`` LAMMPS clients connecting to ``socket`` (or localhost:``port``).
+
+    With an inet ``port``, ``client-remote.in`` is also written: the same input pointing at this
+    machine's host name, for clients started by hand (or by a batch job) on other machines.
+    """
     work = run_dir / "lammps"
     work.mkdir(exist_ok=True)
     write(work / "structure.data", atoms, format="lammps-data", specorder=type_map, masses=True, atom_style="atomic")
-    (work / "client.in").write_text(client_input("structure.data", str(Path(model).resolve()),
-                                                 str(Path(table).resolve()) if table else None, type_map, socket))
+    model, table = str(Path(model).resolve()), str(Path(table).resolve()) if table else None
+    (work / "client.in").write_text(client_input("structure.data", model, table, type_map,
+                                                 "localhost" if port else socket, port))
+    if port:
+        (work / "client-remote.in").write_text(client_input("structure.data", model, table, type_map,
+                                                            socketlib.gethostname(), port))
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), DP_INTRA_OP_PARALLELISM_THREADS=str(threads),
                DP_INTER_OP_PARALLELISM_THREADS="1", TF_CPP_MIN_LOG_LEVEL="3")
     clients = []

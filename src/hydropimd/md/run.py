@@ -166,7 +166,7 @@ class MDRun:
         def no_ipi_outputs(simulation):
             del simulation.outtemplate[:]  # hydropimd writes its own, resumable outputs
 
-        if self.settings.engine == "lammps":
+        if self.settings.engine == "lammps" and not self.settings.port:
             Path(SOCKET_PREFIX + self.meta["socket"]).unlink(missing_ok=True)  # left behind by a killed run
         try:
             with open(source) as f:
@@ -244,16 +244,18 @@ class MDRun:
         symbols = read(self.dir / "init.extxyz").get_chemical_symbols()
         natoms = len(symbols)
         sim = self._load_simulation(state)
-        clients = []
+        clients, watchdog = [], None
         if settings.engine == "lammps":
             from hydropimd.md.lammps import start_clients
             from hydropimd.potential.models import resolve_model
 
+            elements = list(dict.fromkeys(symbols))  # LAMMPS atom types; pair_coeff maps them to the model by name
             clients = start_clients(self.dir, read(self.dir / "init.extxyz"), str(resolve_model(settings.model)),
-                                    settings.pair, ["La", "H"], self.meta["socket"], settings.drivers,
-                                    settings.threads_per_driver)
-            watchdog = _ClientWatchdog(clients)
-            watchdog.start()
+                                    settings.pair, elements, self.meta["socket"], settings.drivers,
+                                    settings.threads_per_driver, port=settings.port)
+            if clients:
+                watchdog = _ClientWatchdog(clients)
+                watchdog.start()
         forcefield = sim.fflist[FORCEFIELD_NAME]
         driver = getattr(forcefield, "driver", None)
         if not hasattr(driver, "force_seconds"):
@@ -317,9 +319,9 @@ class MDRun:
         finally:
             for f in files.values():
                 f.close()
-            if clients:
+            if watchdog:
                 watchdog.stop()
-                stop_clients(clients)
+            stop_clients(clients)
             sim.stop()
         done = state["step"]
         if steady is not None and done > steady[1]:
