@@ -59,7 +59,7 @@ def test_resume_after_kill_gives_the_same_rows(tmp_path, published, lah10_44):
 def test_refuses_to_overwrite_a_run(tmp_path, published, lah10_44):
     structure = tmp_path / "start.extxyz"
     write(structure, lah10_44)
-    first = run_cli(*md_args(published, structure, tmp_path / "run", "--steps", "10"))
+    first = run_cli(*md_args(published, structure, "run", "--steps", "10"), cwd=tmp_path)  # a relative --out
     assert first.returncode == 0, first.stderr
     again = run_cli(*md_args(published, structure, tmp_path / "run", "--steps", "10"))
     assert again.returncode == 2 and "already holds a run" in again.stderr

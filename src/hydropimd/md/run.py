@@ -88,7 +88,7 @@ class MDRun:
     """One run directory: creating it, advancing it, resuming it."""
 
     def __init__(self, out: str | os.PathLike):
-        self.dir = Path(out)
+        self.dir = Path(out).resolve()  # i-PI is loaded from inside the directory: relative paths would break
         self.state_file = self.dir / "state.json"
         self.meta_file = self.dir / "run.json"
 
