@@ -73,3 +73,14 @@ def test_inet_socket_for_clients_on_other_machines(tmp_path, lah10_settings, lah
     assert f"<port>{port}</port>" in (tmp_path / "inet" / "input.xml").read_text()
     remote = (tmp_path / "inet" / "lammps" / "client-remote.in").read_text()
     assert f"fix ipi all ipi {socket.gethostname()} {port}\n" in remote
+
+
+def test_one_client_on_two_mpi_ranks(tmp_path, lah10_settings, lah10_44):
+    """A larger cell spread over MPI ranks (domain decomposition) gives the same run."""
+    cell = lah10_44.repeat((2, 1, 1))
+    common = dict(steps=20, stride=10, checkpoint_stride=20, seed=3)
+    run_md(cell, lah10_settings(engine="lammps", drivers=1, ranks_per_driver=2, **common), tmp_path / "mpi")
+    run_md(cell, lah10_settings(engine="lammps", drivers=1, **common), tmp_path / "serial")
+    a, b = read_table(tmp_path / "mpi"), read_table(tmp_path / "serial")
+    assert np.allclose(a["potential_ev"], b["potential_ev"], rtol=1e-9)
+    assert np.allclose(a["pressure_gpa"], b["pressure_gpa"], rtol=1e-7)

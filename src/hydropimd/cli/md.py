@@ -29,7 +29,7 @@ def cmd_md_run(args) -> None:
             barostat_tau_fs=args.barostat_tau_fs, cell_thermostat_tau_fs=args.cell_thermostat_tau_fs,
             committee=args.committee or [], monitor_stride=args.monitor_stride, dev_warn=args.dev_warn,
             engine=args.engine, drivers=args.drivers, threads_per_driver=args.threads, save_beads=args.save_beads,
-            bead_groups=args.bead_groups, port=args.port,
+            bead_groups=args.bead_groups, port=args.port, ranks_per_driver=args.ranks_per_driver,
         )
         with _progress(args.quiet) as update:
             summary = run_md(args.structure, settings, args.out, force=args.force, progress=update)
@@ -104,6 +104,7 @@ def add_commands(commands) -> None:
     p.add_argument("--threads", type=int, default=1, help="threads per LAMMPS client")
     p.add_argument("--port", type=int, default=0,
                    help="inet socket port for LAMMPS clients on other machines (default 0: unix socket, local clients)")
+    p.add_argument("--ranks-per-driver", type=int, default=1, help="MPI ranks of each LAMMPS client")
     p.add_argument("--bead-groups", type=int, default=0, help="bead groups evaluated concurrently in-process (0: one per core)")
     p.add_argument("--committee", nargs="+", metavar="MODEL", help="extra models for the force deviation")
     p.add_argument("--monitor-stride", type=int, default=0, help="steps between committee evaluations")

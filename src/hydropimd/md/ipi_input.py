@@ -63,6 +63,8 @@ class MDSettings:
     engine: str = "inprocess"
     drivers: int = 2
     threads_per_driver: int = 1
+    #: MPI ranks of each LAMMPS client (domain decomposition of large cells)
+    ranks_per_driver: int = 1
     #: 0: a unix socket (clients on this machine); > 0: an inet socket on this port, so that LAMMPS
     #: clients on other machines can serve the run (they use lammps/client-remote.in of the run directory)
     port: int = 0
@@ -99,6 +101,8 @@ class MDSettings:
             raise InputError("the Einstein reference potential runs only in-process at constant volume (nve or nvt)")
         if self.engine == "lammps" and (self.drivers < 0 or (self.drivers == 0 and not self.port)):
             raise InputError("--drivers must be at least 1 (0 only with --port, when remote clients serve the run)")
+        if self.ranks_per_driver < 1 or self.threads_per_driver < 1:
+            raise InputError("--ranks-per-driver and --threads must be at least 1")
         if not 0 <= self.port < 65536:
             raise InputError(f"port {self.port} must lie between 1 and 65535 (0: unix socket)")
         for tau in ("thermostat_tau_fs", "barostat_tau_fs", "cell_thermostat_tau_fs"):

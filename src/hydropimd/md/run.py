@@ -252,7 +252,7 @@ class MDRun:
             elements = list(dict.fromkeys(symbols))  # LAMMPS atom types; pair_coeff maps them to the model by name
             clients = start_clients(self.dir, read(self.dir / "init.extxyz"), str(resolve_model(settings.model)),
                                     settings.pair, elements, self.meta["socket"], settings.drivers,
-                                    settings.threads_per_driver, port=settings.port)
+                                    settings.threads_per_driver, port=settings.port, ranks=settings.ranks_per_driver)
             if clients:
                 watchdog = _ClientWatchdog(clients)
                 watchdog.start()
