@@ -265,8 +265,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", choices=["test", "train", "all"], default="test")
     p.set_defaults(func=cmd_model_test)
 
-    from hydropimd.cli import analyze, md, study
+    from hydropimd.cli import analyze, md, study, train
 
+    train.add_commands(commands)
     md.add_commands(commands)
     analyze.add_commands(commands)
     study.add_commands(commands)

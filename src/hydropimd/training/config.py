@@ -1,0 +1,89 @@
+"""DeePMD-kit training scripts with the study's defaults (SPEC section 4).
+
+Descriptor se_e2_a (se_a in DeePMD-kit 1.x), rcut 4.0 A, rcut_smth 2.0 A,
+sel [15, 150] for (La, H), embedding net (25, 50, 100), fitting net
+(240, 240, 240), type_map [La, H]; loss with energy, force and virial terms
+whose prefactors follow the learning rate (energy 0.02 -> 1, force 1000 -> 10,
+virial 0.001 -> 0.1); exponential learning rate 1e-3 -> 3.51e-8 decaying every
+5000 steps over 1,000,000 steps with batch size 1.  These are the published
+``input.json`` values (Ly and Ceperley, PRB 106, 054106) in DeePMD-kit 3 key
+names; a user TOML/JSON file overrides any of them (nested keys merge).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import tomllib
+from pathlib import Path
+
+from hydropimd.errors import InputError
+
+STUDY_DEFAULTS: dict = {
+    "model": {
+        "type_map": ["La", "H"],
+        "descriptor": {"type": "se_e2_a", "rcut": 4.0, "rcut_smth": 2.0, "sel": [15, 150], "neuron": [25, 50, 100],
+                       "axis_neuron": 16},
+        "fitting_net": {"neuron": [240, 240, 240]},
+    },
+    "learning_rate": {"type": "exp", "start_lr": 1.0e-3, "stop_lr": 3.51e-8, "decay_steps": 5000},
+    "loss": {"type": "ener", "start_pref_e": 0.02, "limit_pref_e": 1.0, "start_pref_f": 1000.0, "limit_pref_f": 10.0,
+             "start_pref_v": 0.001, "limit_pref_v": 0.1},
+    "training": {"numb_steps": 1_000_000, "disp_freq": 100, "save_freq": 1000, "training_data": {"batch_size": 1}},
+}
+
+
+def _merge(base: dict, extra: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in extra.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def training_script(systems: list[str], seed: int, steps: int | None = None, overrides: dict | None = None,
+                    validation: list[str] | None = None) -> dict:
+    """A complete DeePMD-kit 3 input for one committee member.
+
+    ``systems``: training system folders; ``seed``: the member's seed (descriptor,
+    fitting net and batch order all derive from it: SPEC section 6's committees
+    differ only in seeds); ``steps``: overrides numb_steps and scales decay_steps so
+    that the learning rate still ends at stop_lr; ``validation``: systems for the
+    learning curve's validation columns.
+    """
+    script = _merge(STUDY_DEFAULTS, overrides or {})
+    if steps is not None:
+        if steps < 1:
+            raise InputError(f"--steps {steps} must be positive")
+        full = script["training"]["numb_steps"]
+        script["training"]["numb_steps"] = steps
+        lr = script["learning_rate"]
+        lr["decay_steps"] = max(1, min(lr["decay_steps"], round(lr["decay_steps"] * steps / full)))
+    script["model"]["descriptor"]["seed"] = seed
+    script["model"]["fitting_net"]["seed"] = seed + 1
+    script["training"]["seed"] = seed + 2
+    script["training"]["training_data"]["systems"] = [str(Path(s).resolve()) for s in systems]
+    if validation:
+        script["training"]["validation_data"] = {"systems": [str(Path(s).resolve()) for s in validation],
+                                                 "batch_size": 1, "numb_btch": 1}
+    from deepmd.utils.argcheck import normalize
+
+    try:
+        return normalize(script)  # DeePMD-kit's own validation: unknown keys and bad values fail here
+    except Exception as err:
+        raise InputError(f"the training configuration is not valid for DeePMD-kit: {str(err).splitlines()[0]}") from None
+
+
+def load_overrides(path: str | os.PathLike | None) -> dict:
+    """User overrides from a TOML or JSON file (DeePMD-kit key names)."""
+    if path is None:
+        return {}
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise InputError(f"training config {path} does not exist") from None
+    try:
+        return tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as err:
+        raise InputError(f"cannot read training config {path}: {err}") from None
