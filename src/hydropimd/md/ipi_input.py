@@ -178,7 +178,8 @@ def ipi_input_xml(
         "  </output>\n"
         f"  <total_steps>{s.steps}</total_steps>\n"
         f"  <prng><seed>{s.seed}</seed></prng>\n"
-        f"{_forcefield_xml(s, structure_file.resolve(), driver_path, socket_address)}"
+        # relative to the run directory, from which i-PI is loaded: runs stay relocatable (clusters resume elsewhere)
+        f"{_forcefield_xml(s, Path(structure_file.name), driver_path, socket_address)}"
         "  <system>\n"
         f"    <initialize nbeads='{s.beads}'>\n"
         f"      <file mode='ase' units='angstrom' cell_units='angstrom'> {escape(structure_file.name)} </file>\n"

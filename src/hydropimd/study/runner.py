@@ -122,8 +122,11 @@ class Study:
         if resume:
             return [python, "-m", "hydropimd", "md", "run", "--resume", "--out", out, "--quiet", "--json"]
         m, c = self.config.md, self.config.potential
-        workers = self.config.execution.workers if self.config.execution.mode == "local" else 1
-        groups = max(1, len(os.sched_getaffinity(0)) // workers)
+        execution = self.config.execution
+        if execution.mode == "local":
+            groups = max(1, len(os.sched_getaffinity(0)) // execution.workers)
+        else:  # one run per cluster job: the job's cores, not this machine's
+            groups = execution.cluster.cpu_per_node
         command = [python, "-m", "hydropimd", "md", "run", "--structure", structure or str(self.structure_file(spec.isotope)),
                    "--model", str(model), "--temperature", f"{spec.temperature_k!r}",
                    "--pressure-gpa", f"{spec.pressure_gpa!r}", "--beads", str(spec.beads), "--steps", str(m.steps),
