@@ -21,31 +21,10 @@ import time
 import pytest
 
 from tests.conftest import run_cli
+from tests.study.test_study import CONFIG as STUDY_CONFIG
 
-CONFIG = """
-[potential]
-model = "published:models/subtracted/graph.pb"
-pair = "published:tables/full.table"
-
-[structure]
-a = 5.05
-supercell = 1
-start_angles_deg = [90.5, 90.5, 90.5]
-
-[grid]
-temperatures_k = [300]
-pressures_gpa = [{p1}, 200]
-isotopes = ["H"]
-beads = [1]
-
-[md]
-time_ps = 0.25
-stride = 5
-
-[analysis]
-discard_ps = 0.05
-wavelengths_angstrom = [0.3344]
-"""
+# the small study of test_study.py without its [execution] table (each test adds its own)
+CONFIG = STUDY_CONFIG.split("[execution]")[0]
 
 SLURM_EXECUTION = """
 [execution]
