@@ -1,0 +1,118 @@
+"""Active-learning commands: ``hydropimd explore``, ``hydropimd select`` (and the loop's ``hydropimd active``).
+
+Each command lives in its own ``add_<name>(commands)`` function; :func:`add_commands`
+registers them all, so a new command is one more function and one more line there.
+"""
+
+from __future__ import annotations
+
+from hydropimd.cli import output
+
+
+def _common(p):
+    p.add_argument("--json", action="store_true", help="print machine-readable JSON on stdout")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    return p
+
+
+# ---------------------------------------------------------------- explore
+def cmd_explore(args) -> None:
+    from hydropimd.active.explore import explore
+
+    with _explore_progress(args.quiet) as update:
+        summary = explore(args.model, args.structures, args.grid, args.out, pair=args.pair, progress=update)
+    if args.json:
+        output.print_json(summary)
+        return
+    output.print_table(f"exploration in {summary['out']}: {summary['frames']} frames -> {summary['candidates']}",
+                       ["run", "T (K)", "P (GPa)", "beads", "steps", "frames", "status"],
+                       [[r["name"], r["temperature_k"], r["pressure_gpa"], r["beads"], r["steps_done"], r["frames"],
+                         r["status"]] for r in summary["runs"]])
+
+
+class _explore_progress:
+    """Two bars: grid points done, and MD steps of the current point."""
+
+    def __init__(self, quiet: bool):
+        self.quiet = quiet
+
+    def __enter__(self):
+        if self.quiet:
+            return lambda info: None
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                            console=output.stderr, transient=True)
+        self.bar.__enter__()
+        self.runs = self.bar.add_task("grid points", total=None)
+        self.steps = self.bar.add_task("MD steps", total=None)
+        return self.update
+
+    def update(self, info: dict) -> None:
+        if "runs_done" in info:
+            self.bar.update(self.runs, completed=info["runs_done"], total=info["runs"])
+            if "run" in info:
+                self.bar.update(self.steps, description=f"MD {info['run']}", completed=0, total=None)
+        elif "step" in info:
+            self.bar.update(self.steps, completed=info["step"], total=info["steps"])
+
+    def __exit__(self, *exc):
+        if not self.quiet:
+            self.bar.__exit__(*exc)
+
+
+def add_explore(commands) -> None:
+    p = _common(commands.add_parser("explore", help="MD with one committee member over a (T, P, beads) grid: candidates"))
+    p.add_argument("--model", required=True, help="DeePMD-kit model driving the MD (one committee member)")
+    p.add_argument("--structures", required=True, help="start structures (any ASE format; every frame is used)")
+    p.add_argument("--grid", required=True,
+                   help="TOML: temperatures_k, pressures_gpa, beads (lists), steps, dt_fs, stride, seed")
+    p.add_argument("--out", required=True, help="output folder (one run per grid point; a killed exploration resumes)")
+    p.add_argument("--pair", help="pair table added to the model")
+    p.set_defaults(func=cmd_explore)
+
+
+# ---------------------------------------------------------------- select
+def cmd_select(args) -> None:
+    from hydropimd.active.select import select_frames, write_selection
+
+    with output.progress_bar("committee deviation", args.quiet) as update:
+        result = select_frames(args.candidates, args.committee, args.lo, args.hi, args.n, mode=args.mode,
+                               pair=args.pair, progress=update)
+    if args.out:
+        result["output"] = str(write_selection(args.candidates, result, args.out))
+    if args.json:
+        output.print_json(result)
+        return
+    c = result["counts"]
+    rows = [["candidates", c["candidates"]], [f"below lo (E < {args.lo})", c["below_lo"]],
+            [f"kept ({args.lo} <= E < {args.hi})", c["kept"]], [f"dropped (E >= {args.hi})", c["dropped"]],
+            ["selected", c["selected"]]]
+    if result["dropped_range"]:
+        rows.append(["dropped E range (eV/A)", "{:.3g} .. {:.3g}".format(*result["dropped_range"])])
+    if result.get("output"):
+        rows.append(["written to", result["output"]])
+    output.print_table(f"selection by {result['mode']}", ["quantity", "value"], rows)
+    output.print_table("selected frames", ["frame", "max force deviation (eV/A)"],
+                       [[s["index"], s["max_force_dev"]] for s in result["selected"]])
+    if result.get("note"):
+        output.stderr.print(f"[yellow]note:[/] {result['note']}")
+
+
+def add_select(commands) -> None:
+    p = _common(commands.add_parser("select", help="pick candidates to label by committee deviation or SOAP diversity"))
+    p.add_argument("--candidates", required=True, help="candidate frames (extxyz, e.g. explore's candidates.extxyz)")
+    p.add_argument("--committee", nargs="+", required=True, metavar="MODEL", help="two or more DeePMD-kit models")
+    p.add_argument("--pair", help="pair table (cancels in the deviation; accepted for symmetry with the MD)")
+    p.add_argument("--lo", type=float, required=True, help="lower deviation bound, eV/A: frames below are already accurate")
+    p.add_argument("--hi", type=float, required=True, help="upper deviation bound, eV/A: frames at or above are dropped")
+    p.add_argument("--n", type=int, required=True, help="number of frames to select")
+    p.add_argument("--mode", choices=["deviation", "diversity"], default="deviation",
+                   help="largest deviation, or most diverse averaged SOAP vectors (default deviation)")
+    p.add_argument("--out", help="write the selected frames here (extxyz)")
+    p.set_defaults(func=cmd_select)
+
+
+def add_commands(commands) -> None:
+    add_explore(commands)
+    add_select(commands)
