@@ -1,0 +1,256 @@
+"""Exploration: MD with one committee member over a grid of conditions, giving candidate frames.
+
+The DP-GEN exploration step (Zhang et al., Phys. Rev. Materials 3, 023804
+(2019)) as SPEC section 6 describes it: constant-pressure (path-integral) MD
+with one model of the committee at every (start structure, temperature,
+pressure, beads) point of a grid, through the MD stage (:mod:`hydropimd.md.run`,
+i-PI in-process).  Every sampled configuration becomes a candidate, and for
+path-integral runs that means every bead, not only the centroid: the beads are
+the configurations whose forces the model is asked for, so they are what the
+committee has to judge (and what DFT labels).
+
+Output folder::
+
+    runs/<name>/          one MD run directory per grid point (see hydropimd.md.run)
+    candidates.extxyz     all frames of all runs, written atomically at the end
+    explore.json          the grid and the summary of the last call
+
+A finished grid point is skipped, a killed one resumes from its last checkpoint
+(:func:`hydropimd.md.run.resume_md`), so calling :func:`explore` again after a
+kill repeats no finished MD.
+
+Grid (TOML file, flat or under ``[grid]``, or a dict; units K, GPa, fs)::
+
+    temperatures_k = [300, 1000]   # default [300]
+    pressures_gpa = [150, 200]     # default [150]
+    beads = [1, 8]                 # default [1]  (1: classical nuclei)
+    steps = 1000                   # MD steps per run, default 1000 (500 fs at 0.5 fs)
+    dt_fs = 0.5                    # timestep, default 0.5 fs (the MD stage's default for LaH10)
+    stride = 10                    # steps between saved frames, default 10 (5 fs: ~ one H vibration,
+                                   # so successive frames are not copies of each other)
+    seed = 12345                   # run k of the grid uses seed + k (independent thermostat noise)
+    checkpoint_stride = 100        # default: the multiple of stride closest to 100 steps
+
+Each run writes ``steps / stride * beads`` frames.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import tomllib
+from pathlib import Path
+from typing import Callable, Sequence
+
+from ase import Atoms
+from ase.io import read, write
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from hydropimd.errors import InputError
+
+CANDIDATES = "candidates.extxyz"
+SUMMARY = "explore.json"
+
+
+class ExploreGrid(BaseModel):
+    """The exploration grid (units K, GPa, fs; steps and strides in MD steps)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    temperatures_k: list[float] = Field(default_factory=lambda: [300.0], min_length=1)
+    pressures_gpa: list[float] = Field(default_factory=lambda: [150.0], min_length=1)
+    beads: list[int] = Field(default_factory=lambda: [1], min_length=1)
+    steps: int = Field(1000, ge=1)
+    dt_fs: float = Field(0.5, gt=0)
+    stride: int = Field(10, ge=1)
+    seed: int = 12345
+    checkpoint_stride: int | None = Field(None, ge=1)
+
+    @field_validator("temperatures_k", "pressures_gpa", "beads", mode="before")
+    @classmethod
+    def _listify(cls, v):
+        return v if isinstance(v, (list, tuple)) else [v]
+
+    @field_validator("temperatures_k")
+    @classmethod
+    def _positive_t(cls, v):
+        if any(t <= 0 for t in v):
+            raise ValueError("temperatures must be positive")
+        return v
+
+    @field_validator("beads")
+    @classmethod
+    def _positive_beads(cls, v):
+        if any(b < 1 for b in v):
+            raise ValueError("beads must be at least 1")
+        return v
+
+    @model_validator(mode="after")
+    def _strides(self):
+        if self.steps % self.stride:
+            raise ValueError(f"steps {self.steps} must be a multiple of stride {self.stride}")
+        if self.checkpoint_stride is None:
+            self.checkpoint_stride = max(1, round(100 / self.stride)) * self.stride
+        elif self.checkpoint_stride % self.stride:
+            raise ValueError(f"checkpoint_stride {self.checkpoint_stride} must be a multiple of stride {self.stride}")
+        return self
+
+
+def load_grid(grid: str | os.PathLike | dict | ExploreGrid | None) -> ExploreGrid:
+    """Read and validate a grid: a TOML (or JSON) file, a dict, or None (all defaults)."""
+    if isinstance(grid, ExploreGrid):
+        return grid
+    where = "grid"
+    if grid is None:
+        raw = {}
+    elif isinstance(grid, dict):
+        raw = grid
+    else:
+        path = Path(grid)
+        where = str(path)
+        try:
+            text = path.read_text()
+            raw = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+        except FileNotFoundError:
+            raise InputError(f"grid config {path} does not exist; give a TOML file with temperatures_k, pressures_gpa, "
+                             "beads, steps, dt_fs, stride, seed") from None
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, json.JSONDecodeError) as err:
+            message = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise InputError(f"cannot read grid config {path}: {message}; give a TOML file with temperatures_k, "
+                             "pressures_gpa, beads, steps, dt_fs, stride, seed") from None
+    if isinstance(raw, dict) and set(raw) == {"grid"} and isinstance(raw["grid"], dict):
+        raw = raw["grid"]
+    try:
+        return ExploreGrid.model_validate(raw)
+    except ValidationError as err:
+        first = err.errors()[0]
+        key = ".".join(str(p) for p in first["loc"]) or "grid"
+        raise InputError(f"{where}: {key}: {first['msg']} (fix the grid config)") from None
+
+
+def read_structures(structures: str | os.PathLike | Atoms | Sequence[Atoms]) -> list[Atoms]:
+    """Start structures: a file (every frame, any ASE format), one Atoms or a list of them."""
+    if isinstance(structures, Atoms):
+        return [structures]
+    if not isinstance(structures, (str, os.PathLike)):
+        return list(structures)
+    try:
+        frames = read(structures, index=":")
+    except FileNotFoundError:
+        raise InputError(f"structure file {structures} does not exist") from None
+    except Exception as err:  # ASE raises many types for unreadable files
+        raise InputError(f"cannot read structures from {structures}: {str(err).splitlines()[0] if str(err) else err!r}") from None
+    if not frames:
+        raise InputError(f"{structures} holds no structures")
+    return frames
+
+
+def _run_name(structure: int, temperature: float, pressure: float, beads: int) -> str:
+    return f"s{structure:03d}-T{temperature:g}K-P{pressure:g}GPa-b{beads}"
+
+
+# settings that make two runs different experiments (a run directory made with others is not reused)
+_IDENTITY = ("temperature_k", "pressure_gpa", "beads", "steps", "timestep_fs", "stride", "seed", "ensemble")
+
+
+def explore(
+    model: str | os.PathLike,
+    structures: str | os.PathLike | Atoms | Sequence[Atoms],
+    grid: str | os.PathLike | dict | ExploreGrid | None,
+    out: str | os.PathLike,
+    pair: str | os.PathLike | None = None,
+    progress: Callable[[dict], None] | None = None,
+) -> dict:
+    """Run the exploration grid and write every sampled frame to ``out/candidates.extxyz``.
+
+    ``model``: the committee member driving the MD; ``pair``: pair table added
+    to it (as in production MD).  ``progress`` receives ``{"runs_done",
+    "runs", "run"}`` before each grid point, then the MD stage's own progress
+    dictionaries (``step``, ``steps``, ... or ``warning``).
+
+    Candidate frames carry ``info`` keys ``temperature_k``, ``pressure_gpa``,
+    ``beads``, ``bead`` (index of the bead), ``structure`` (index of the start
+    structure), ``step``, ``time_ps`` and ``run`` (run directory name).
+
+    Returns a JSON-ready summary: ``out``, ``candidates`` (path), ``frames``,
+    ``runs`` (one entry per grid point: name, conditions, ``status`` "ran",
+    "resumed" or "done before", ``steps_done``, ``frames``) and ``grid``.
+    """
+    from hydropimd.md.ipi_input import MDSettings
+    from hydropimd.md.run import MDRun, resume_md, run_md
+    from hydropimd.potential.models import resolve_model
+
+    grid = load_grid(grid)
+    starts = read_structures(structures)
+    for k, atoms in enumerate(starts):
+        if not atoms.pbc.all():
+            raise InputError(f"start structure {k} is not periodic in all three directions; give structures with a cell")
+    resolve_model(model)  # a missing or non-model file fails before any run directory exists
+    if pair is not None and not Path(pair).is_file():
+        raise InputError(f"pair table {pair} does not exist")
+    out = Path(out).resolve()
+    (out / "runs").mkdir(parents=True, exist_ok=True)
+    points = list(itertools.product(range(len(starts)), grid.temperatures_k, grid.pressures_gpa, grid.beads))
+    runs = []
+    for k, (s, temperature, pressure, beads) in enumerate(points):
+        name = _run_name(s, temperature, pressure, beads)
+        if progress:
+            progress({"runs_done": k, "runs": len(points), "run": name})
+        settings = MDSettings(
+            model=str(Path(model).resolve()), pair=str(Path(pair).resolve()) if pair else None,
+            temperature_k=float(temperature), pressure_gpa=float(pressure), beads=int(beads), steps=grid.steps,
+            timestep_fs=grid.dt_fs, stride=grid.stride, checkpoint_stride=grid.checkpoint_stride,
+            seed=grid.seed + k, save_beads=True,
+            # one model session per bead group: more groups than beads would only load idle copies
+            bead_groups=min(int(beads), len(os.sched_getaffinity(0))),
+        )
+        run_dir = out / "runs" / name
+        run = MDRun(run_dir)
+        if run.state_file.exists():
+            old = run.meta["settings"]
+            changed = [key for key in _IDENTITY if old.get(key) != getattr(settings, key)]
+            if changed:
+                raise InputError(f"{run_dir} was run with other {', '.join(changed)} than the grid asks for; "
+                                 "use a new --out folder or delete that run")
+            if run.state()["step"] >= settings.steps:
+                status = "done before"
+            else:
+                resume_md(run_dir, progress=progress)
+                status = "resumed"
+        else:
+            # no state file: nothing usable was written (killed during set-up, or never started)
+            run_md(starts[s], settings, run_dir, force=True, progress=progress)
+            status = "ran"
+        runs.append({"name": name, "run_dir": str(run_dir), "structure": s, "temperature_k": float(temperature),
+                     "pressure_gpa": float(pressure), "beads": int(beads), "status": status,
+                     "steps_done": run.state()["step"]})
+    if progress:
+        progress({"runs_done": len(points), "runs": len(points)})
+    frames = _write_candidates(out, runs)
+    summary = {"out": str(out), "candidates": str(out / CANDIDATES), "frames": frames, "model": str(model),
+               "pair": str(pair) if pair else None, "grid": grid.model_dump(), "runs": runs}
+    tmp = out / (SUMMARY + ".partial")
+    tmp.write_text(json.dumps(summary, indent=2))
+    os.replace(tmp, out / SUMMARY)
+    return summary
+
+
+def _write_candidates(out: Path, runs: list[dict]) -> int:
+    """Gather every bead frame of every run into ``candidates.extxyz`` (atomically); returns the frame count."""
+    tmp = out / (CANDIDATES + ".partial")
+    total = 0
+    with open(tmp, "w") as f:
+        for r in runs:
+            beads_file = Path(r["run_dir"]) / "beads.extxyz"
+            frames = read(beads_file, index=":") if beads_file.stat().st_size else []
+            for atoms in frames:
+                atoms.info.update({"temperature_k": r["temperature_k"], "pressure_gpa": r["pressure_gpa"],
+                                   "beads": r["beads"], "structure": r["structure"], "run": r["name"]})
+                write(f, atoms, format="extxyz")
+            r["frames"] = len(frames)
+            total += len(frames)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, out / CANDIDATES)
+    return total
