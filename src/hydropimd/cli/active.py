@@ -113,6 +113,87 @@ def add_select(commands) -> None:
     p.set_defaults(func=cmd_select)
 
 
+# ---------------------------------------------------------------- active (the loop)
+def _dft_labeller(config):
+    """The DFT labeller of a ``labeller.kind = "dft"`` loop (the loop itself never imports the DFT stage)."""
+    from hydropimd.dft.label import DFTLabeller
+
+    lab = config.labeller
+    return DFTLabeller(settings=lab.settings, pseudo_dir=lab.pseudo_dir, pair=config.data.pair, mpi=lab.mpi)
+
+
+def _active_table(status: dict) -> None:
+    rows = []
+    for r in status["generations"]:
+        c = r["counts"] or {}
+        rows.append([r["generation"], r["stage"] or "-", r["candidates"] if r["candidates"] is not None else "",
+                     c.get("below_lo", ""), c.get("kept", ""), c.get("dropped", ""), c.get("selected", ""),
+                     "" if r["accurate_ratio"] is None else f"{r['accurate_ratio']:.3f}", r["mode"] or "",
+                     "" if r["labelled"] is None else r["labelled"],
+                     f"{r['error_stage']}: {r['error']}" if r["error"] else ""])
+    output.print_table(f"active learning in {status['work_dir']}",
+                       ["gen", "stage done", "candidates", "E<lo", "kept", "dropped", "selected", "accurate", "mode",
+                        "labelled", "error"], rows)
+    output.stdout.print(f"stopped: {status['stopped']}" if status["stopped"] else "not finished (run it again to resume)")
+
+
+def cmd_active_run(args) -> None:
+    from hydropimd.active.loop import load_config, run_active
+
+    config = load_config(args.config)
+    labeller = _dft_labeller(config) if config.labeller.kind == "dft" else None
+
+    def progress(info: dict) -> None:
+        if not args.quiet and info.get("event") in ("start", "done", "stop"):
+            what = info["reason"] if info["event"] == "stop" else f"{info['stage']} {info['event']}"
+            output.stderr.print(f"generation {info['generation']}: {what}")
+
+    status = run_active(config, progress=progress, labeller=labeller)
+    output.print_json(status) if args.json else _active_table(status)
+
+
+def cmd_active_status(args) -> None:
+    from hydropimd.active.loop import active_status
+
+    status = active_status(args.target)
+    output.print_json(status) if args.json else _active_table(status)
+
+
+def cmd_active_report(args) -> None:
+    from hydropimd.active.report import active_report
+
+    with output.progress_bar("testing committees", args.quiet) as update:
+        result = active_report(args.dir, args.test_data, args.out or f"{args.dir}/report", split=args.split,
+                               progress=update)
+    if args.json:
+        output.print_json(result)
+        return
+    output.print_table(f"test errors on {result['test_data']} ({result['split']} split, {result['test_frames']} frames)",
+                       ["generation", "energy RMSE eV/atom", "force RMSE eV/A"],
+                       [[r["generation"], r["energy_rmse_per_atom_ev"], r["force_rmse_ev_per_angstrom"]]
+                        for r in result["errors"]])
+    output.stdout.print("figures: " + ", ".join(result["figures"]))
+
+
+def add_active(commands) -> None:
+    active = commands.add_parser("active", help="the active-learning loop: train, explore, select, label, repeat")
+    sub = active.add_subparsers(dest="action", required=True)
+    p = _common(sub.add_parser("run", help="run or resume the loop described by a TOML config"))
+    p.add_argument("config", help="loop config (TOML): work_dir, [data], [training], [explore], [select], "
+                                  "[labeller], [stop]")
+    p.set_defaults(func=cmd_active_run)
+    p = _common(sub.add_parser("status", help="per generation: stage reached, counts, accurate ratio, mode, errors"))
+    p.add_argument("target", metavar="CONFIG|DIR", help="the loop's config or its work directory")
+    p.set_defaults(func=cmd_active_status)
+    p = _common(sub.add_parser("report", help="test errors vs generation, SOAP PCA map, counts (PNG and PDF)"))
+    p.add_argument("dir", help="the loop's work directory")
+    p.add_argument("--test-data", required=True, help="one common labelled test set (full labels when the loop uses a pair)")
+    p.add_argument("--split", choices=["test", "train", "all"], default="test", help="which frames of it (default test)")
+    p.add_argument("--out", help="report folder (default DIR/report)")
+    p.set_defaults(func=cmd_active_report)
+
+
 def add_commands(commands) -> None:
     add_explore(commands)
     add_select(commands)
+    add_active(commands)

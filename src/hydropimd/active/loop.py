@@ -1,0 +1,575 @@
+"""The active-learning loop (SPEC section 6; the DP-GEN protocol, Zhang et al., Comput. Phys.
+Commun. 253, 107206 (2020) and Phys. Rev. Materials 3, 023804 (2019)).
+
+Generation g runs four stages, each a call into this package's own stages:
+
+1. ``train``: a committee of identical Deep Potentials differing only in seeds,
+   trained with DeePMD-kit (:func:`hydropimd.training.committee.train_committee`)
+   on all data so far: the initial data plus the frames labelled by generations
+   0..g-1 (with a pair table, on the subtracted targets full - pair);
+2. ``explore``: MD with member 0 (plus the pair table) over the configured grid
+   (:func:`hydropimd.active.explore.explore`); every sampled frame, every bead of
+   path-integral runs, is a candidate;
+3. ``select``: committee deviation E of every candidate (SPEC eq. 1, eV/A) and N
+   frames with lo <= E < hi by the largest E or by SOAP diversity (SPEC eq. 2)
+   (:func:`hydropimd.active.select.select_frames`);
+4. ``label``: the labeller (:mod:`hydropimd.active.labeller`: DFT or a reference
+   potential) writes them into ``data/gen-NNN``, this generation's own DeePMD npy
+   data set (one system per composition, like the published ``ensembleN``), in
+   ``sets_per_generation`` sets so that the last set is a held-out test split of
+   about 1/``sets_per_generation`` of the frames (the DeePMD-kit 1.x convention).
+
+Stopping (checked after every select stage, from what is on disk, so changing
+the thresholds and re-running continues a stopped loop):
+
+* ``converged``: DP-GEN's accurate ratio, the fraction of candidates with E < lo,
+  reaches ``stop.accurate_ratio``: the committee agrees on almost everything the
+  MD visits.  Nothing is labelled in that generation.
+* ``nothing to label``: no candidate lies in [lo, hi).
+* ``generation cap``: ``stop.max_generations`` generations have labelled data.
+
+Selection mode ``auto`` (the study switched to diversity "when E no longer
+separates structures"); decided per generation by :func:`choose_mode`:
+diversity when a previous generation already chose it (the switch is one-way,
+as in the study), or when more than N candidates are kept and the spread of
+their E, the 90th minus the 10th percentile, is below ``spread_fraction`` (default
+0.1) of the window hi - lo.  Then ranking by E picks frames whose E differ by
+less than the models' own noise, i.e. arbitrarily, while diversity still adds
+information.  With N or fewer kept candidates all are taken and the mode does
+not matter (recorded as deviation).
+
+State on disk (``work_dir``)::
+
+    config.json                       the validated configuration (paths resolved)
+    start.extxyz                      start structures of the exploration
+    gen-NNN/committee/                train_committee's folder (resumes a killed training)
+    gen-NNN/explore/                  explore's folder (resumes killed MD runs)
+    gen-NNN/selected.extxyz           the selected frames
+    gen-NNN/state/<stage>.json        written atomically when the stage finishes
+    gen-NNN/state/error.json          the last error of an unfinished stage
+    data/gen-NNN/<system>/set.NNN     the labels (each set written atomically)
+
+A finished stage (its state file exists) is never repeated; an unfinished one is
+re-entered, and each stage's own resumption (DeePMD-kit checkpoints, MD
+checkpoints, labels skipped when present in ``data/gen-NNN``) means a kill at
+any point loses at most the work since the last checkpoint and never a label.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import time
+import tomllib
+import traceback
+from pathlib import Path
+from typing import Callable, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from hydropimd.errors import InputError
+
+STAGES = ("train", "explore", "select", "label")
+PUBLISHED_PREFIX = "published:"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DataConfig(_Strict):
+    #: DeePMD npy data sets to start from (full labels when ``pair`` is given)
+    initial: list[str] = Field(min_length=1)
+    #: pair table: the models learn full - pair and run MD with the table added (SPEC section 3)
+    pair: str | None = None
+
+
+class TrainingConfig(_Strict):
+    committee: int = 3
+    #: DeePMD-kit training steps per member (default: the study's 1,000,000)
+    steps: int | None = Field(None, ge=1)
+    #: TOML/JSON file overriding the study's DeePMD-kit settings (DeePMD-kit key names)
+    config: str | None = None
+    #: the same inline (a table of DeePMD-kit keys); not together with ``config``
+    overrides: dict = Field(default_factory=dict)
+
+    @field_validator("committee")
+    @classmethod
+    def _two_or_more(cls, v):
+        if v < 2:
+            raise ValueError(f"a committee of {v} has no deviation; use committee = 2 or more (the study used 3)")
+        return v
+
+    @model_validator(mode="after")
+    def _one_source(self):
+        if self.config and self.overrides:
+            raise ValueError("give either config (a file) or overrides (inline), not both")
+        return self
+
+
+class StructureConfig(_Strict):
+    """Start structure built by :func:`hydropimd.structures.build_lah10` (A, degrees)."""
+
+    a: float = Field(5.1, gt=0)
+    x: float = Field(0.38, gt=0, lt=1)
+    cell: Literal["conventional", "primitive"] = "conventional"
+    supercell: int | list[int] = 1
+    angles: list[float] | None = None
+    isotope: Literal["H", "D"] = "H"
+
+
+class ExploreConfig(_Strict):
+    #: start structures (any ASE format, every frame); else ``structure`` is built
+    structures: str | None = None
+    structure: StructureConfig | None = None
+    #: the exploration grid (see hydropimd.active.explore: temperatures_k, pressures_gpa, beads, steps, ...);
+    #: generation g uses seed + 1000 g so that generations do not repeat the same thermostat noise
+    grid: dict = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _start(self):
+        if self.structures and self.structure:
+            raise ValueError("give either structures (a file) or [explore.structure], not both")
+        if not self.structures and not self.structure:
+            self.structure = StructureConfig()
+        return self
+
+
+class SelectConfig(_Strict):
+    #: deviation window, eV/A: E < lo is accurate, lo <= E < hi kept, E >= hi dropped
+    lo: float = Field(ge=0)
+    hi: float
+    #: frames labelled per generation
+    n: int = Field(ge=1)
+    mode: Literal["deviation", "diversity", "auto"] = "deviation"
+    #: auto mode: diversity when the kept E spread (P90 - P10) < spread_fraction (hi - lo)
+    spread_fraction: float = Field(0.1, gt=0, lt=1)
+    #: dscribe SOAP settings for diversity (hydropimd.active.soap.SOAPSettings fields)
+    soap: dict | None = None
+
+    @model_validator(mode="after")
+    def _window(self):
+        if self.lo >= self.hi:
+            raise ValueError(f"lo {self.lo} must be smaller than hi {self.hi} (eV/A)")
+        return self
+
+
+class LabellerConfig(_Strict):
+    kind: Literal["reference", "dft"] = "reference"
+    #: reference: the potential standing in for DFT (and its pair table)
+    model: str | None = None
+    pair: str | None = None
+    #: dft: DFT settings file (default: the study's), pseudopotential folder, pw.x MPI ranks
+    settings: str | None = None
+    pseudo_dir: str | None = None
+    mpi: int = Field(1, ge=1)
+    #: sets per generation; the last one is the generation's test split
+    sets_per_generation: int = Field(10, ge=1)
+
+    @model_validator(mode="after")
+    def _model(self):
+        if self.kind == "reference" and not self.model:
+            raise ValueError("the reference labeller needs model (e.g. published:models/full/graph.pb)")
+        return self
+
+
+class StopConfig(_Strict):
+    #: stop when this fraction of the candidates has E < lo (DP-GEN's accurate ratio)
+    accurate_ratio: float = Field(0.95, gt=0, le=1)
+    #: at most this many labelling generations
+    max_generations: int = Field(5, ge=1)
+
+
+class ActiveConfig(_Strict):
+    work_dir: str
+    type_map: list[str] = Field(default_factory=lambda: ["La", "H"])
+    data: DataConfig
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+    explore: ExploreConfig = Field(default_factory=ExploreConfig)
+    select: SelectConfig
+    labeller: LabellerConfig
+    stop: StopConfig = Field(default_factory=StopConfig)
+
+    def identity(self) -> dict:
+        """What defines finished work: data, training and labeller (explore, select, stop may change between runs)."""
+        return self.model_dump(include={"type_map", "data", "training", "labeller"})
+
+
+# ---------------------------------------------------------------- configuration
+def _resolve(value: str | None, base: Path, what: str) -> str | None:
+    if value is None:
+        return None
+    if value.startswith(PUBLISHED_PREFIX):
+        from hydropimd.data.location import published_path
+
+        return str(published_path(value[len(PUBLISHED_PREFIX):]))
+    path = Path(value).expanduser()
+    path = path if path.is_absolute() else base / path
+    if not path.exists():
+        raise InputError(f"{what} {value} does not exist ({path}); fix the active-learning config")
+    return str(path.resolve())
+
+
+def load_config(config: str | os.PathLike | dict | ActiveConfig, base: str | os.PathLike | None = None) -> ActiveConfig:
+    """Read and validate a loop configuration (TOML file, dict or ActiveConfig); paths come back absolute.
+
+    Relative paths are taken from the config file's folder (for a dict: ``base``,
+    default the current folder); ``published:REL`` names a file of the published
+    data by the data-location rule.
+    """
+    if isinstance(config, ActiveConfig):
+        return config
+    where = "config"
+    if isinstance(config, dict):
+        raw, base = config, Path(base or ".").resolve()
+    else:
+        path = Path(config)
+        where = str(path)
+        try:
+            raw = tomllib.loads(path.read_text())
+        except FileNotFoundError:
+            raise InputError(f"active-learning config {path} does not exist") from None
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
+            raise InputError(f"cannot read active-learning config {path}: {str(err).splitlines()[0]}") from None
+        base = path.resolve().parent
+    try:
+        cfg = ActiveConfig.model_validate(raw)
+    except ValidationError as err:
+        first = err.errors()[0]
+        key = ".".join(str(p) for p in first["loc"]) or "config"
+        message = first["msg"].removeprefix("Value error, ")
+        raise InputError(f"{where}: {key}: {message} (fix the active-learning config)") from None
+    cfg.work_dir = str((base / Path(cfg.work_dir).expanduser()).resolve())
+    cfg.data.initial = [_resolve(d, base, "initial data") for d in cfg.data.initial]
+    cfg.data.pair = _resolve(cfg.data.pair, base, "pair table")
+    cfg.training.config = _resolve(cfg.training.config, base, "training config")
+    cfg.explore.structures = _resolve(cfg.explore.structures, base, "start structures")
+    lab = cfg.labeller
+    lab.model, lab.pair = _resolve(lab.model, base, "labeller model"), _resolve(lab.pair, base, "labeller pair table")
+    lab.settings, lab.pseudo_dir = _resolve(lab.settings, base, "DFT settings"), _resolve(lab.pseudo_dir, base, "pseudopotentials")
+    from hydropimd.active.explore import load_grid
+
+    load_grid(cfg.explore.grid)  # a bad grid fails now, not after the first training
+    return cfg
+
+
+# ---------------------------------------------------------------- selection mode
+def choose_mode(deviations, lo: float, hi: float, n: int, mode: str, previous: list[str] = (),
+                spread_fraction: float = 0.1) -> tuple[str, str]:
+    """The selection mode for one generation and why (see the module docstring for ``auto``).
+
+    ``deviations``: E of every candidate (eV/A); ``previous``: modes chosen by
+    earlier generations.  Returns (``deviation`` or ``diversity``, reason).
+    """
+    if mode != "auto":
+        return mode, "configured"
+    if "diversity" in previous:
+        return "diversity", "an earlier generation switched to diversity (the switch is one-way)"
+    e = np.asarray(deviations, dtype=float)
+    kept = e[(e >= lo) & (e < hi)]
+    if len(kept) <= n:
+        return "deviation", f"{len(kept)} candidates in [lo, hi) <= n = {n}: all are taken"
+    p10, p90 = np.percentile(kept, [10, 90])
+    spread = float(p90 - p10)
+    limit = spread_fraction * (hi - lo)
+    if spread < limit:
+        return "diversity", f"E spread of the kept candidates (P90 - P10) {spread:.3g} < {limit:.3g} eV/A"
+    return "deviation", f"E spread of the kept candidates (P90 - P10) {spread:.3g} >= {limit:.3g} eV/A"
+
+
+# ---------------------------------------------------------------- state
+def _write_json(path: Path, payload: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".partial")
+    tmp.write_text(json.dumps(payload, indent=1, default=str))
+    os.replace(tmp, path)
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def gen_dir(work: Path, g: int) -> Path:
+    return work / f"gen-{g:03d}"
+
+
+def data_dir(work: Path, g: int) -> Path:
+    return work / "data" / f"gen-{g:03d}"
+
+
+def stage_state(work: Path, g: int, stage: str) -> dict | None:
+    return _read_json(gen_dir(work, g) / "state" / f"{stage}.json")
+
+
+def _select_stop(cfg: ActiveConfig, select: dict | None) -> str | None:
+    """Why the loop stops after this select stage (converged, or nothing to label), else None."""
+    if select is None:
+        return None
+    if select["accurate_fraction"] >= cfg.stop.accurate_ratio:
+        return (f"converged: accurate ratio {select['accurate_fraction']:.3f} >= {cfg.stop.accurate_ratio} "
+                f"(generation {select['generation']})")
+    if select["counts"]["selected"] == 0:
+        return f"nothing to label: no candidate of generation {select['generation']} lies in [lo, hi)"
+    return None
+
+
+def _cap_reason(cfg: ActiveConfig, labelled: int) -> str:
+    return f"generation cap: {labelled} generations labelled (max_generations {cfg.stop.max_generations})"
+
+
+# ---------------------------------------------------------------- stages
+def _start_structures(cfg: ActiveConfig, work: Path) -> Path:
+    if cfg.explore.structures:
+        return Path(cfg.explore.structures)
+    target = work / "start.extxyz"
+    if not target.exists():
+        from ase.io import write
+
+        from hydropimd.structures import build_lah10
+
+        s = cfg.explore.structure
+        atoms = build_lah10(a=s.a, x=s.x, cell=s.cell, supercell=s.supercell, angles=s.angles, isotope=s.isotope)
+        tmp = target.with_name("start.partial.extxyz")
+        write(tmp, atoms, format="extxyz")
+        os.replace(tmp, target)
+    return target
+
+
+def _training_data(cfg: ActiveConfig, work: Path, g: int) -> list[str]:
+    data = list(cfg.data.initial)
+    for k in range(g):
+        label = stage_state(work, k, "label")
+        data += label["systems"] if label else []
+    return data
+
+
+def _stage_train(cfg, work, g, progress) -> dict:
+    from hydropimd.training.committee import train_committee
+
+    overrides = cfg.training.config
+    if cfg.training.overrides:
+        overrides = str(work / "training-overrides.json")
+        _write_json(Path(overrides), cfg.training.overrides)
+    data = _training_data(cfg, work, g)
+    summary = train_committee(data, gen_dir(work, g) / "committee", committee=cfg.training.committee,
+                              steps=cfg.training.steps, config=overrides, pair=cfg.data.pair, progress=progress)
+    return {"data": data, "models": [m["model"] for m in summary["members"]], "members": summary["members"],
+            "train_systems": summary["train_systems"]}
+
+
+def _stage_explore(cfg, work, g, progress) -> dict:
+    from hydropimd.active.explore import explore, load_grid
+
+    train = stage_state(work, g, "train")
+    grid = load_grid(cfg.explore.grid).model_copy()
+    grid.seed = grid.seed + 1000 * g
+    summary = explore(train["models"][0], _start_structures(cfg, work), grid, gen_dir(work, g) / "explore",
+                      pair=cfg.data.pair, progress=progress)
+    return {"candidates": summary["candidates"], "frames": summary["frames"], "model": train["models"][0],
+            "runs": [{k: r[k] for k in ("name", "temperature_k", "pressure_gpa", "beads", "frames")} for r in summary["runs"]]}
+
+
+def _stage_select(cfg, work, g, progress) -> dict:
+    from hydropimd.active.deviation import force_deviation, load_committee
+    from hydropimd.active.select import read_candidates, select_frames, write_selection
+
+    models = stage_state(work, g, "train")["models"]
+    candidates = stage_state(work, g, "explore")["candidates"]
+    frames = read_candidates(candidates)
+    s = cfg.select
+    deviations = force_deviation(frames, load_committee(models),
+                                 progress=(lambda done, total: progress({"frames": done, "of": total})) if progress else None)
+    previous = [m for m in (stage_state(work, k, "select") for k in range(g)) if m for m in [m["mode"]]]
+    mode, reason = choose_mode(deviations, s.lo, s.hi, s.n, s.mode, previous, s.spread_fraction)
+    result = select_frames(frames, models, s.lo, s.hi, s.n, mode=mode, pair=cfg.data.pair, soap_settings=s.soap,
+                           deviations=deviations)
+    selected = write_selection(frames, result, gen_dir(work, g) / "selected.extxyz")
+    kept = deviations[(deviations >= s.lo) & (deviations < s.hi)]
+    return {**{k: result[k] for k in ("mode", "lo", "hi", "n", "counts", "accurate_fraction", "dropped_range",
+                                      "deviation_range", "note", "selected")},
+            "configured_mode": s.mode, "mode_reason": reason, "candidates": candidates, "selected_file": str(selected),
+            "kept_spread": [float(v) for v in np.percentile(kept, [10, 90])] if len(kept) else None}
+
+
+def _stage_label(cfg, work, g, labeller, progress) -> dict:
+    from hydropimd.active.select import read_candidates
+
+    select = stage_state(work, g, "select")
+    structures = read_candidates(select["selected_file"])
+    # several calls, one set each: the last set is the generation's held-out test split
+    chunks = [list(c) for c in np.array_split(np.arange(len(structures)), min(cfg.labeller.sets_per_generation,
+                                                                                 len(structures)))]
+    out = data_dir(work, g)
+    totals = {"labelled": 0, "skipped": 0, "failed": 0}
+    systems: list[str] = []
+    for k, chunk in enumerate(chunks):
+        if progress:
+            progress({"set": k, "sets": len(chunks)})
+        result = labeller.label([structures[i] for i in chunk], out)
+        for key in totals:
+            totals[key] += int(result.get(key, 0))
+        systems += [s for s in result.get("systems", []) if s not in systems]
+    from hydropimd.data.systems import find_systems
+
+    frames = sum(sys.nframes for path in systems for sys in find_systems(path))
+    return {**totals, "structures": len(structures), "sets": len(chunks), "systems": systems, "frames": frames,
+            "out": str(out)}
+
+
+# ---------------------------------------------------------------- the loop
+def _make_labeller(cfg: ActiveConfig):
+    if cfg.labeller.kind == "reference":
+        from hydropimd.active.labeller import ReferenceLabeller
+
+        return ReferenceLabeller(cfg.labeller.model, pair=cfg.labeller.pair, type_map=cfg.type_map)
+    raise InputError("the DFT labeller comes from hydropimd.dft.label.DFTLabeller: run the loop with "
+                     "'hydropimd active run', or pass labeller=DFTLabeller(...) to run_active")
+
+
+def _report(progress, g: int, stage: str, event: str) -> None:
+    if progress:
+        progress({"generation": g, "stage": stage, "event": event})
+
+
+def _lock(work: Path):
+    work.mkdir(parents=True, exist_ok=True)
+    handle = open(work / ".lock", "w")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise InputError(f"{work} is used by another 'active run'; wait for it or use another work_dir") from None
+    return handle
+
+
+def _check_identity(cfg: ActiveConfig, work: Path) -> None:
+    stored = _read_json(work / "config.json")
+    current = json.loads(json.dumps(cfg.identity(), default=str))
+    if stored is not None and stored.get("identity") != current:
+        changed = sorted(k for k in current if stored.get("identity", {}).get(k) != current[k])
+        raise InputError(f"{work} holds a loop made with other {', '.join(changed)} settings; "
+                         "use another work_dir (explore, select and stop settings may change between runs)")
+    _write_json(work / "config.json", {"identity": current, "config": cfg.model_dump()})
+
+
+def run_active(config, progress: Callable[[dict], None] | None = None, labeller=None,
+               stop_after: tuple[int, str] | None = None) -> dict:
+    """Run (or resume) the loop until a stop criterion holds; returns :func:`active_status`'s summary.
+
+    ``config``: TOML file, dict or :class:`ActiveConfig`.  ``labeller``: any
+    :class:`~hydropimd.active.labeller.Labeller` (default: the configured reference
+    potential; a ``dft`` config needs one passed in, as the command line does).
+    ``progress`` receives ``{"generation", "stage", "event"}`` dicts (event
+    ``start``, ``done``, ``skip`` or ``stop``) and, in between, each stage's own
+    progress dicts with ``generation`` and ``stage`` added.  ``stop_after``:
+    (generation, stage) after which to return, as if killed there (for tests and
+    for stepping through a loop by hand).
+    """
+    cfg = load_config(config)
+    if labeller is None:
+        labeller = _make_labeller(cfg)
+    work = Path(cfg.work_dir)
+    lock = _lock(work)
+    try:
+        _check_identity(cfg, work)
+        runners = {"train": lambda g, p: _stage_train(cfg, work, g, p),
+                   "explore": lambda g, p: _stage_explore(cfg, work, g, p),
+                   "select": lambda g, p: _stage_select(cfg, work, g, p),
+                   "label": lambda g, p: _stage_label(cfg, work, g, labeller, p)}
+        g, reason = 0, None
+        while reason is None:
+            if g >= cfg.stop.max_generations:
+                reason = _cap_reason(cfg, g)
+                break
+            for stage in STAGES:
+                state_file = gen_dir(work, g) / "state" / f"{stage}.json"
+                if state_file.exists():
+                    _report(progress, g, stage, "skip")
+                else:
+                    _report(progress, g, stage, "start")
+                    inner = (lambda info, _g=g, _s=stage: progress({**info, "generation": _g, "stage": _s})) \
+                        if progress else None
+                    t0 = time.time()
+                    try:
+                        result = runners[stage](g, inner)
+                    except BaseException as err:  # recorded for 'active status', then raised as it was
+                        _write_json(gen_dir(work, g) / "state" / "error.json",
+                                    {"stage": stage, "time": time.time(), "error": f"{type(err).__name__}: {err}",
+                                     "traceback": traceback.format_exc(limit=5)})
+                        raise
+                    _write_json(state_file, {"generation": g, "stage": stage, "started": t0, "finished": time.time(),
+                                             "wall_s": time.time() - t0, **result})
+                    (gen_dir(work, g) / "state" / "error.json").unlink(missing_ok=True)
+                    _report(progress, g, stage, "done")
+                    if stop_after == (g, stage):
+                        return active_status(cfg)
+                if stage == "select":
+                    reason = _select_stop(cfg, stage_state(work, g, "select"))
+                    if reason:
+                        break
+            g += 1
+        if progress:
+            progress({"generation": g, "stage": None, "event": "stop", "reason": reason})
+    finally:
+        lock.close()
+    return active_status(cfg)
+
+
+# ---------------------------------------------------------------- status
+def active_status(config_or_dir) -> dict:
+    """Per generation: stage reached, counts, accurate ratio, selection mode, errors; and why the loop stopped.
+
+    ``config_or_dir``: the loop's config (file, dict, ActiveConfig) or its work directory.
+    """
+    if isinstance(config_or_dir, (str, os.PathLike)) and Path(config_or_dir).is_dir():
+        work = Path(config_or_dir).resolve()
+        stored = _read_json(work / "config.json")
+        if stored is None:
+            raise InputError(f"{work} is not an active-learning work directory (no config.json); give the config or "
+                             "the work_dir of an 'active run'")
+        cfg = ActiveConfig.model_validate(stored["config"])
+    else:
+        cfg = load_config(config_or_dir)
+        work = Path(cfg.work_dir)
+    rows = []
+    g = 0
+    while gen_dir(work, g).is_dir():
+        states = {s: stage_state(work, g, s) for s in STAGES}
+        done = [s for s in STAGES if states[s] is not None]
+        error = _read_json(gen_dir(work, g) / "state" / "error.json")
+        sel, lab, train, exp = states["select"], states["label"], states["train"], states["explore"]
+        rows.append({
+            "generation": g,
+            "stage": done[-1] if done else None,
+            "stages_done": done,
+            "training_frames_sources": len(train["data"]) if train else None,
+            "force_rmse_ev_per_angstrom": (float(np.mean([m["force_rmse_ev_per_angstrom"] for m in train["members"]]))
+                                           if train else None),
+            "candidates": exp["frames"] if exp else None,
+            "counts": sel["counts"] if sel else None,
+            "accurate_ratio": sel["accurate_fraction"] if sel else None,
+            "mode": sel["mode"] if sel else None,
+            "mode_reason": sel["mode_reason"] if sel else None,
+            "labelled": lab["labelled"] if lab else None,
+            "failed": lab["failed"] if lab else None,
+            "frames": lab["frames"] if lab else None,
+            "error": (error or {}).get("error"),
+            "error_stage": (error or {}).get("stage"),
+        })
+        g += 1
+    labelled_gens = sum(1 for r in rows if "label" in r["stages_done"])
+    stopped = None
+    if rows:
+        last = rows[-1]
+        stopped = _select_stop(cfg, stage_state(work, last["generation"], "select"))
+        if stopped is None and "label" in last["stages_done"] and labelled_gens >= cfg.stop.max_generations:
+            stopped = _cap_reason(cfg, labelled_gens)
+    return {"work_dir": str(work), "generations": rows, "labelled_generations": labelled_gens,
+            "labelled_frames": sum(r["frames"] or 0 for r in rows), "stopped": stopped,
+            "data": [str(d) for d in cfg.data.initial] + [str(data_dir(work, r["generation"])) for r in rows
+                                                          if "label" in r["stages_done"]]}
