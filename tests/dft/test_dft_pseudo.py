@@ -1,0 +1,110 @@
+"""Pseudopotentials: checking, the re-wrap of ld1.x's long lines, regeneration with ld1.x."""
+
+import json
+import re
+import shutil
+
+import numpy as np
+import pytest
+
+from hydropimd.dft.pseudo import UPF_MAX_LINE, check_pseudopotentials, generate_pseudopotentials, rewrap_upf
+from hydropimd.dft.pseudo import pseudo_dir as locate
+from hydropimd.errors import InputError
+from tests.dft.conftest import dft_cli
+
+PBE = {"La": "La.pbe-spfn-rrkjus_psl.1.0.0.UPF", "H": "H.pbe-rrkjus_psl.1.0.0.UPF"}
+NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+
+
+def leaf_blocks(path):
+    """Numbers of every innermost PP_* element of a UPF file."""
+    text = path.read_text()
+    out = {}
+    for m in re.finditer(r"<(PP_[A-Z_0-9.]+)([^>]*?)(?<!/)>([^<]*)</\1>", text, re.S):
+        values = [float(t) for t in m.group(3).split() if NUMBER.match(t)]
+        if values:
+            out[m.group(1)] = np.array(values)
+    return out
+
+
+def test_rewrap_keeps_every_number(tmp_path):
+    numbers = [f"{v:.16E}" for v in np.random.default_rng(0).normal(size=64)]
+    text = "<PP_DIJ>\n" + "    " + "   ".join(numbers) + "\n</PP_DIJ>\n<PP_HEADER comment=\"" + "x" * 600 + "\"/>\n"
+    upf = tmp_path / "X.UPF"
+    upf.write_text(text)
+    assert rewrap_upf(upf) == 1
+    new = upf.read_text()
+    assert new.split() == text.split()  # same tokens in the same order: no number changed
+    lines = new.splitlines()
+    assert max(len(ln) for ln in lines[1:-2]) <= UPF_MAX_LINE and len(lines) == 1 + 16 + 2
+    assert rewrap_upf(upf) == 0  # idempotent
+    upf.write_text(text.replace("x" * 600, "x" * 1100))
+    with pytest.raises(InputError, match="not numeric blocks"):
+        rewrap_upf(upf)
+
+
+def test_check_pseudopotentials(pseudo_dir, tmp_path):
+    found = check_pseudopotentials(pseudo_dir, PBE, "PBE")
+    assert set(found) == {"La", "H"}
+    with pytest.raises(InputError, match="made for PBE but the labels use LDA"):
+        check_pseudopotentials(pseudo_dir, PBE, "LDA")
+    with pytest.raises(InputError, match="is missing from"):
+        check_pseudopotentials(tmp_path, PBE, "PBE")
+    with pytest.raises(InputError, match="is for element 'H', not La"):
+        check_pseudopotentials(pseudo_dir, {"La": PBE["H"]}, "PBE")
+    long_lines = tmp_path / "La.long.UPF"
+    text = (pseudo_dir / PBE["La"]).read_text()
+    long_lines.write_text(text.replace("</PP_R>", " ".join(["1.0"] * 400) + "\n</PP_R>"))
+    with pytest.raises(InputError, match="longer than pw.x accepts"):
+        check_pseudopotentials(tmp_path, {"La": "La.long.UPF"}, "PBE")
+
+
+def test_pseudo_dir_rule(monkeypatch, tmp_path, pseudo_dir):
+    monkeypatch.delenv("ESPRESSO_PSEUDO", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    with pytest.raises(InputError, match="no pseudopotential folder"):
+        locate(None)
+    assert locate(pseudo_dir) == pseudo_dir
+    (tmp_path / "cache" / "hydropimd" / "pseudopotentials").mkdir(parents=True)
+    assert locate(None) == tmp_path / "cache" / "hydropimd" / "pseudopotentials"  # where 'dft pseudo' writes
+    monkeypatch.setenv("ESPRESSO_PSEUDO", str(tmp_path / "nowhere"))
+    with pytest.raises(InputError, match="ESPRESSO_PSEUDO points to"):
+        locate(None)
+
+
+def test_ld1x_regenerates_the_shared_files(ld1x, pslibrary_inputs, pseudo_dir, tmp_path):
+    summary = generate_pseudopotentials(tmp_path / "pbe", inputs=pslibrary_inputs)
+    files = {f["element"]: f for f in summary["files"]}
+    assert files["La"]["rewrapped_lines"] == 2 and files["H"]["rewrapped_lines"] == 0  # PP_DIJ and PP_Q of La
+    for element, name in PBE.items():
+        ours, shared = leaf_blocks(tmp_path / "pbe" / name), leaf_blocks(pseudo_dir / name)
+        assert ours.keys() == shared.keys()
+        for block, values in shared.items():
+            # ld1.x reproduces the numbers to ~1e-6 of each block's scale; atomic wavefunctions
+            # (PP_CHI) may come out with the opposite sign, which is arbitrary
+            scale = np.abs(values).max() + 1e-30
+            assert np.abs(np.abs(ours[block]) - np.abs(values)).max() <= 1e-5 * scale, (element, block)
+    check_pseudopotentials(tmp_path / "pbe", PBE, "PBE")  # readable by pw.x: no long line left
+
+
+def test_ld1x_makes_the_lda_pair(ld1x, pslibrary_inputs, tmp_path):
+    result = dft_cli("dft", "pseudo", "--functional", "LDA", "--out", tmp_path, "--inputs", pslibrary_inputs, "--json",
+                     "--quiet")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert sorted(f["file"] for f in summary["files"]) == ["H.pz-rrkjus_psl.1.0.0.UPF", "La.pz-spfn-rrkjus_psl.1.0.0.UPF"]
+    assert {f["functional"] for f in summary["files"]} == {"PZ"}
+    check_pseudopotentials(tmp_path, {"La": "La.pz-spfn-rrkjus_psl.1.0.0.UPF", "H": "H.pz-rrkjus_psl.1.0.0.UPF"}, "LDA")
+
+
+def test_generation_errors(tmp_path, monkeypatch, pslibrary_inputs):
+    with pytest.raises(InputError, match="no ld1.x inputs"):
+        generate_pseudopotentials(tmp_path / "out", inputs=tmp_path, ld1="/bin/true")
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(InputError, match="ld1.x not found.*apt-get install quantum-espresso"):
+        generate_pseudopotentials(tmp_path / "out", inputs=pslibrary_inputs)
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    shutil.copy(pslibrary_inputs / "H.pbe-rrkjus_psl.1.0.0.in", bad)
+    with pytest.raises(InputError, match="ld1.x failed on H.pbe-rrkjus_psl.1.0.0.in.*read"):
+        generate_pseudopotentials(tmp_path / "out", inputs=bad, ld1="/bin/false")
