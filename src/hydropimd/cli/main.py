@@ -265,13 +265,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", choices=["test", "train", "all"], default="test")
     p.set_defaults(func=cmd_model_test)
 
-    from hydropimd.cli import active, analyze, md, study, train
+    from hydropimd.cli import active, analyze, dft, md, study, train
 
     train.add_commands(commands)
     md.add_commands(commands)
     analyze.add_commands(commands)
     study.add_commands(commands)
     active.add_commands(commands)
+    dft.add_commands(commands, pair_actions=pair)  # label, dft pseudo, pair dimer
     return parser
 
 
