@@ -1,0 +1,74 @@
+"""Exploration over a tiny grid: every bead is a candidate, a killed exploration resumes, finished runs are skipped."""
+
+import json
+
+import numpy as np
+import pytest
+from ase.io import read, write
+
+from hydropimd.active.explore import explore, load_grid
+from hydropimd.errors import InputError
+from hydropimd.structures import build_lah10
+
+GRID = {"temperatures_k": [300, 600], "pressures_gpa": [150], "beads": [1, 2], "steps": 10, "stride": 5,
+        "checkpoint_stride": 5}
+
+
+class Killed(Exception):
+    pass
+
+
+def test_grid_defaults_and_errors(tmp_path):
+    g = load_grid(None)
+    assert (g.temperatures_k, g.pressures_gpa, g.beads, g.steps, g.dt_fs, g.stride, g.seed) == \
+        ([300.0], [150.0], [1], 1000, 0.5, 10, 12345)
+    assert g.checkpoint_stride == 100
+    path = tmp_path / "grid.toml"
+    path.write_text("[grid]\ntemperatures_k = 500\nbeads = [4]\nsteps = 40\nstride = 20\n")
+    g = load_grid(path)
+    assert (g.temperatures_k, g.beads, g.checkpoint_stride) == ([500.0], [4], 100)
+    with pytest.raises(InputError, match="multiple of stride"):
+        load_grid({"steps": 15, "stride": 10})
+    with pytest.raises(InputError, match="temperatures_kelvin"):
+        load_grid({"temperatures_kelvin": [300]})
+
+
+def test_explore_tiny_grid_with_kill_and_resume(tmp_path, published):
+    structures = tmp_path / "start.extxyz"
+    write(structures, [build_lah10(a=5.05, angles=(90.6, 90.6, 90.6))])
+    model, pair = published / "models/subtracted/graph.pb", published / "tables/full.table"
+    out = tmp_path / "explore"
+
+    def kill_in_first_run(info):
+        if info.get("step") == 5:  # after the first checkpoint of the first run: as a kill would leave it
+            raise Killed
+
+    with pytest.raises(Killed):
+        explore(model, structures, GRID, out, pair=pair, progress=kill_in_first_run)
+    assert not (out / "candidates.extxyz").exists()
+
+    summary = explore(model, structures, GRID, out, pair=pair)
+    statuses = {r["name"]: r["status"] for r in summary["runs"]}
+    assert statuses == {"s000-T300K-P150GPa-b1": "resumed", "s000-T300K-P150GPa-b2": "ran",
+                        "s000-T600K-P150GPa-b1": "ran", "s000-T600K-P150GPa-b2": "ran"}
+    # steps / stride frames per run, times the beads: 2 + 4 + 2 + 4
+    assert summary["frames"] == 12 and [r["frames"] for r in summary["runs"]] == [2, 4, 2, 4]
+    frames = read(out / "candidates.extxyz", index=":")
+    assert len(frames) == 12 and all(len(a) == 44 for a in frames)
+    keys = [(a.info["temperature_k"], a.info["pressure_gpa"], a.info["beads"], a.info["bead"], a.info["step"])
+            for a in frames]
+    assert keys[:6] == [(300, 150, 1, 0, 5), (300, 150, 1, 0, 10), (300, 150, 2, 0, 5), (300, 150, 2, 1, 5),
+                        (300, 150, 2, 0, 10), (300, 150, 2, 1, 10)]
+    assert all(a.info["structure"] == 0 for a in frames)
+    # the two beads of a ring polymer are different configurations in the same cell
+    b0, b1 = frames[2], frames[3]
+    assert np.allclose(b0.cell.array, b1.cell.array) and not np.allclose(b0.positions, b1.positions)
+    # the resumed run has exactly one row per stride (no duplicate from before the kill)
+    table = (out / "runs/s000-T300K-P150GPa-b1/table.csv").read_text().splitlines()
+    assert len(table) == 3
+
+    again = explore(model, structures, GRID, out, pair=pair)
+    assert {r["status"] for r in again["runs"]} == {"done before"} and again["frames"] == 12
+    assert json.loads((out / "explore.json").read_text())["frames"] == 12
+    with pytest.raises(InputError, match="other steps"):
+        explore(model, structures, {**GRID, "steps": 20}, out, pair=pair)
