@@ -148,7 +148,8 @@ def read_candidates(candidates: str | os.PathLike | Sequence[Atoms]) -> list[Ato
     return frames
 
 
-def _check_window(lo: float, hi: float, n: int, mode: str) -> None:
+def check_window(lo: float, hi: float, n: int, mode: str) -> None:
+    """One-line errors for impossible selection settings (lo >= hi, n < 1, unknown mode)."""
     if not (np.isfinite(lo) and np.isfinite(hi)) or lo < 0:
         raise InputError(f"deviation bounds lo {lo} and hi {hi} must be finite and lo >= 0 (eV/A)")
     if lo >= hi:
@@ -186,7 +187,7 @@ def choose_frames(
     candidates (diversity mode; called only when there are more kept frames
     than ``n``).
     """
-    _check_window(lo, hi, n, mode)
+    check_window(lo, hi, n, mode)
     dev = np.asarray(dev, dtype=float)
     kept = np.flatnonzero((dev >= lo) & (dev < hi))
     note = None
@@ -243,7 +244,7 @@ def select_frames(
     from hydropimd.active.soap import SOAPSettings, averaged_soap
     from hydropimd.potential.calculator import HydridePotential
 
-    _check_window(lo, hi, n, mode)
+    check_window(lo, hi, n, mode)
     if isinstance(committee, HydridePotential):
         potential, names = committee, None
     else:

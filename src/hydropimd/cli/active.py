@@ -17,10 +17,11 @@ def _common(p):
 
 # ---------------------------------------------------------------- explore
 def cmd_explore(args) -> None:
-    from hydropimd.active.explore import explore
+    from hydropimd.active.explore import explore, load_grid
 
+    grid = load_grid(args.grid)  # a bad config fails before the progress display starts
     with _explore_progress(args.quiet) as update:
-        summary = explore(args.model, args.structures, args.grid, args.out, pair=args.pair, progress=update)
+        summary = explore(args.model, args.structures, grid, args.out, pair=args.pair, progress=update)
     if args.json:
         output.print_json(summary)
         return
@@ -74,8 +75,11 @@ def add_explore(commands) -> None:
 
 # ---------------------------------------------------------------- select
 def cmd_select(args) -> None:
-    from hydropimd.active.select import select_frames, write_selection
+    from hydropimd.active.deviation import check_committee
+    from hydropimd.active.select import check_window, select_frames, write_selection
 
+    check_window(args.lo, args.hi, args.n, args.mode)  # before the progress display starts
+    check_committee(args.committee)
     with output.progress_bar("committee deviation", args.quiet) as update:
         result = select_frames(args.candidates, args.committee, args.lo, args.hi, args.n, mode=args.mode,
                                pair=args.pair, progress=update)
