@@ -80,10 +80,12 @@ def test_ld1x_regenerates_the_shared_files(ld1x, pslibrary_inputs, pseudo_dir, t
         ours, shared = leaf_blocks(tmp_path / "pbe" / name), leaf_blocks(pseudo_dir / name)
         assert ours.keys() == shared.keys()
         for block, values in shared.items():
-            # ld1.x reproduces the numbers to ~1e-6 of each block's scale; atomic wavefunctions
-            # (PP_CHI) may come out with the opposite sign, which is arbitrary
+            # ld1.x reproduces the numbers to ~1e-6 of each block's scale (measured: 1.2e-6 at worst,
+            # PP_BETA.2 of La); the sign of an atomic wavefunction (PP_CHI) is arbitrary
             scale = np.abs(values).max() + 1e-30
-            assert np.abs(np.abs(ours[block]) - np.abs(values)).max() <= 1e-5 * scale, (element, block)
+            mine = np.abs(ours[block]) if block.startswith("PP_CHI") else ours[block]
+            theirs = np.abs(values) if block.startswith("PP_CHI") else values
+            assert np.abs(mine - theirs).max() <= 1e-5 * scale, (element, block)
     check_pseudopotentials(tmp_path / "pbe", PBE, "PBE")  # readable by pw.x: no long line left
 
 

@@ -1,0 +1,389 @@
+"""The pair baseline from isolated dimers: CCSD energy versus bond length (SPEC section 3).
+
+The short-range pair terms f(R) of U = f + g are the energies of isolated dimers,
+computed with PySCF (Sun et al., WIREs Comput. Mol. Sci. 8, e1340 (2018)):
+
+* H-H: CCSD with Dunning's cc-pV5Z basis (for two electrons CCSD is exact within the basis);
+* La-H and La-La: CCSD with Weigend and Ahlrichs' def2-QZVPPD basis and its
+  effective core potential for La (ECP46MWB: 46 core electrons replaced, 11 valence
+  electrons 5s2 5p6 5d1 6s2 kept; Dolg et al., Theor. Chim. Acta 75, 173 (1989)).
+
+All electrons present (valence and the La 5s5p semicore) are correlated.
+
+**Spin state.** Every dimer is computed as a closed-shell singlet from a restricted
+Hartree-Fock reference (RHF-CCSD) unless ``spin`` (2S) is given, in which case an
+unrestricted reference is used (UHF-CCSD).  H2 (X 1Sigma_g+) and LaH (X 1Sigma+) have
+singlet ground states.  La2 is open-shell near its equilibrium distance: unrestricted
+Hartree-Fock (def2-SVP + ECP, measured here) puts the quintet 0.12 eV below the singlet
+at the La-La cutoff 2.72 A, while at 2.2 A the singlet is lowest (by 0.07 eV).  The
+singlet is kept for the whole curve because the baseline is subtracted from
+spin-unpolarised DFT labels of a non-magnetic metal, because one state gives a smooth
+curve (switching to the lowest state at each distance would put a kink in the wall), and
+because the repulsive wall it must describe comes from the closed 5s5p shells
+overlapping, which the few open valence electrons hardly change; ``--spin 2S`` computes
+another state (UHF-CCSD) for comparison.
+
+The curve is shifted to zero at the pair's cutoff (the largest distance): only the
+repulsive range below the cutoff is used.  CCSD points are computed from the cutoff
+inwards, each SCF starting from the previous point's density so that the whole curve
+follows one electronic state, and cached (``cache_dir()/dimers``): a rerun or a finer
+table costs nothing for points already done.
+
+Tables are written on a fine grid from a cubic spline of r * E(r), which stays smooth
+down to r -> 0 where E itself diverges like the nuclear repulsion Z1 Z2 / r; forces
+are -dE/dr of that spline.  LAMMPS then spline-interpolates the rows again
+(:mod:`hydropimd.pair.table`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from scipy.interpolate import CubicSpline
+
+from hydropimd.data.location import cache_dir
+from hydropimd.errors import InputError
+from hydropimd.pair.table import TableSection, read_table, write_table
+
+HARTREE_EV = 27.211386245988  # CODATA 2018
+
+
+@dataclass(frozen=True)
+class DimerSpec:
+    """How one element pair is computed and tabulated (distances in angstrom)."""
+
+    elements: tuple[str, str]
+    keyword: str
+    method: str
+    basis: str
+    ecp: str | None
+    r_min: float
+    r_max: float
+    #: CCSD points computed between r_min and r_max
+    points: int
+    #: rows of the written table (the published table's count)
+    rows: int
+
+
+BOHR_ANGSTROM = 0.529177210903
+#: The study's dimers; ranges, cutoffs and row counts are those of the published full.table.
+DIMERS: dict[str, DimerSpec] = {
+    "H-H": DimerSpec(("H", "H"), "H_H", "CCSD", "cc-pV5Z", None, 0.1 * BOHR_ANGSTROM, 1.4 * BOHR_ANGSTROM, 30, 1000),
+    "La-H": DimerSpec(("La", "H"), "La_H", "CCSD", "def2-QZVPPD", "def2-QZVPPD", 0.51, 2.02, 26, 152),
+    "La-La": DimerSpec(("La", "La"), "La_La", "CCSD", "def2-QZVPPD", "def2-QZVPPD", 1.81, 2.72, 14, 92),
+}
+
+
+def dimer_spec(pair: str) -> DimerSpec:
+    """The spec of ``pair``, written ``La-H``, ``H-La``, ``La_H`` or ``LaH`` (any case of separator)."""
+    elements = [e for e in re.split(r"[-_ ]", pair.strip()) if e] if re.search(r"[-_ ]", pair) else re.findall(r"[A-Z][a-z]?", pair)
+    for spec in DIMERS.values():
+        if sorted(elements) == sorted(spec.elements):
+            return spec
+    raise InputError(f"unknown pair '{pair}'; choose one of {', '.join(DIMERS)}")
+
+
+def _cache_file(spec: DimerSpec, basis: str, spin: int) -> Path:
+    tag = f"{spec.elements[0]}-{spec.elements[1]}_{spec.method}_{basis}_spin{spin}".lower()
+    return cache_dir() / "dimers" / f"{re.sub(r'[^a-z0-9_.-]', '_', tag)}.json"
+
+
+def _load_cache(path: Path) -> dict[str, float]:
+    try:
+        return {k: float(v) for k, v in json.loads(path.read_text())["energies_hartree"].items()}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
+def _save_cache(path: Path, energies: dict[str, float], meta: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps({**meta, "energies_hartree": dict(sorted(energies.items(), key=lambda kv: float(kv[0])))},
+                              indent=1))
+    os.replace(tmp, path)
+
+
+def _distance_key(r: float) -> str:
+    return f"{r:.6f}"
+
+
+def ccsd_energy(elements, r_angstrom: float, basis: str, ecp: str | None, spin: int = 0, dm0=None):
+    """CCSD total energy (hartree) of a dimer at ``r_angstrom``, and the SCF density for the next point.
+
+    RHF reference for ``spin == 0`` (with an internal stability check: an unstable
+    solution is followed downhill and reconverged), UHF otherwise.
+    """
+    from pyscf import cc, gto, scf
+
+    ecps = {e: ecp for e in set(elements) if e not in ("H", "He")} if ecp else None
+    try:
+        mol = gto.M(atom=[(elements[0], (0, 0, 0)), (elements[1], (0, 0, r_angstrom))], basis=basis, ecp=ecps or None,
+                    spin=spin, unit="Angstrom", verbose=0)
+    except (KeyError, RuntimeError, ValueError) as err:
+        raise InputError(f"PySCF cannot build {elements[0]}-{elements[1]} with basis {basis} (spin {spin}): {err}") from None
+    mf = scf.RHF(mol) if spin == 0 else scf.UHF(mol)
+    mf.conv_tol, mf.max_cycle = 1e-10, 200
+    use_guess = dm0 is not None and np.shape(dm0)[-1] == mol.nao
+    mf.kernel(dm0 if use_guess else None)
+    for _ in range(3):  # follow internal instabilities to the stable solution of this symmetry
+        mo, _, stable, _ = mf.stability(return_status=True)
+        if stable:
+            break
+        mf.kernel(mf.make_rdm1(mo, mf.mo_occ))
+    if not mf.converged:
+        raise InputError(f"Hartree-Fock did not converge for {elements[0]}-{elements[1]} at {r_angstrom:.4f} A; "
+                         "try fewer points or another --spin")
+    solver = cc.CCSD(mf)
+    solver.conv_tol = 1e-9
+    solver.max_cycle = 200
+    e_corr = solver.kernel()[0]
+    if not solver.converged:
+        raise InputError(f"CCSD did not converge for {elements[0]}-{elements[1]} at {r_angstrom:.4f} A")
+    return float(mf.e_tot + e_corr), mf.make_rdm1()
+
+
+def dimer_energies(
+    pair: str,
+    distances_angstrom,
+    basis: str | None = None,
+    spin: int = 0,
+    cache: bool = True,
+    progress: Callable[[int, int], None] | None = None,
+) -> np.ndarray:
+    """CCSD energies (eV, unshifted) of the isolated dimer at each distance (angstrom).
+
+    Points are computed from the largest distance inwards (each SCF starts from the
+    previous density) and cached per pair, basis and spin; cached points are reused.
+    """
+    spec = dimer_spec(pair)
+    basis = basis or spec.basis
+    ecp = spec.ecp if basis.lower().startswith("def2") else None  # the def2 ECP goes with def2 bases only
+    r = np.asarray(distances_angstrom, dtype=float)
+    if np.any(r <= 0):
+        raise InputError("dimer distances must be positive")
+    path = _cache_file(spec, basis, spin)
+    energies = _load_cache(path) if cache else {}
+    meta = {"pair": "-".join(spec.elements), "method": spec.method, "basis": basis, "ecp": ecp, "spin": spin,
+            "reference": "RHF" if spin == 0 else "UHF", "units": "hartree, angstrom"}
+    order = np.argsort(-r)
+    dm = None
+    done = 0
+    for k in order:
+        key = _distance_key(r[k])
+        if key not in energies:
+            energies[key], dm = ccsd_energy(spec.elements, float(key), basis, ecp, spin, dm)
+            if cache:
+                _save_cache(path, _load_cache(path) | {key: energies[key]}, meta)
+        done += 1
+        if progress:
+            progress(done, len(r))
+    return np.array([energies[_distance_key(v)] for v in r]) * HARTREE_EV
+
+
+def table_from_points(keyword: str, r_points, energies_ev, rows: int, r_min: float | None = None,
+                      r_max: float | None = None) -> TableSection:
+    """A table section on ``rows`` evenly spaced radii from dimer energies at ``r_points``.
+
+    Energies are shifted to zero at ``r_max`` (default: the largest point, the cutoff);
+    the spline is of r * E(r), smooth through the 1/r nuclear repulsion; force = -dE/dr.
+    """
+    r_points = np.asarray(r_points, dtype=float)
+    energies_ev = np.asarray(energies_ev, dtype=float)
+    order = np.argsort(r_points)
+    r_points, energies_ev = r_points[order], energies_ev[order]
+    if len(r_points) < 4 or np.any(np.diff(r_points) <= 0):
+        raise InputError(f"{keyword}: need at least 4 distinct dimer distances to tabulate a curve")
+    r_min = float(r_points[0]) if r_min is None else float(r_min)
+    r_max = float(r_points[-1]) if r_max is None else float(r_max)
+    if r_min < r_points[0] - 1e-9 or r_max > r_points[-1] + 1e-9 or r_min >= r_max:
+        raise InputError(f"{keyword}: table range {r_min}-{r_max} A must lie inside the computed points "
+                         f"{r_points[0]:.4f}-{r_points[-1]:.4f} A")
+    spline = CubicSpline(r_points, r_points * energies_ev)
+    e_cut = float(spline(r_max)) / r_max
+    r = np.linspace(r_min, r_max, rows)
+    s, ds = spline(r), spline(r, 1)
+    energy = s / r - e_cut
+    force = -(ds * r - s) / r**2
+    energy[-1] = 0.0  # exactly zero at the cutoff (round-off of the spline otherwise)
+    return TableSection(keyword, r, energy, force)
+
+
+#: energy below which a pair distance is reachable in the simulations (far above k_B T at 300 K and the
+#: zero-point energy); the comparison is also reported over this range of the wall
+ACCESSIBLE_EV = 10.0
+
+
+def compare_sections(ours: TableSection, published: TableSection, accessible_ev: float = ACCESSIBLE_EV) -> dict:
+    """Largest deviation between two curves over their common range (the repulsive range below the cutoff).
+
+    Both are evaluated on the published radii inside the common range.  Returns the
+    largest absolute deviation (eV) and where it occurs, the largest deviation relative
+    to the published energy where that exceeds 0.1 eV, and the same over the part of
+    the wall below ``accessible_ev`` (the distances MD can reach).
+    """
+    lo, hi = max(ours.r[0], published.r[0]), min(ours.r[-1], published.r[-1])
+    mask = (published.r >= lo - 1e-12) & (published.r <= hi + 1e-12)
+    if mask.sum() < 2:
+        raise InputError(f"{ours.keyword}: the two tables share no range to compare ({lo:.3f}-{hi:.3f} A)")
+    r = published.r[mask]
+    theirs = published.energy[mask]
+    mine = CubicSpline(ours.r, ours.energy)(r)
+
+    def worst(select):
+        diff = mine[select] - theirs[select]
+        k = int(np.argmax(np.abs(diff)))
+        big = theirs[select] > 0.1
+        rel = np.abs(diff[big]) / theirs[select][big] if big.any() else np.array([0.0])
+        return {
+            "r_range_angstrom": [float(r[select][0]), float(r[select][-1])],
+            "n_compared": int(select.sum()),
+            "max_abs_deviation_ev": float(abs(diff[k])),
+            "at_r_angstrom": float(r[select][k]),
+            "ours_ev": float(mine[select][k]),
+            "published_ev": float(theirs[select][k]),
+            "max_rel_deviation": float(rel.max()),
+        }
+
+    report = {"keyword": ours.keyword, **worst(np.ones(len(r), bool))}
+    accessible = theirs <= accessible_ev
+    if accessible.sum() >= 2:
+        report["accessible"] = {"below_ev": accessible_ev, **worst(accessible)}
+    report["inner_end"] = {"r_angstrom": float(r[0]), "ours_ev": float(mine[0]), "published_ev": float(theirs[0])}
+    return report
+
+
+def plot_comparison(ours: TableSection, published: TableSection | None, path: str | os.PathLike, title: str = "") -> Path:
+    """PNG of both curves (energy on a log scale, where the wall spans decades)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax, axd) = plt.subplots(2, 1, figsize=(6, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    positive = ours.energy > 0
+    ax.semilogy(ours.r[positive], ours.energy[positive], label="this work (PySCF CCSD)", lw=2)
+    if published is not None:
+        p = published.energy > 0
+        ax.semilogy(published.r[p], published.energy[p], "--", label="published table", lw=1.5)
+        lo, hi = max(ours.r[0], published.r[0]), min(ours.r[-1], published.r[-1])
+        m = (published.r >= lo) & (published.r <= hi)
+        axd.plot(published.r[m], CubicSpline(ours.r, ours.energy)(published.r[m]) - published.energy[m])
+    axd.axhline(0, color="k", lw=0.5)
+    axd.set_ylabel("ours - published (eV)")
+    axd.set_xlabel("r (angstrom)")
+    ax.set_ylabel("E(r) - E(cutoff) (eV)")
+    ax.set_title(title or ours.keyword)
+    ax.legend()
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def build_dimer_table(
+    pair: str,
+    output: str | os.PathLike,
+    r_min: float | None = None,
+    r_max: float | None = None,
+    points: int | None = None,
+    rows: int | None = None,
+    basis: str | None = None,
+    spin: int = 0,
+    compare: str | os.PathLike | None = None,
+    figure: str | os.PathLike | None = None,
+    cache: bool = True,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict:
+    """Compute a dimer curve and write it as a LAMMPS table section; optionally compare with another table.
+
+    ``output`` keeps its other sections: running the three pairs into one file builds a
+    ``full.table``.  ``r_max`` is the cutoff, where the energy is zero.  ``compare`` is a
+    table with a section of the same keyword (e.g. the published ``full.table``;
+    ``compare="published"`` finds it by the data-location rule); ``figure`` a PNG path for
+    both curves.  Returns a JSON-ready summary.
+    """
+    spec = dimer_spec(pair)
+    r_min = spec.r_min if r_min is None else float(r_min)
+    r_max = spec.r_max if r_max is None else float(r_max)
+    points = spec.points if points is None else int(points)
+    rows = spec.rows if rows is None else int(rows)
+    if not 0 < r_min < r_max:
+        raise InputError(f"need 0 < --r-min < --r-max (got {r_min}, {r_max}) in angstrom")
+    if points < 4:
+        raise InputError(f"--points {points}: need at least 4 CCSD points for a curve")
+    if rows < 2:
+        raise InputError(f"--rows {rows}: a table needs at least 2 rows")
+    if spin < 0 or (spin + sum(_nelectrons(e, basis or spec.basis) for e in spec.elements)) % 2:
+        raise InputError(f"--spin {spin} (2S) is impossible for {'-'.join(spec.elements)}: it must be >= 0 with the "
+                         "parity of the electron count")
+    published = None
+    if compare is not None:
+        if str(compare) == "published":  # the study's table, by the data-location rule
+            from hydropimd.data.location import published_path
+
+            compare = published_path("tables/full.table")
+        sections = read_table(compare)
+        if spec.keyword not in sections:
+            raise InputError(f"{compare} has no section {spec.keyword} to compare with (it has {', '.join(sections)})")
+        published = sections[spec.keyword]
+    output = Path(output)
+    existing = {}
+    if output.exists():
+        existing = read_table(output)  # refuses a file that is not a table before hours of CCSD
+    start = time.perf_counter()
+    r_points = np.linspace(r_min, r_max, points)
+    energies = dimer_energies(pair, r_points, basis=basis, spin=spin, cache=cache, progress=progress)
+    section = table_from_points(spec.keyword, r_points, energies, rows)
+    existing[spec.keyword] = section
+    basis = basis or spec.basis
+    comment = (f"hydropimd pair dimer: {'-'.join(spec.elements)} {spec.method}/{basis}"
+               f"{' + ECP ' + spec.ecp if spec.ecp and basis.lower().startswith('def2') else ''}, "
+               f"{'RHF' if spin == 0 else 'UHF'} reference, 2S = {spin}; {points} points {r_min:.6f}-{r_max:.6f} A, "
+               f"shifted to zero at the cutoff {r_max:.6f} A; energies eV, forces eV/A")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    write_table(output, list(existing.values()), comment=comment)
+    summary = {
+        "pair": "-".join(spec.elements),
+        "keyword": spec.keyword,
+        "output": str(output),
+        "method": spec.method,
+        "basis": basis,
+        "ecp": spec.ecp if basis.lower().startswith("def2") else None,
+        "spin_2s": spin,
+        "reference": "RHF" if spin == 0 else "UHF",
+        "r_min_angstrom": r_min,
+        "cutoff_angstrom": r_max,
+        "points": points,
+        "rows": rows,
+        "r_angstrom": r_points,
+        "energy_ev": energies - energies[-1],
+        "binding_at_r_min_ev": float(section.energy[0]),
+        "seconds": time.perf_counter() - start,
+    }
+    if published is not None:
+        summary["comparison"] = compare_sections(section, published)
+        summary["comparison"]["table"] = str(compare)
+    if figure is not None:
+        summary["figure"] = str(plot_comparison(section, published, figure,
+                                                f"{'-'.join(spec.elements)}: {spec.method}/{basis}, 2S = {spin}"))
+    return summary
+
+
+def _nelectrons(element: str, basis: str) -> int:
+    """Electrons PySCF keeps for ``element`` (La with a def2 basis: 11, the ECP replaces 46)."""
+    from ase.data import atomic_numbers
+
+    z = atomic_numbers[element]
+    if element == "La" and basis.lower().startswith("def2"):
+        return z - 46
+    return z
+
