@@ -547,7 +547,7 @@ def active_status(config_or_dir) -> dict:
             "generation": g,
             "stage": done[-1] if done else None,
             "stages_done": done,
-            "training_frames_sources": len(train["data"]) if train else None,
+            "training_data_sets": len(train["data"]) if train else None,
             "force_rmse_ev_per_angstrom": (float(np.mean([m["force_rmse_ev_per_angstrom"] for m in train["members"]]))
                                            if train else None),
             "candidates": exp["frames"] if exp else None,
@@ -555,9 +555,9 @@ def active_status(config_or_dir) -> dict:
             "accurate_ratio": sel["accurate_fraction"] if sel else None,
             "mode": sel["mode"] if sel else None,
             "mode_reason": sel["mode_reason"] if sel else None,
-            "labelled": lab["labelled"] if lab else None,
+            # frames in the generation's data set (a resumed label stage skips those labelled before the kill)
+            "labelled": lab["frames"] if lab else None,
             "failed": lab["failed"] if lab else None,
-            "frames": lab["frames"] if lab else None,
             "error": (error or {}).get("error"),
             "error_stage": (error or {}).get("stage"),
         })
@@ -570,6 +570,6 @@ def active_status(config_or_dir) -> dict:
         if stopped is None and "label" in last["stages_done"] and labelled_gens >= cfg.stop.max_generations:
             stopped = _cap_reason(cfg, labelled_gens)
     return {"work_dir": str(work), "generations": rows, "labelled_generations": labelled_gens,
-            "labelled_frames": sum(r["frames"] or 0 for r in rows), "stopped": stopped,
+            "labelled_frames": sum(r["labelled"] or 0 for r in rows), "stopped": stopped,
             "data": [str(d) for d in cfg.data.initial] + [str(data_dir(work, r["generation"])) for r in rows
                                                           if "label" in r["stages_done"]]}

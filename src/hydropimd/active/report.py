@@ -239,7 +239,7 @@ def active_report(work_dir: str | os.PathLike, test_data: str | os.PathLike, out
     figures += plot_pca(coords, labels, [name for name, _ in sources], out / "pca",
                         title="averaged SOAP of all data, by the generation that added it", explained=explained)
     figures += plot_counts(status["generations"], out / "counts")
-    counts = [{k: r[k] for k in ("generation", "candidates", "counts", "accurate_ratio", "mode", "labelled", "frames")}
+    counts = [{k: r[k] for k in ("generation", "candidates", "counts", "accurate_ratio", "mode", "labelled", "failed")}
               for r in status["generations"]]
     result = {"work_dir": str(work), "test_data": str(test_data), "split": split,
               "test_frames": sum(s.split_frames(split) for s in test_systems), "errors": rows, "counts": counts,

@@ -127,17 +127,18 @@ def _dft_labeller(config):
 
 
 def _active_table(status: dict) -> None:
+    errors = any(r["error"] for r in status["generations"])
     rows = []
     for r in status["generations"]:
         c = r["counts"] or {}
-        rows.append([r["generation"], r["stage"] or "-", r["candidates"] if r["candidates"] is not None else "",
-                     c.get("below_lo", ""), c.get("kept", ""), c.get("dropped", ""), c.get("selected", ""),
-                     "" if r["accurate_ratio"] is None else f"{r['accurate_ratio']:.3f}", r["mode"] or "",
-                     "" if r["labelled"] is None else r["labelled"],
-                     f"{r['error_stage']}: {r['error']}" if r["error"] else ""])
+        row = [r["generation"], r["stage"] or "-", "" if r["candidates"] is None else r["candidates"],
+               c.get("below_lo", ""), c.get("kept", ""), c.get("dropped", ""), c.get("selected", ""),
+               "" if r["accurate_ratio"] is None else f"{r['accurate_ratio']:.3f}", r["mode"] or "",
+               "" if r["labelled"] is None else r["labelled"]]
+        rows.append(row + ([f"{r['error_stage']}: {r['error']}" if r["error"] else ""] if errors else []))
     output.print_table(f"active learning in {status['work_dir']}",
-                       ["gen", "stage done", "candidates", "E<lo", "kept", "dropped", "selected", "accurate", "mode",
-                        "labelled", "error"], rows)
+                       ["gen", "stage", "cand.", "E<lo", "kept", "drop", "sel.", "acc.", "mode", "frames"]
+                       + (["error"] if errors else []), rows)
     output.stdout.print(f"stopped: {status['stopped']}" if status["stopped"] else "not finished (run it again to resume)")
 
 

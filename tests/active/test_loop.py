@@ -1,0 +1,199 @@
+"""The active-learning loop: two generations with the reference labeller, kill/resume, stop criteria, auto mode."""
+
+import json
+
+import numpy as np
+import pytest
+
+from hydropimd.active.labeller import Labeller, ReferenceLabeller
+from hydropimd.active.loop import _select_stop, active_status, choose_mode, load_config, run_active
+from hydropimd.data.systems import find_systems
+from hydropimd.errors import InputError
+from tests.active.loop_setup import initial_data, loop_config, loop_root
+from tests.conftest import run_cli
+
+
+class Crash(Exception):
+    pass
+
+
+@pytest.fixture(scope="module")
+def loop(published, subtracted_graph, full_table, tmp_path_factory):
+    """The loop run in three pieces: stopped after gen 0 explore, killed while labelling gen 1, then finished."""
+    root = loop_root(tmp_path_factory)
+    config = loop_config(root, subtracted_graph, full_table)
+    work = root / "work"
+    if (work / "gen-001" / "state" / "label.json").exists():
+        pytest.fail("the loop ran before this module; run test_loop.py first")
+    first = run_active(config, stop_after=(0, "explore"))
+    train0 = work / "gen-000" / "state" / "train.json"
+    stamps = {"train0": train0.stat().st_mtime_ns,
+              "graph0": (work / "gen-000" / "committee" / "member-0" / "graph.pb").stat().st_mtime_ns}
+
+    def crash_at_label(info):
+        # the labeller's progress before its second set: the first set of generation 1 is written
+        if info["generation"] == 1 and info["stage"] == "label" and info.get("set") == 1:
+            raise Crash("killed")
+
+    with pytest.raises(Crash):
+        run_active(config, progress=crash_at_label)
+    crashed = active_status(work)
+    stamps["train1"] = (work / "gen-001" / "state" / "train.json").stat().st_mtime_ns
+    events = []
+    final = run_active(config, progress=events.append)
+    return {"config": config, "work": work, "first": first, "crashed": crashed, "final": final, "events": events,
+            "stamps": stamps}
+
+
+def test_two_generations_grow_the_data(loop):
+    work, final = loop["work"], loop["final"]
+    assert [r["stages_done"] for r in final["generations"]] == [["train", "explore", "select", "label"]] * 2
+    assert final["stopped"].startswith("generation cap") and final["labelled_frames"] == 6
+    # generation 1 trained on the initial data plus generation 0's labels; generation 0 on the initial data only
+    train0 = json.loads((work / "gen-000" / "state" / "train.json").read_text())
+    train1 = json.loads((work / "gen-001" / "state" / "train.json").read_text())
+    assert len(train0["data"]) == 1 and len(train1["data"]) == 2
+    assert train1["data"][1].startswith(str(work / "data" / "gen-000"))
+    linked = list((work / "gen-001" / "committee" / "data" / "train" / "1").rglob("set.*"))
+    assert len(linked) == 2  # gen 0's three sets minus its held-out last set
+    for g in (0, 1):
+        # each generation is its own DeePMD npy data set, like the published ensembleN
+        (system,) = find_systems(work / "data" / f"gen-{g:03d}")
+        assert system.name == "La4H40" and system.natoms == 44 and system.frames_per_set == (1, 1, 1)
+        assert system.type_map == ("La", "H") and system.symbols[:4] == ["La"] * 4
+        frames = system.load("all")
+        assert frames.energy.shape == (3,) and frames.forces.shape == (3, 44, 3) and frames.virial.shape == (3, 3, 3)
+        assert np.all(np.isfinite(frames.forces)) and np.all(frames.energy / 44 < 0)
+        select = json.loads((work / f"gen-{g:03d}" / "state" / "select.json").read_text())
+        assert select["counts"]["candidates"] == 4 and select["counts"]["selected"] == 3
+        assert select["mode"] in ("deviation", "diversity") and select["mode_reason"]
+
+
+def test_kill_and_resume_repeat_nothing(loop):
+    work, stamps = loop["work"], loop["stamps"]
+    first, crashed = loop["first"], loop["crashed"]
+    assert first["generations"][0]["stages_done"] == ["train", "explore"] and first["stopped"] is None
+    # the crash is recorded for 'active status' and cleared once the stage finishes
+    assert crashed["generations"][1]["stages_done"] == ["train", "explore", "select"]
+    assert crashed["generations"][1]["error_stage"] == "label" and "killed" in crashed["generations"][1]["error"]
+    assert loop["final"]["generations"][1]["error"] is None
+    # finished stages were not repeated: state files and models untouched, only the label stage ran at the end
+    assert (work / "gen-000" / "state" / "train.json").stat().st_mtime_ns == stamps["train0"]
+    assert (work / "gen-000" / "committee" / "member-0" / "graph.pb").stat().st_mtime_ns == stamps["graph0"]
+    assert (work / "gen-001" / "state" / "train.json").stat().st_mtime_ns == stamps["train1"]
+    started = [(e["generation"], e["stage"]) for e in loop["events"] if e.get("event") == "start"]
+    assert started == [(1, "label")]
+    # the set labelled before the kill was kept, not labelled again
+    label = json.loads((work / "gen-001" / "state" / "label.json").read_text())
+    assert (label["labelled"], label["skipped"], label["frames"]) == (2, 1, 3)
+    # a finished loop does nothing more
+    events = []
+    again = run_active(loop["config"], progress=events.append)
+    assert not [e for e in events if e.get("event") == "start"] and again["stopped"] == loop["final"]["stopped"]
+
+
+def test_labels_survive_a_kill_between_labelling_and_its_state(loop):
+    work = loop["work"]
+    state = work / "gen-001" / "state" / "label.json"
+    before = json.loads(state.read_text())
+    state.unlink()  # as if killed after the sets were written, before the state file
+    events = []
+    run_active(loop["config"], progress=events.append)
+    after = json.loads(state.read_text())
+    assert [(e["generation"], e["stage"]) for e in events if e.get("event") == "start"] == [(1, "label")]
+    assert after["labelled"] == 0 and after["skipped"] == 3 and after["frames"] == before["frames"] == 3
+
+
+def test_reference_labeller_is_idempotent(loop, subtracted_graph, full_table, tmp_path):
+    labeller = ReferenceLabeller(subtracted_graph, pair=full_table)
+    assert isinstance(labeller, Labeller)
+    from ase.io import read
+
+    frames = read(loop["work"] / "gen-000" / "selected.extxyz", index=":")
+    first = labeller.label(frames[:2], tmp_path / "set")
+    again = labeller.label(frames, tmp_path / "set")
+    assert (first["labelled"], first["skipped"], again["labelled"], again["skipped"]) == (2, 0, 1, 2)
+    (system,) = find_systems(tmp_path / "set")
+    assert system.frames_per_set == (2, 1)
+    # the labels are the reference potential's: model plus table
+    ev = labeller.potential.evaluate(frames[0].positions[None], frames[0].cell.array[None], frames[0].get_chemical_symbols())
+    order = np.argsort([0 if s == "La" else 1 for s in frames[0].get_chemical_symbols()], kind="stable")
+    assert np.allclose(system.load("all").forces[0], ev.forces[0][order])
+    with pytest.raises(InputError, match="not in the type map"):
+        from ase import Atoms
+
+        labeller.label([Atoms("LaHe", positions=[[0, 0, 0], [1, 1, 1]], cell=np.eye(3) * 4, pbc=True)], tmp_path / "x")
+
+
+def test_status_cli(loop):
+    result = run_cli("active", "status", loop["work"], "--json")
+    assert result.returncode == 0, result.stderr
+    status = json.loads(result.stdout)
+    assert status["labelled_generations"] == 2 and status["stopped"].startswith("generation cap")
+    assert [r["labelled"] for r in status["generations"]] == [3, 3]
+    table = run_cli("active", "status", loop["work"])
+    assert table.returncode == 0 and "generation cap" in table.stdout
+
+
+def test_auto_mode_switch():
+    lo, hi = 0.05, 0.35
+    separated = np.concatenate([np.full(50, 0.01), np.linspace(0.06, 0.34, 30)])
+    assert choose_mode(separated, lo, hi, n=10, mode="auto")[0] == "deviation"
+    flat = np.concatenate([np.full(50, 0.01), 0.20 + 0.001 * np.arange(30)])  # spread 0.024 < 0.1 * 0.30
+    mode, reason = choose_mode(flat, lo, hi, n=10, mode="auto")
+    assert mode == "diversity" and "spread" in reason
+    assert choose_mode(separated, lo, hi, n=10, mode="auto", previous=["deviation", "diversity"])[0] == "diversity"
+    assert choose_mode(flat, lo, hi, n=30, mode="auto")[0] == "deviation"  # all kept are taken anyway
+    assert choose_mode(flat, lo, hi, n=10, mode="deviation") == ("deviation", "configured")
+    assert choose_mode(flat, lo, hi, n=10, mode="auto", spread_fraction=0.05)[0] == "deviation"
+
+
+def test_stop_criteria():
+    cfg = load_config(loop_config_stub())
+    select = {"generation": 3, "accurate_fraction": 0.97, "counts": {"selected": 5}}
+    assert _select_stop(cfg, select).startswith("converged")
+    assert _select_stop(cfg, {**select, "accurate_fraction": 0.5}) is None
+    assert _select_stop(cfg, {**select, "accurate_fraction": 0.5, "counts": {"selected": 0}}).startswith("nothing")
+
+
+def loop_config_stub(**changes):
+    raw = {"work_dir": "w", "data": {"initial": ["."]}, "select": {"lo": 0.05, "hi": 0.35, "n": 10},
+           "labeller": {"kind": "dft"}, "stop": {"accurate_ratio": 0.95}}
+    for key, value in changes.items():
+        section, field = key.split("__")
+        raw[section][field] = value
+    return raw
+
+
+def test_bad_configs(tmp_path):
+    with pytest.raises(InputError, match="lo 0.4 must be smaller than hi 0.35"):
+        load_config(loop_config_stub(select__lo=0.4))
+    with pytest.raises(InputError, match="committee of 1 has no deviation"):
+        load_config({**loop_config_stub(), "training": {"committee": 1}})
+    with pytest.raises(InputError, match="reference labeller needs model"):
+        load_config(loop_config_stub(labeller__kind="reference"))
+    with pytest.raises(InputError, match="initial data nowhere does not exist"):
+        load_config(loop_config_stub(data__initial=["nowhere"]), base=tmp_path)
+    with pytest.raises(InputError, match="DFT labeller"):
+        run_active(load_config(loop_config_stub(), base=tmp_path))
+
+
+def test_bad_input_cli(tmp_path):
+    missing = run_cli("active", "run", tmp_path / "none.toml")
+    assert missing.returncode == 2 and "does not exist" in missing.stderr
+    garbled = tmp_path / "bad.toml"
+    garbled.write_text("work_dir = [unclosed\n")
+    for path, message in ((garbled, "cannot read active-learning config"),):
+        result = run_cli("active", "run", path)
+        assert result.returncode == 2 and message in result.stderr
+    cases = {"window": ("[select]\nlo = 0.4\nhi = 0.3\nn = 5\n", "lo 0.4 must be smaller than hi 0.3"),
+             "one": ("[training]\ncommittee = 1\n[select]\nlo = 0.05\nhi = 0.3\nn = 5\n", "committee of 1")}
+    for name, (select, message) in cases.items():
+        config = tmp_path / f"{name}.toml"
+        config.write_text(f'work_dir = "w"\n[data]\ninitial = ["."]\n[labeller]\nkind = "dft"\n{select}')
+        result = run_cli("active", "run", config)
+        assert result.returncode == 2, result.stderr
+        assert message in result.stderr and "Traceback" not in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+    status = run_cli("active", "status", tmp_path)
+    assert status.returncode == 2 and "not an active-learning work directory" in status.stderr
