@@ -197,3 +197,11 @@ def test_bad_input_cli(tmp_path):
         assert len(result.stderr.strip().splitlines()) == 1
     status = run_cli("active", "status", tmp_path)
     assert status.returncode == 2 and "not an active-learning work directory" in status.stderr
+
+
+def test_cli_builds_the_dft_labeller(tmp_path):
+    from hydropimd.cli.active import _dft_labeller
+    from hydropimd.dft.label import DFTLabeller
+
+    labeller = _dft_labeller(load_config({**loop_config_stub(), "labeller": {"kind": "dft", "mpi": 2}}, base=tmp_path))
+    assert isinstance(labeller, DFTLabeller) and isinstance(labeller, Labeller) and labeller.mpi == 2
