@@ -384,7 +384,7 @@ def _stage_select(cfg, work, g, progress) -> dict:
     s = cfg.select
     deviations = force_deviation(frames, load_committee(models),
                                  progress=(lambda done, total: progress({"frames": done, "of": total})) if progress else None)
-    previous = [m for m in (stage_state(work, k, "select") for k in range(g)) if m for m in [m["mode"]]]
+    previous = [state["mode"] for state in (stage_state(work, k, "select") for k in range(g)) if state]
     mode, reason = choose_mode(deviations, s.lo, s.hi, s.n, s.mode, previous, s.spread_fraction)
     result = select_frames(frames, models, s.lo, s.hi, s.n, mode=mode, pair=cfg.data.pair, soap_settings=s.soap,
                            deviations=deviations)
@@ -416,7 +416,7 @@ def _stage_label(cfg, work, g, labeller, progress) -> dict:
         systems += [s for s in result.get("systems", []) if s not in systems]
     from hydropimd.data.systems import find_systems
 
-    frames = sum(sys.nframes for path in systems for sys in find_systems(path))
+    frames = sum(system.nframes for path in systems for system in find_systems(path))
     return {**totals, "structures": len(structures), "sets": len(chunks), "systems": systems, "frames": frames,
             "out": str(out)}
 

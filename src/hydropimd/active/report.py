@@ -116,7 +116,7 @@ def plot_pca(coords: np.ndarray, labels: Sequence[int], names: Sequence[str], st
     plt = _pyplot()
     labels = np.asarray(labels, dtype=int)
     fig, ax = plt.subplots(figsize=(6.4, 5.0))
-    cmap = plt.get_cmap("viridis")
+    cmap = plt.get_cmap("turbo")  # ordered like viridis, but neighbouring generations stay distinguishable
     present = sorted(set(labels.tolist()))
     for k in present:
         mask = labels == k
