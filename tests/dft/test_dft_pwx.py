@@ -2,6 +2,7 @@
 the study's settings, LDA as a setting, and (slow) a rattled 44-atom cell; both on the published DFT's scale."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -27,6 +28,12 @@ def published_at_density(published, lattice_constant, tolerance=0.01):
         energies += list(frames.energy[keep] / system.natoms)
         pressures += list(np.trace(frames.virial[keep], axis1=1, axis2=2) / 3 / volume[keep] * 160.21766208)
     return np.array(energies), np.array(pressures)
+
+
+def how_pw_ran(summary: dict) -> tuple[int, int]:
+    """MPI processes and k-point pools, as pw.x reported them in its output."""
+    record, = json.loads((Path(summary["out"]) / "labels.json").read_text())
+    return record["pw_processes"], record["pw_pools"]
 
 
 def assert_matches(labels: dict, ref: dict):
@@ -63,8 +70,10 @@ def test_lda_is_a_setting(pwx, ld1x, pslibrary_inputs, reference, tmp_path):
     generate_pseudopotentials(tmp_path / "pz", inputs=pslibrary_inputs, functional="LDA")
     atoms = reference_atoms(reference["perfect_11"])
     coarse = {"kspacing_per_angstrom": 0.75}
+    # two ranks: the one real pw.x run under mpirun (k-point pools, Open MPI as root through its environment)
     summary = label_structures([atoms], tmp_path / "out", config={"functional": "LDA", **coarse},
                                pseudo_dir=tmp_path / "pz", mpi=2)
+    assert how_pw_ran(summary) == (2, 2)
     row, = summary["structures"]
     assert row["status"] == "done" and summary["settings"]["functional"] == "LDA"
     # LDA overbinds: at the same volume its pressure is lower than PBE's (146 GPa)
@@ -76,10 +85,9 @@ def test_lda_is_a_setting(pwx, ld1x, pslibrary_inputs, reference, tmp_path):
 def test_rattled_44_atom_cell(pwx, pseudo_dir, reference, published, tmp_path):
     ref = reference["rattled_44"]
     atoms = reference_atoms(ref)
-    summary = label_structures([atoms], tmp_path / "out", config={"kspacing_per_angstrom": 0.62}, pseudo_dir=pseudo_dir,
-                               mpi=2)
+    summary = label_structures([atoms], tmp_path / "out", config={"kspacing_per_angstrom": 0.62}, pseudo_dir=pseudo_dir)
     row, = summary["structures"]
-    assert row["status"] == "done" and row["natoms"] == 44
+    assert row["status"] == "done" and row["natoms"] == 44 and how_pw_ran(summary) == (1, 1)
     frames = find_systems(tmp_path / "out" / "full")[0].load()
     assert_matches({**row, "forces": frames.forces[0]}, ref)
     assert np.abs(frames.forces[0].sum(axis=0)).max() < 0.01  # no net force on the cell

@@ -313,7 +313,7 @@ def _label(store, frames, prepared, plans, settings, folder, baseline, mpi, retr
                 energy_per_atom_ev=result.energy_ev / len(atoms), pressure_gpa=result.pressure_gpa,
                 max_force_ev_per_angstrom=float(np.abs(result.forces_ev_per_angstrom).max()),
                 iterations=result.iterations, n_kpoints=result.n_kpoints, kpoint_grid=list(result.kpoint_grid),
-                wall_seconds=result.wall_seconds, pw_version=result.version, symbols=atoms.get_chemical_symbols(),
+                wall_seconds=result.wall_seconds, pw_version=result.version, **result.extra, symbols=atoms.get_chemical_symbols(),
                 input_order=order.tolist(), coords_angstrom=atoms.positions.tolist(), cell_angstrom=atoms.cell.array.tolist(),
                 forces_ev_per_angstrom=result.forces_ev_per_angstrom.tolist(), virial_ev=result.virial_ev.tolist(),
             )

@@ -232,6 +232,9 @@ def parse_pw_output(output: Path, atoms: Atoms, status: int = 0, wall: float = 0
         raise PWFailure(f"{output} lists other atoms than the structure given; it belongs to another run", "crashed", output)
     version = re.search(r"Program PWSCF\s+v\.(\S+)", text)
     nks = re.search(r"number of k points=\s*(\d+)", text)
+    # how pw.x actually ran (its header), recorded with the label
+    ranks = re.search(r"running on\s+(\d+)\s+processors", text)
+    npool = re.search(r"npool\s*=\s*(\d+)", text)
     volume = atoms.get_volume()
     return PWResult(
         energy_ev=float(energy),
@@ -245,4 +248,5 @@ def parse_pw_output(output: Path, atoms: Atoms, status: int = 0, wall: float = 0
         wall_seconds=wall,
         version=version.group(1) if version else "unknown",
         output=output,
+        extra={"pw_processes": int(ranks.group(1)) if ranks else 1, "pw_pools": int(npool.group(1)) if npool else 1},
     )
