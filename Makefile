@@ -35,10 +35,11 @@ demo: install
 	@[ -n "$(HYDROPIMD_DATA)" ] || $(BIN)/hydropimd data fetch
 	$(BIN)/hydropimd study run --dir demo-study --report demo-report
 
-bench: install
+bench: install qe
 	$(BIN)/python bench/potential.py
 	$(BIN)/python bench/md.py
 	$(BIN)/python bench/analysis.py
+	$(BIN)/python bench/dft.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache
