@@ -17,9 +17,12 @@ npw = V ecutwfc^(3/2) / (6 pi^2) and ngm = V ecutrho^(3/2) / (6 pi^2) (bohr, Ry)
 number of bands is pw.x's default for metals max(1.2 nelec/2, nelec/2 + 4), and the
 k-points are those of the grid reduced by time reversal only (a rattled structure has
 no other symmetry; in non-orthogonal cells pw.x may unfold a shifted grid to twice its
-size, which is assumed).  Checked against measured peak memory (``bench/dft.py``): the
-estimate is 10-30 % above pw.x's peak resident memory for the 11- and 44-atom cells;
-for the 352-atom cell at the study's settings it gives ~15 GB per pool.
+size, which is assumed).  Checked against pw.x's peak resident memory per rank
+(``bench/dft.py``): rattled 44-atom cell, shifted 3x3x3 grid, 1.28 GB estimated vs 1.23 GB
+measured on one rank, 0.75 vs 0.66 GB per rank on two ranks in two pools; the perfect
+11-atom cell (8x8x8), 0.72 vs 0.36 GB: symmetry reduces its k-points to 60, which the
+estimate ignores (it stays on the safe side).  For the 352-atom cell at the study's
+settings it gives 13.5 GB on one rank, 15 GB on two ranks in two pools.
 """
 
 from __future__ import annotations
