@@ -99,18 +99,24 @@ def main(argv=None) -> int:
     cells = np.stack([a.cell.array for a in frames])
     symbols = frames[0].get_chemical_symbols()
     committee.evaluate(coords[:2], cells[:2], symbols, committee=False)
-    timings = {"one": [], "committee": []}
-    for _ in range(2):  # alternate, best of two: the machine is shared
-        t0 = time.perf_counter()
+    # alternate one model and the committee, best of three each, in wall and in CPU time (all threads):
+    # the machine may be shared, and CPU time is what contention disturbs least
+    wall = {"one": [], "committee": []}
+    cpu = {"one": [], "committee": []}
+    for _ in range(3):
+        w, c = time.perf_counter(), time.process_time()
         for start in range(0, len(frames), 64):
             committee.evaluate(coords[start:start + 64], cells[start:start + 64], symbols, committee=False)
-        timings["one"].append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
+        wall["one"].append(time.perf_counter() - w)
+        cpu["one"].append(time.process_time() - c)
+        w, c = time.perf_counter(), time.process_time()
         force_deviation(frames, committee)
-        timings["committee"].append(time.perf_counter() - t0)
-    one, three = min(timings["one"]), min(timings["committee"])
+        wall["committee"].append(time.perf_counter() - w)
+        cpu["committee"].append(time.process_time() - c)
+    one, three = min(wall["one"]), min(wall["committee"])
     result.update(dev_frames=args.dev_frames, one_model_ms_per_frame=1e3 * one / args.dev_frames,
                   committee3_ms_per_frame=1e3 * three / args.dev_frames, committee3_over_one=three / one,
+                  committee3_over_one_cpu=min(cpu["committee"]) / min(cpu["one"]),
                   committee3_seconds_for_all=three * args.frames / args.dev_frames,
                   load_average_1min_at_end=os.getloadavg()[0])
     if args.json:
@@ -121,7 +127,8 @@ def main(argv=None) -> int:
               f"{', extrapolated' if result['soap_extrapolated'] else ''})")
         print(f"diversity selection of {args.n} from {args.frames}: {result['select_seconds']:.2f} s")
         print(f"deviation: one model {result['one_model_ms_per_frame']:.1f} ms/frame, committee of 3 "
-              f"{result['committee3_ms_per_frame']:.1f} ms/frame, ratio {result['committee3_over_one']:.2f} (goal <= 3.1)")
+              f"{result['committee3_ms_per_frame']:.1f} ms/frame, ratio {result['committee3_over_one']:.2f} wall, "
+              f"{result['committee3_over_one_cpu']:.2f} CPU time (goal <= 3.1)")
     return 0
 
 

@@ -31,7 +31,10 @@ Grid (TOML file, flat or under ``[grid]``, or a dict; units K, GPa, fs)::
     seed = 12345                   # run k of the grid uses seed + k (independent thermostat noise)
     checkpoint_stride = 100        # default: the multiple of stride closest to 100 steps
 
-Each run writes ``steps / stride * beads`` frames.
+Each run writes ``steps / stride * beads`` frames.  Runs are NPT with every cell
+parameter free and the MD stage's thermostat and barostat defaults
+(:mod:`hydropimd.md.ipi_input`), forces in-process, the beads split into
+min(beads, cores) concurrent groups.
 """
 
 from __future__ import annotations

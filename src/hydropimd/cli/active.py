@@ -39,7 +39,7 @@ class _explore_progress:
 
     def __enter__(self):
         if self.quiet:
-            return lambda info: None
+            return lambda info: output.stderr.print(f"[yellow]warning:[/] {info['warning']}") if "warning" in info else None
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
         self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
@@ -50,7 +50,9 @@ class _explore_progress:
         return self.update
 
     def update(self, info: dict) -> None:
-        if "runs_done" in info:
+        if "warning" in info:
+            self.bar.console.print(f"[yellow]warning:[/] {info['warning']}")
+        elif "runs_done" in info:
             self.bar.update(self.runs, completed=info["runs_done"], total=info["runs"])
             if "run" in info:
                 self.bar.update(self.steps, description=f"MD {info['run']}", completed=0, total=None)
