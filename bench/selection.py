@@ -18,16 +18,13 @@ is the spread of an exploration at 300-1000 K.
 
 Run by hand::
 
-    .venv/bin/python bench/select.py [--frames 10000] [--soap-frames 10000] [--dev-frames 64] [--n 100] [--json]
+    .venv/bin/python bench/selection.py [--frames 10000] [--soap-frames 10000] [--dev-frames 64] [--n 100] [--json]
 """
 
 from __future__ import annotations
 
 import os
 import sys
-
-# this file is named select.py: its folder (first on sys.path) must not shadow the standard library's select
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
 
 import argparse
 import json
