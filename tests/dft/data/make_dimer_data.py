@@ -44,6 +44,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as work:
         for pair in DIMERS:
             s = build_dimer_table(pair, Path(work) / "t.table", compare=args.table, **ranges.get(pair, {}))
+            s["comparison"]["table"] = Path(args.table).name  # no machine paths in the stored file
             accessible = s["comparison"]["accessible"]["max_abs_deviation_ev"]
             totals = dimer_energies(pair, s["r_angstrom"])  # from the cache just filled
             pairs[pair] = {
