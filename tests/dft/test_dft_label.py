@@ -221,7 +221,7 @@ def test_bad_input_errors_are_one_line(tmp_path, fake_pw, replayed, pseudo_dir):
     assert_one_line_error(dft_cli(*common, env=no_pw), "pw.x not found", "apt-get install quantum-espresso")
     # too large for the memory: refused with the estimate before pw.x starts
     assert_one_line_error(dft_cli(*common, "--max-memory-gb", "0.05"), "11-atom structure needs about", "GB for pw.x",
-                          "0.1 GB are available")
+                          "0.05 GB are available")
     assert not (tmp_path / "out").exists()
 
 

@@ -173,7 +173,7 @@ def plan_parallel(
     raise InputError(
         f"the {len(atoms)}-atom structure needs about {smallest.total_gb:.1f} GB for pw.x "
         f"({mpi} rank(s), {smallest.pools} pool(s), {smallest.n_kpoints} k-points, {smallest.n_bands} bands) but "
-        f"{limit:.1f} GB are available; label it on a machine with more memory"
+        f"{limit:.3g} GB are available; label it on a machine with more memory"
         + (" or with fewer pools" if pools and pools > 1 else "")
     )
 
