@@ -20,7 +20,7 @@ import os
 import sys
 
 # a script's folder comes first on sys.path: keep bench/*.py from shadowing the standard library
-# (bench/select.py would replace the select module that subprocess imports)
+# (a bench/select.py once replaced the select module that subprocess imports)
 if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
     sys.path.pop(0)
 
