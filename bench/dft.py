@@ -19,11 +19,6 @@ from __future__ import annotations
 import os
 import sys
 
-# a script's folder comes first on sys.path: keep bench/*.py from shadowing the standard library
-# (a bench/select.py once replaced the select module that subprocess imports)
-if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
-    sys.path.pop(0)
-
 import argparse  # noqa: E402
 import json  # noqa: E402
 import resource  # noqa: E402
