@@ -1,7 +1,6 @@
 """Physics of the MD runs: conservation, canonical temperature, pressure, free cell, quantum kinetic energy."""
 
 import numpy as np
-import pytest
 
 from hydropimd.md.ipi_input import MDSettings
 from hydropimd.md.run import run_md

@@ -8,7 +8,6 @@ import pytest
 from hydropimd.data.systems import find_systems, read_set
 from hydropimd.pair.baseline import PairBaseline
 from hydropimd.pair.check import compare_with_dataset
-from hydropimd.pair.convert import convert_dataset
 from hydropimd.pair.table import read_table
 from tests.conftest import run_cli
 

@@ -4,7 +4,6 @@ import json
 
 import numpy as np
 import pytest
-from ase import Atoms
 
 from hydropimd.errors import InputError
 from hydropimd.potential.calculator import HydridePotential

@@ -1,7 +1,6 @@
 """A small study end to end: grid, local pool, resume/no-repeat, report; config validation."""
 
 import json
-import os
 
 import pytest
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 
 from hydropimd.cli import output
 from hydropimd.errors import InputError

@@ -24,8 +24,6 @@ Run directory:
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 import shutil
