@@ -21,10 +21,10 @@ class Crash(Exception):
 def loop(published, subtracted_graph, full_table, tmp_path_factory):
     """The loop run in three pieces: stopped after gen 0 explore, killed while labelling gen 1, then finished."""
     root = loop_root(tmp_path_factory)
+    if (root / "work" / "config.json").exists():  # test_report.py ran first: this test needs a fresh loop
+        root = tmp_path_factory.mktemp("active-loop-again")
     config = loop_config(root, subtracted_graph, full_table)
     work = root / "work"
-    if (work / "gen-001" / "state" / "label.json").exists():
-        pytest.fail("the loop ran before this module; run test_loop.py first")
     first = run_active(config, stop_after=(0, "explore"))
     train0 = work / "gen-000" / "state" / "train.json"
     stamps = {"train0": train0.stat().st_mtime_ns,
