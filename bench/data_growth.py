@@ -37,15 +37,10 @@ Stages are resumable (each generation's result is a JSON written atomically)::
 
 from __future__ import annotations
 
-import os
-import sys
-
-# run as a script, bench/ comes first on sys.path, where bench/select.py would shadow the standard library's select
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
-
 import argparse
 import json
+import os
+import sys
 import time
 from pathlib import Path
 
