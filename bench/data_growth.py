@@ -30,7 +30,7 @@ generation.
 
 Stages are resumable (each generation's result is a JSON written atomically)::
 
-    nice -n 10 .venv/bin/python bench/data_growth.py train   [--work DIR] [--steps 600]
+    nice -n 10 .venv/bin/python bench/data_growth.py train   [--work DIR] [--steps 300] [--data ROOT]
     nice -n 10 .venv/bin/python bench/data_growth.py pca     [--work DIR]
     .venv/bin/python bench/data_growth.py figures [--work DIR] [--docs docs]
 """
