@@ -51,6 +51,7 @@ from ase.io import read, write
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from hydropimd.errors import InputError
+from hydropimd.files import write_json_atomic
 
 CANDIDATES = "candidates.extxyz"
 SUMMARY = "explore.json"
@@ -233,9 +234,7 @@ def explore(
     frames = _write_candidates(out, runs)
     summary = {"out": str(out), "candidates": str(out / CANDIDATES), "frames": frames, "model": str(model),
                "pair": str(pair) if pair else None, "grid": grid.model_dump(), "runs": runs}
-    tmp = out / (SUMMARY + ".partial")
-    tmp.write_text(json.dumps(summary, indent=2))
-    os.replace(tmp, out / SUMMARY)
+    write_json_atomic(out / SUMMARY, summary)
     return summary
 
 

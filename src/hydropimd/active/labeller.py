@@ -40,6 +40,7 @@ from ase import Atoms
 
 from hydropimd.data.systems import DEFAULT_TYPE_MAP, Frames, open_system, write_set
 from hydropimd.errors import InputError
+from hydropimd.files import write_text_atomic
 
 
 @runtime_checkable
@@ -97,12 +98,6 @@ def _set_dirs(system_dir: Path) -> list[Path]:
 def _next_set(system_dir: Path) -> Path:
     used = [int(p.name.split(".")[1]) for p in _set_dirs(system_dir)]
     return system_dir / f"set.{(max(used) + 1) if used else 0:03d}"
-
-
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".partial")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 class ReferenceLabeller:
@@ -172,8 +167,8 @@ class ReferenceLabeller:
             ev = self.potential.evaluate(coords, cells, symbols)
             folder.mkdir(parents=True, exist_ok=True)
             if not (folder / "type.raw").exists():
-                _write_text(folder / "type_map.raw", "\n".join(self.type_map) + "\n")
-                _write_text(folder / "type.raw", "\n".join(str(self.type_map.index(s)) for s in symbols) + "\n")
+                write_text_atomic(folder / "type_map.raw", "\n".join(self.type_map) + "\n")
+                write_text_atomic(folder / "type.raw", "\n".join(str(self.type_map.index(s)) for s in symbols) + "\n")
             target = _next_set(folder)
             write_set(target, Frames(list(symbols), coords, cells, ev.energy, ev.forces, ev.virial))
             sets[name] = target.name

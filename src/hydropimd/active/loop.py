@@ -57,7 +57,6 @@ any point loses at most the work since the last checkpoint and never a label.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import time
@@ -70,6 +69,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from hydropimd.errors import InputError
+from hydropimd.files import lock_directory, write_json_atomic
 
 STAGES = ("train", "explore", "select", "label")
 PUBLISHED_PREFIX = "published:"
@@ -280,11 +280,6 @@ def choose_mode(deviations, lo: float, hi: float, n: int, mode: str, previous: l
 
 
 # ---------------------------------------------------------------- state
-def _write_json(path: Path, payload: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".partial")
-    tmp.write_text(json.dumps(payload, indent=1, default=str))
-    os.replace(tmp, path)
 
 
 def _read_json(path: Path) -> dict | None:
@@ -354,7 +349,7 @@ def _stage_train(cfg, work, g, progress) -> dict:
     overrides = cfg.training.config
     if cfg.training.overrides:
         overrides = str(work / "training-overrides.json")
-        _write_json(Path(overrides), cfg.training.overrides)
+        write_json_atomic(Path(overrides), cfg.training.overrides)
     data = _training_data(cfg, work, g)
     summary = train_committee(data, gen_dir(work, g) / "committee", committee=cfg.training.committee,
                               steps=cfg.training.steps, config=overrides, pair=cfg.data.pair, progress=progress)
@@ -436,17 +431,6 @@ def _report(progress, g: int, stage: str, event: str) -> None:
         progress({"generation": g, "stage": stage, "event": event})
 
 
-def _lock(work: Path):
-    work.mkdir(parents=True, exist_ok=True)
-    handle = open(work / ".lock", "w")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.close()
-        raise InputError(f"{work} is used by another 'active run'; wait for it or use another work_dir") from None
-    return handle
-
-
 def _check_identity(cfg: ActiveConfig, work: Path) -> None:
     stored = _read_json(work / "config.json")
     current = json.loads(json.dumps(cfg.identity(), default=str))
@@ -454,7 +438,7 @@ def _check_identity(cfg: ActiveConfig, work: Path) -> None:
         changed = sorted(k for k in current if stored.get("identity", {}).get(k) != current[k])
         raise InputError(f"{work} holds a loop made with other {', '.join(changed)} settings; "
                          "use another work_dir (explore, select and stop settings may change between runs)")
-    _write_json(work / "config.json", {"identity": current, "config": cfg.model_dump()})
+    write_json_atomic(work / "config.json", {"identity": current, "config": cfg.model_dump()})
 
 
 def run_active(config, progress: Callable[[dict], None] | None = None, labeller=None,
@@ -474,7 +458,7 @@ def run_active(config, progress: Callable[[dict], None] | None = None, labeller=
     if labeller is None:
         labeller = _make_labeller(cfg)
     work = Path(cfg.work_dir)
-    lock = _lock(work)
+    lock = lock_directory(work, f"{work} is used by another 'active run'; wait for it or use another work_dir")
     try:
         _check_identity(cfg, work)
         runners = {"train": lambda g, p: _stage_train(cfg, work, g, p),
@@ -498,11 +482,11 @@ def run_active(config, progress: Callable[[dict], None] | None = None, labeller=
                     try:
                         result = runners[stage](g, inner)
                     except BaseException as err:  # recorded for 'active status', then raised as it was
-                        _write_json(gen_dir(work, g) / "state" / "error.json",
+                        write_json_atomic(gen_dir(work, g) / "state" / "error.json",
                                     {"stage": stage, "time": time.time(), "error": f"{type(err).__name__}: {err}",
                                      "traceback": traceback.format_exc(limit=5)})
                         raise
-                    _write_json(state_file, {"generation": g, "stage": stage, "started": t0, "finished": time.time(),
+                    write_json_atomic(state_file, {"generation": g, "stage": stage, "started": t0, "finished": time.time(),
                                              "wall_s": time.time() - t0, **result})
                     (gen_dir(work, g) / "state" / "error.json").unlink(missing_ok=True)
                     _report(progress, g, stage, "done")

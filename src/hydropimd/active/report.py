@@ -27,6 +27,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from hydropimd.errors import InputError
+from hydropimd.files import write_json_atomic
 
 
 def frames_to_atoms(frames) -> list:
@@ -173,12 +174,6 @@ def data_soap(sources: list[tuple[str, list[str]]], soap_settings=None,
     return averaged_soap(atoms, soap_settings, progress=progress), np.array(labels)
 
 
-def _atomic_json(path: Path, payload: dict) -> None:
-    tmp = path.with_name(path.name + ".partial")
-    tmp.write_text(json.dumps(payload, indent=1, default=str))
-    os.replace(tmp, path)
-
-
 def active_report(work_dir: str | os.PathLike, test_data: str | os.PathLike, out: str | os.PathLike,
                   split: str = "test", soap_settings=None, progress: Callable[[int, int], None] | None = None) -> dict:
     """Errors vs generation on ``test_data`` (its ``split``), the SOAP PCA map of all data, counts; figures in ``out``.
@@ -246,5 +241,5 @@ def active_report(work_dir: str | os.PathLike, test_data: str | os.PathLike, out
               "pca": {"frames": int(len(coords)), "explained_variance_ratio": [float(v) for v in explained],
                       "frames_per_source": {name: int((labels == k).sum()) for k, (name, _) in enumerate(sources)}},
               "stopped": status["stopped"], "figures": [str(f) for f in figures]}
-    _atomic_json(out / "report.json", result)
+    write_json_atomic(out / "report.json", result)
     return result

@@ -29,7 +29,6 @@ different settings never share a data set.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -47,6 +46,7 @@ from hydropimd.dft.pseudo import check_pseudopotentials, pseudo_dir as locate_ps
 from hydropimd.dft.pwx import PWFailure, find_pw, run_pw
 from hydropimd.dft.settings import DFTSettings, load_settings
 from hydropimd.errors import InputError
+from hydropimd.files import lock_directory, write_json_atomic
 
 RETRIED = ("crashed", "killed")
 
@@ -95,12 +95,6 @@ def _sorted_by_type(atoms: Atoms, type_map: tuple) -> tuple[Atoms, np.ndarray]:
     return sorted_atoms, order
 
 
-def _write_json(path: Path, payload) -> None:
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(payload, indent=1))
-    os.replace(tmp, path)
-
-
 class LabelStore:
     """The ``OUT`` folder: records, settings, sets."""
 
@@ -110,14 +104,7 @@ class LabelStore:
         self.scratch_dir = self.out / "scratch"
 
     def lock(self):
-        self.out.mkdir(parents=True, exist_ok=True)
-        handle = open(self.out / ".lock", "w")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.close()
-            raise InputError(f"{self.out} is being labelled by another process; wait for it or use another --out") from None
-        return handle
+        return lock_directory(self.out, f"{self.out} is being labelled by another process; wait for it or use another --out")
 
     def check_settings(self, settings: DFTSettings, pair_info: dict | None) -> None:
         path = self.out / "settings.json"
@@ -134,10 +121,10 @@ class LabelStore:
             if list(previous["settings"].get("type_map", [])) != list(settings.type_map):
                 raise InputError(f"{self.out} uses type_map {previous['settings']['type_map']}; keep it")
             if pair_info and not old_pair:
-                _write_json(path, current)
+                write_json_atomic(path, current)
             return
         self.records_dir.mkdir(parents=True, exist_ok=True)
-        _write_json(path, current)
+        write_json_atomic(path, current)
 
     def record(self, key: str) -> dict | None:
         path = self.records_dir / f"{key}.json"
@@ -150,7 +137,7 @@ class LabelStore:
 
     def save_record(self, record: dict) -> None:
         self.records_dir.mkdir(parents=True, exist_ok=True)
-        _write_json(self.records_dir / f"{record['key']}.json", record)
+        write_json_atomic(self.records_dir / f"{record['key']}.json", record)
 
     def all_records(self) -> list[dict]:
         records = []
@@ -203,7 +190,7 @@ class LabelStore:
 
     def write_log(self) -> None:
         arrays = ("coords_angstrom", "cell_angstrom", "forces_ev_per_angstrom", "virial_ev", "symbols", "input_order")
-        _write_json(self.out / "labels.json", [{k: v for k, v in r.items() if k not in arrays} for r in self.all_records()])
+        write_json_atomic(self.out / "labels.json", [{k: v for k, v in r.items() if k not in arrays} for r in self.all_records()])
 
 
 def _pair_info(pair: str | os.PathLike | None):

@@ -38,6 +38,7 @@ from ase import Atoms
 from ase.io import read, write
 
 from hydropimd.errors import InputError
+from hydropimd.files import write_json_atomic
 from hydropimd.md.ipi_input import FORCEFIELD_NAME, MDSettings, ipi_input_xml
 from hydropimd.md.lammps import SOCKET_PREFIX, check_clients, stop_clients
 from hydropimd.structures import hydrogen_isotope
@@ -57,14 +58,6 @@ _PROPERTIES = {
 OUTPUT_FILES = ("table.csv", "centroid.extxyz", "beads.extxyz")
 RUN_FILES = (*OUTPUT_FILES, "state.json", "run.json", "input.xml", "init.extxyz", "checkpoints", "lammps")
 DRIVER_PATH = Path(__file__).with_name("ipi_driver.py")
-
-
-def _atomic_json(path: Path, payload: dict) -> None:
-    tmp = path.with_name(path.name + ".partial")
-    tmp.write_text(json.dumps(payload, indent=2))
-    with open(tmp) as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def _versions() -> dict:
@@ -124,12 +117,12 @@ class MDRun:
             "versions": _versions(),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
         }
-        _atomic_json(self.meta_file, meta)
+        write_json_atomic(self.meta_file, meta)
         with open(self.dir / "table.csv", "w") as f:
             f.write(",".join(TABLE_COLUMNS) + "\n")
         for name in OUTPUT_FILES[1:]:
             (self.dir / name).touch()
-        _atomic_json(self.state_file, {"step": 0, "checkpoint": None, "lengths": self._lengths(),
+        write_json_atomic(self.state_file, {"step": 0, "checkpoint": None, "lengths": self._lengths(),
                                        "wall_seconds": 0.0, "force_seconds": 0.0, "warned_step": None})
 
     def _socket_name(self) -> str:
@@ -308,7 +301,7 @@ class MDRun:
                     state.update(step=step, checkpoint=name, lengths=self._lengths(),
                                  wall_seconds=wall_before + time.perf_counter() - wall0,
                                  force_seconds=force_before + (driver.force_seconds if driver else 0.0))
-                    _atomic_json(self.state_file, state)
+                    write_json_atomic(self.state_file, state)
                     if previous and previous != name:
                         (self.dir / "checkpoints" / previous).unlink(missing_ok=True)
                 if progress:

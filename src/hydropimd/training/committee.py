@@ -31,6 +31,7 @@ from typing import Callable
 
 from hydropimd.data.systems import find_systems, link_split
 from hydropimd.errors import InputError
+from hydropimd.files import write_json_atomic
 from hydropimd.training.config import load_overrides, training_script
 
 BASE_SEED = 20220815
@@ -141,9 +142,7 @@ def train_committee(
 
             potential = HydridePotential(model, pair=pair_model)
             report = test_model(potential, [s for p in (full_test if pair_model else test) for s in find_systems(p)])
-            tmp = errors_file.with_name("errors.partial.json")
-            tmp.write_text(json.dumps(report, indent=1))
-            os.replace(tmp, errors_file)
+            write_json_atomic(errors_file, report)
         report = json.loads(errors_file.read_text())
         members.append({"member": k, "model": str(model), "seed": BASE_SEED + 1000 * k, "steps": _last_step(d / "lcurve.out"),
                         **{key: report[key] for key in ("energy_rmse_per_atom_ev", "force_rmse_ev_per_angstrom",

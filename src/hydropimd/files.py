@@ -1,0 +1,53 @@
+"""Files that are never half-written, and work directories one process at a time.
+
+Every result hydropimd keeps (run states, labels, reports) is written to a
+temporary sibling and moved into place with :func:`os.replace`, which is atomic
+on POSIX file systems: a kill at any moment leaves either the old file or the
+new one, never a truncated one.  Long jobs that own a directory (labelling, the
+active-learning loop) hold an exclusive :func:`fcntl.flock` on it, released by
+the kernel when the process dies, so a killed job never leaves a stale lock.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from pathlib import Path
+from typing import IO
+
+from hydropimd.errors import InputError
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` to ``path`` through a temporary sibling (flushed to disk) and an atomic rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.partial")
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return path
+
+
+def write_json_atomic(path: str | os.PathLike, payload, indent: int = 1) -> Path:
+    """Write ``payload`` as JSON (objects it cannot encode, such as paths, as strings) atomically."""
+    return write_text_atomic(path, json.dumps(payload, indent=indent, default=str))
+
+
+def lock_directory(directory: str | os.PathLike, busy_message: str) -> IO:
+    """Take an exclusive lock on ``directory`` (created if needed); keep the returned handle open while working.
+
+    Raises :class:`InputError` with ``busy_message`` when another process holds it.
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    handle = open(directory / ".lock", "w")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise InputError(busy_message) from None
+    return handle
