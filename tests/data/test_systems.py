@@ -51,7 +51,10 @@ def test_split_and_round_trip(tmp_path):
     # writing is atomic: no .partial folder remains and rewriting replaces
     write_set(s.set_dirs[0], test)
     assert open_system(s.path).frames_per_set == (3, 4, 3)
-    assert not list(tmp_path.rglob("*.partial"))
+    assert not list(tmp_path.rglob("*.partial")) and not list(tmp_path.rglob("*.replaced"))
+    # a set moved aside by a rewrite that was killed midway is never read as data
+    (s.path / "set.000").rename(s.path / "set.000.replaced")
+    assert open_system(s.path).frames_per_set == (4, 3)
 
 
 def test_malformed_data(tmp_path):

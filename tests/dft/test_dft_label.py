@@ -245,3 +245,37 @@ def test_labeller_for_the_active_learning_loop(tmp_path, fake_pw, replayed, pseu
     assert (empty["labelled"], empty["failed"], empty["skipped"], empty["systems"]) == (0, 0, 0, [])
     with pytest.raises(InputError, match="unknown DFT setting"):
         DFTLabeller(settings={"ecut": 50})  # a bad configuration fails when the loop is set up
+
+
+def test_labeller_records_pw_x_errors_without_stopping_the_loop(tmp_path, fake_pw, replayed, pseudo_dir):
+    """pw.x's own error (a failed Cholesky) belongs to the structure: recorded, not retried, not raised."""
+    calls = fake_pw("crash")
+    structures = variants(replayed[0], 1)
+    labeller = DFTLabeller(pseudo_dir=pseudo_dir)
+    result = labeller.label(structures, tmp_path / "out")
+    assert (result["labelled"], result["failed"]) == (0, 1)
+    assert result["structures"][0]["status"] == "error" and "cholesky" in result["structures"][0]["reason"]
+    fake_pw("ok")
+    again = labeller.label(structures, tmp_path / "out")
+    assert again["skipped"] == 1 and len(calls.read_text().splitlines()) == 1  # not run again
+
+
+def test_missing_sets_are_rebuilt_and_a_later_pair_table_covers_earlier_labels(tmp_path, fake_pw, replayed, pseudo_dir,
+                                                                              full_table):
+    fake_pw()
+    out = tmp_path / "out"
+    first, second = variants(replayed[0], 2, scale=4.6 / 5.1)
+    label_structures([first], out, pseudo_dir=pseudo_dir)
+    label_structures([second], out, pseudo_dir=pseudo_dir)
+    import shutil
+
+    shutil.rmtree(out / "full" / "La1H10" / "set.000")  # as if killed while the set was rewritten
+    summary = label_structures([second], out, pseudo_dir=pseudo_dir, pair=full_table)
+    assert summary["skipped"] == 1
+    assert sorted(p.name for p in (out / "full" / "La1H10").glob("set.*")) == ["set.000", "set.001"]
+    full, = find_systems(out / "full")
+    sub, = find_systems(out / "subtracted")
+    assert full.nframes == sub.nframes == 2  # the twin holds the labels made before the table was given
+    f, s = full.load(), sub.load()
+    pair = PairBaseline.from_file(full_table).compute_batch(f.coords, f.cells, f.symbols)
+    assert np.allclose(s.energy, f.energy - pair.energy)

@@ -396,9 +396,11 @@ def _stage_label(cfg, work, g, labeller, progress) -> dict:
 
     select = stage_state(work, g, "select")
     structures = read_candidates(select["selected_file"])
-    # several calls, one set each: the last set is the generation's held-out test split
-    chunks = [list(c) for c in np.array_split(np.arange(len(structures)), min(cfg.labeller.sets_per_generation,
-                                                                                 len(structures)))]
+    # several calls, one set each: the last set is the generation's held-out test split.  The
+    # selection is ordered (by E, or by grid point), so the sets interleave it: every set,
+    # the test split included, spans the whole range of the selection.
+    n_sets = min(cfg.labeller.sets_per_generation, len(structures))
+    chunks = [list(range(k, len(structures), n_sets)) for k in range(n_sets)]
     out = data_dir(work, g)
     totals = {"labelled": 0, "skipped": 0, "failed": 0}
     systems: list[str] = []
@@ -555,5 +557,6 @@ def active_status(config_or_dir) -> dict:
             stopped = _cap_reason(cfg, labelled_gens)
     return {"work_dir": str(work), "generations": rows, "labelled_generations": labelled_gens,
             "labelled_frames": sum(r["labelled"] or 0 for r in rows), "stopped": stopped,
-            "data": [str(d) for d in cfg.data.initial] + [str(data_dir(work, r["generation"])) for r in rows
-                                                          if "label" in r["stages_done"]]}
+            # the labelled systems (a DFT labeller with a pair table also writes their subtracted twins)
+            "data": [str(d) for d in cfg.data.initial] + [s for r in rows if "label" in r["stages_done"]
+                                                          for s in stage_state(work, r["generation"], "label")["systems"]]}

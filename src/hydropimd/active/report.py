@@ -225,7 +225,7 @@ def active_report(work_dir: str | os.PathLike, test_data: str | os.PathLike, out
         spread=([r["energy_range"] for r in rows], [r["force_range"] for r in rows]),
         title=f"committee mean (bars: min-max) on {Path(test_data).name} ({split} split)")
     sources = [("initial", config["data"]["initial"])] + [
-        (f"gen {r['generation']}", [str(work / "data" / f"gen-{r['generation']:03d}")])
+        (f"gen {r['generation']}", stage_state(work, r["generation"], "label")["systems"])
         for r in status["generations"] if "label" in r["stages_done"]]
     settings = dict(soap_settings or config["select"].get("soap") or {})
     settings.setdefault("species", config["type_map"])

@@ -139,8 +139,14 @@ def write_set(set_dir: Path, frames: Frames) -> None:
         if arr is not None:
             np.save(tmp / f"{name}.npy", arr.reshape(nf) if width is None else arr.reshape(nf, width))
     if set_dir.exists():
-        shutil.rmtree(set_dir)
-    os.replace(tmp, set_dir)
+        # moved aside, not deleted first: a kill in between leaves the old set, not none
+        old = set_dir.with_name(set_dir.name + ".replaced")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(set_dir, old)
+        os.replace(tmp, set_dir)
+        shutil.rmtree(old)
+    else:
+        os.replace(tmp, set_dir)
 
 
 def open_system(path: str | os.PathLike, root: str | os.PathLike | None = None, type_map=None) -> DeepmdSystem:
@@ -161,7 +167,7 @@ def open_system(path: str | os.PathLike, root: str | os.PathLike | None = None, 
     type_map = tuple(tm_file.read_text().split() if tm_file.exists() else (type_map or DEFAULT_TYPE_MAP))
     if types.min() < 0 or types.max() >= len(type_map):
         raise InputError(f"{type_file} uses types up to {types.max()} but the type map has {len(type_map)} names; add a type_map.raw")
-    set_dirs = tuple(sorted((p for p in path.glob("set.*") if p.is_dir() and not p.name.endswith(".partial")),
+    set_dirs = tuple(sorted((p for p in path.glob("set.*") if p.is_dir() and p.name[4:].isdigit()),
                             key=lambda p: _natural_key(p.name)))
     if not set_dirs:
         raise InputError(f"{path} has no set.NNN folders; it is not a DeePMD npy system")

@@ -213,6 +213,7 @@ def label_structures(
     pseudo_dir: str | os.PathLike | None = None,
     retry_failed: bool = False,
     max_memory_gb: float | None = None,
+    fail_when_none_labelled: bool = True,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict:
     """Label ``structures`` (a file or Atoms) with pw.x into the data set ``out``; returns a JSON-ready summary.
@@ -222,6 +223,10 @@ def label_structures(
     ``mpi``: pw.x MPI ranks; ``pools``: k-point pools (default: the most that fit in memory).
     ``max_memory_gb``: the memory pw.x may use (default: what the machine has available now);
     a structure whose estimate exceeds it is refused before anything runs.
+    ``fail_when_none_labelled``: raise when pw.x failed on every structure of the call
+    (default, for the command line); without it only unexplained crashes and kills raise
+    (the active-learning loop: a near-unphysical frame that pw.x rejects is a recorded
+    failure, not a reason to stop the loop).
 
     Everything that can be checked is checked before the first pw.x starts: pw.x, the
     pseudopotentials of every element, the type map, the pair table, the memory.
@@ -250,12 +255,14 @@ def label_structures(
     lock = store.lock()
     try:
         store.check_settings(settings, pair_info)
-        return _label(store, frames, prepared, plans, settings, folder, baseline, mpi, retry_failed, progress)
+        return _label(store, frames, prepared, plans, settings, folder, baseline, mpi, retry_failed, progress,
+                      fail_when_none_labelled)
     finally:
         lock.close()
 
 
-def _label(store, frames, prepared, plans, settings, folder, baseline, mpi, retry_failed, progress) -> dict:
+def _label(store, frames, prepared, plans, settings, folder, baseline, mpi, retry_failed, progress,
+           fail_when_none_labelled=True) -> dict:
     keys = [structure_key(a, settings) for a, _ in prepared]
     systems = [system_name(a.get_chemical_symbols(), settings.type_map) for a, _ in prepared]
     # the set this call fills, per system: the one its structures already went to (a relaunch), else a new one
@@ -269,7 +276,13 @@ def _label(store, frames, prepared, plans, settings, folder, baseline, mpi, retr
             set_of[system] = store.next_set(system)
     summary_rows, counts = [], {"done": 0, "skipped": 0, "failed": 0}
     first_crash = None
-    touched = set()
+    # every set the records hold is rebuilt if its folder is missing: a kill while a set was
+    # rewritten, or a pair table given now for labels made without one (their subtracted twin)
+    touched = {(r["system"], r["set"]) for r in store.all_records() if r["status"] == "done"
+               and not ((store.out / "full" / r["system"] / r["set"]).is_dir()
+                        and (baseline is None or (store.out / "subtracted" / r["system"] / r["set"]).is_dir()))}
+    for system, set_name in touched:
+        store.rebuild_set(system, set_name, settings.type_map, baseline)
     for k, ((atoms, order), key, system, plan) in enumerate(zip(prepared, keys, systems, plans)):
         if progress:
             progress(k, len(prepared))
@@ -292,7 +305,9 @@ def _label(store, frames, prepared, plans, settings, folder, baseline, mpi, retr
             record.update(status=failure.kind, reason=str(failure), output=str(failure.output), finished=time.time())
             store.save_record(record)
             counts["failed"] += 1
-            if failure.kind != "unconverged" and first_crash is None:
+            # pw.x's own errors belong to the structure; unexplained crashes may mean pw.x itself is broken
+            if (fail_when_none_labelled or failure.kind in RETRIED) and failure.kind != "unconverged" \
+                    and first_crash is None:
                 first_crash = failure
         else:
             record.update(
@@ -381,4 +396,4 @@ class DFTLabeller:
                     "structures": []}
         return label_structures(structures, out, config=self.settings, pair=self.pair, mpi=self.mpi, pools=self.pools,
                                 pseudo_dir=self.pseudo_dir, retry_failed=self.retry_failed,
-                                max_memory_gb=self.max_memory_gb, progress=self.progress)
+                                max_memory_gb=self.max_memory_gb, progress=self.progress, fail_when_none_labelled=False)
