@@ -47,20 +47,21 @@ def pslibrary_inputs() -> Path:
     return path
 
 
+def _program(name: str) -> str:
+    path = shutil.which(name)
+    if not path:
+        _missing(f"{name} not found: apt-get install quantum-espresso libopenblas0-pthread")
+    return path
+
+
 @pytest.fixture(scope="session")
 def pwx() -> str:
-    path = shutil.which("pw.x")
-    if not path:
-        _missing("pw.x not found: apt-get install quantum-espresso libopenblas0-pthread")
-    return path
+    return _program("pw.x")
 
 
 @pytest.fixture(scope="session")
 def ld1x() -> str:
-    path = shutil.which("ld1.x")
-    if not path:
-        _missing("ld1.x not found: apt-get install quantum-espresso")
-    return path
+    return _program("ld1.x")
 
 
 @pytest.fixture(scope="session")

@@ -377,11 +377,12 @@ def _stage_select(cfg, work, g, progress) -> dict:
     candidates = stage_state(work, g, "explore")["candidates"]
     frames = read_candidates(candidates)
     s = cfg.select
-    deviations = force_deviation(frames, load_committee(models),
+    committee = load_committee(models)  # loaded once: the deviation and the selection share it
+    deviations = force_deviation(frames, committee,
                                  progress=(lambda done, total: progress({"frames": done, "of": total})) if progress else None)
     previous = [state["mode"] for state in (stage_state(work, k, "select") for k in range(g)) if state]
     mode, reason = choose_mode(deviations, s.lo, s.hi, s.n, s.mode, previous, s.spread_fraction)
-    result = select_frames(frames, models, s.lo, s.hi, s.n, mode=mode, pair=cfg.data.pair, soap_settings=s.soap,
+    result = select_frames(frames, committee, s.lo, s.hi, s.n, mode=mode, pair=cfg.data.pair, soap_settings=s.soap,
                            deviations=deviations)
     selected = write_selection(frames, result, gen_dir(work, g) / "selected.extxyz")
     kept = deviations[(deviations >= s.lo) & (deviations < s.hi)]
