@@ -52,6 +52,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from hydropimd.errors import InputError
 from hydropimd.files import write_json_atomic
+from hydropimd.md.grid import BeadList, TemperatureList
 
 CANDIDATES = "candidates.extxyz"
 SUMMARY = "explore.json"
@@ -62,9 +63,9 @@ class ExploreGrid(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    temperatures_k: list[float] = Field(default_factory=lambda: [300.0], min_length=1)
+    temperatures_k: TemperatureList = Field(default_factory=lambda: [300.0])
     pressures_gpa: list[float] = Field(default_factory=lambda: [150.0], min_length=1)
-    beads: list[int] = Field(default_factory=lambda: [1], min_length=1)
+    beads: BeadList = Field(default_factory=lambda: [1])
     steps: int = Field(1000, ge=1)
     dt_fs: float = Field(0.5, gt=0)
     stride: int = Field(10, ge=1)
@@ -76,19 +77,6 @@ class ExploreGrid(BaseModel):
     def _listify(cls, v):
         return v if isinstance(v, (list, tuple)) else [v]
 
-    @field_validator("temperatures_k")
-    @classmethod
-    def _positive_t(cls, v):
-        if any(t <= 0 for t in v):
-            raise ValueError("temperatures must be positive")
-        return v
-
-    @field_validator("beads")
-    @classmethod
-    def _positive_beads(cls, v):
-        if any(b < 1 for b in v):
-            raise ValueError("beads must be at least 1")
-        return v
 
     @model_validator(mode="after")
     def _strides(self):

@@ -49,6 +49,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from hydropimd.errors import InputError
+from hydropimd.md.grid import BeadList, TemperatureList
 
 PUBLISHED_PREFIX = "published:"
 
@@ -75,24 +76,11 @@ class StructureConfig(_Strict):
 
 
 class GridConfig(_Strict):
-    temperatures_k: list[float] = Field(min_length=1)
+    temperatures_k: TemperatureList
     pressures_gpa: list[float] = Field(min_length=1)
     isotopes: list[Literal["H", "D"]] = Field(default_factory=lambda: ["H"], min_length=1)
-    beads: list[int] = Field(default_factory=lambda: [1], min_length=1)
+    beads: BeadList = Field(default_factory=lambda: [1])
 
-    @field_validator("temperatures_k")
-    @classmethod
-    def _positive_t(cls, v):
-        if any(t <= 0 for t in v):
-            raise ValueError("temperatures must be positive")
-        return v
-
-    @field_validator("beads")
-    @classmethod
-    def _positive_beads(cls, v):
-        if any(b < 1 for b in v):
-            raise ValueError("beads must be at least 1")
-        return v
 
 
 class MDConfig(_Strict):

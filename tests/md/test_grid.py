@@ -1,0 +1,28 @@
+"""Validated condition lists shared by exploration grids and study grids."""
+
+import pytest
+from pydantic import BaseModel, ValidationError
+
+from hydropimd.md.grid import BeadList, TemperatureList
+
+
+class Grid(BaseModel):
+    temperatures_k: TemperatureList
+    beads: BeadList = [1]
+
+
+def test_valid_lists_pass_through():
+    grid = Grid(temperatures_k=[100, 300.5], beads=[1, 16])
+    assert grid.temperatures_k == [100.0, 300.5] and grid.beads == [1, 16]
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"temperatures_k": [300, 0]}, "temperatures must be positive"),
+    ({"temperatures_k": [-5]}, "temperatures must be positive"),
+    ({"temperatures_k": []}, "at least 1 item"),
+    ({"temperatures_k": [300], "beads": [8, 0]}, "beads must be at least 1"),
+    ({"temperatures_k": [300], "beads": []}, "at least 1 item"),
+])
+def test_invalid_lists_are_refused(values, message):
+    with pytest.raises(ValidationError, match=message):
+        Grid(**values)
