@@ -1,15 +1,21 @@
 """The study's own stack (LAMMPS `hybrid/overlay table linear 1194 deepmd`, i-PI over unix sockets)
 against hydropimd's in-process potential and MD path."""
 
+import re
 import subprocess
+import sys
+import tomllib
 
 import numpy as np
+import pytest
 from ase.io import read, write
 
+from hydropimd.errors import InputError
 from hydropimd.md.lammps import client_input, lammps_executable
 from hydropimd.md.run import run_md
 from hydropimd.potential.calculator import HydridePotential
 from hydropimd.potential.models import resolve_model
+from tests.conftest import REPO
 from tests.md.conftest import read_table
 
 BAR_PER_EV_A3 = 1.602176634e6
@@ -84,3 +90,13 @@ def test_one_client_on_two_mpi_ranks(tmp_path, lah10_settings, lah10_44):
     a, b = read_table(tmp_path / "mpi"), read_table(tmp_path / "serial")
     assert np.allclose(a["potential_ev"], b["potential_ev"], rtol=1e-9)
     assert np.allclose(a["pressure_gpa"], b["pressure_gpa"], rtol=1e-7)
+
+
+def test_missing_lammps_names_the_pinned_build(tmp_path, monkeypatch):
+    """Without lmp the error names the build hydropimd pins (a later one breaks DeePMD-kit's plugin)."""
+    pin = next(d for d in tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+               if d.startswith("lammps"))
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "python"))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(InputError, match=re.escape(pin)):
+        lammps_executable()

