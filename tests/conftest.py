@@ -47,6 +47,18 @@ def subtracted_graph(published) -> Path:
     return published / "models" / "subtracted" / "graph.pb"
 
 
+def assert_one_line_error(result: subprocess.CompletedProcess, *words: str) -> str:
+    """A CLI refusal: exit status 2, one line on stderr (TensorFlow's CUDA-stub notice aside), no traceback,
+    naming every one of ``words``; returns the line."""
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip() and "libcudart" not in ln]
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    for w in words:
+        assert w in lines[0], lines[0]
+    return lines[0]
+
+
 def run_cli(*args: str, env: dict | None = None, cwd=None) -> subprocess.CompletedProcess:
     """Run the installed ``hydropimd`` command in a child process."""
     return subprocess.run([sys.executable, "-m", "hydropimd", *map(str, args)], capture_output=True, text=True,

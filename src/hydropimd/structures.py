@@ -9,8 +9,13 @@ angles in degrees, masses in atomic mass units.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+from typing import Sequence
+
 import numpy as np
 from ase import Atoms
+from ase.io import read
 from ase.data import atomic_masses, atomic_numbers
 from ase.geometry import cellpar_to_cell
 from ase.spacegroup import crystal
@@ -131,3 +136,29 @@ def hydrogen_isotope(atoms: Atoms) -> str:
         return "H"
     mass = float(np.mean(atoms.get_masses()[h]))
     return min(ISOTOPE_MASSES, key=lambda k: abs(ISOTOPE_MASSES[k] - mass))
+
+
+def read_structures(source: str | os.PathLike | Atoms | Sequence[Atoms], index=":") -> list[Atoms]:
+    """Structures from a file (every frame by default; any ASE format: extxyz, pw.x input, CIF, ...),
+    or the given Atoms (one or a list).  One-line errors for a missing, unreadable or empty file."""
+    if isinstance(source, Atoms):
+        return [source]
+    if not isinstance(source, (str, os.PathLike)):
+        return list(source)
+    path = Path(source)
+    if not path.is_file():
+        raise InputError(f"structure file {path} does not exist")
+    try:
+        frames = read(path, index=index)
+    except Exception as err:  # ASE raises many types for unreadable files
+        reason = str(err).splitlines()[0] if str(err) else repr(err)
+        raise InputError(f"cannot read structures from {path}: {reason}") from None
+    frames = frames if isinstance(frames, list) else [frames]
+    if not frames:
+        raise InputError(f"{path} holds no structure")
+    return frames
+
+
+def read_structure(source: str | os.PathLike | Atoms) -> Atoms:
+    """One structure: the given Atoms, or the last frame of a file (as ``ase.io.read``)."""
+    return read_structures(source, index=-1)[0]

@@ -8,15 +8,7 @@ from ase.io import read, write
 
 from hydropimd.potential.models import resolve_model
 from hydropimd.structures import build_lah10
-from tests.conftest import run_cli
-
-
-def assert_one_line_error(result, *words):
-    assert result.returncode == 2, result.stdout + result.stderr
-    lines = [ln for ln in result.stderr.splitlines() if ln.strip() and "libcudart" not in ln]
-    assert len(lines) == 1, result.stderr
-    for w in words:
-        assert w in lines[0], lines[0]
+from tests.conftest import assert_one_line_error, run_cli
 
 
 def candidates_file(tmp_path, n=6):

@@ -9,7 +9,7 @@ from hydropimd.active.labeller import Labeller, ReferenceLabeller
 from hydropimd.active.loop import _select_stop, active_status, choose_mode, load_config, run_active
 from hydropimd.data.systems import find_systems
 from hydropimd.errors import InputError
-from tests.active.loop_setup import initial_data, loop_config, loop_root
+from tests.active.loop_setup import loop_config, loop_root
 from tests.conftest import run_cli
 
 

@@ -8,16 +8,9 @@ import pytest
 from ase import Atoms
 from ase.io import write
 
-from tests.conftest import run_cli
-
-
-def assert_one_line_error(result, *words):
-    assert result.returncode == 2, result.stdout + result.stderr
-    lines = [ln for ln in result.stderr.splitlines() if ln.strip() and "libcudart" not in ln]
-    assert len(lines) == 1, result.stderr
-    assert "Traceback" not in result.stderr
-    for w in words:
-        assert w in lines[0], lines[0]
+from hydropimd.cli.output import _plain
+from hydropimd.structures import build_lah10
+from tests.conftest import assert_one_line_error, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -81,3 +74,20 @@ def test_bad_input_gives_one_line(tmp_path, published, full_table, subtracted_gr
     assert_one_line_error(run_cli("structure", "build", "lah10", "--angles", "120,120,120", "-o", out), "make no cell")
     assert_one_line_error(run_cli("structure", "build", "lah11", "-o", out), "unknown prototype")
     assert_one_line_error(run_cli("pair", "eval", "--table", full_table, "--structure", tmp_path / "none.xyz"), "does not exist")
+    yttrium = build_lah10()
+    yttrium.symbols[0] = "Y"
+    write(tmp_path / "y.xyz", yttrium)
+    assert_one_line_error(run_cli("pair", "eval", "--table", full_table, "--structure", tmp_path / "y.xyz"), "no terms for Y")
+    write(tmp_path / "molecule.xyz", Atoms("LaH", positions=[(0, 0, 0), (2.0, 0, 0)]))
+    assert_one_line_error(run_cli("pair", "eval", "--table", full_table, "--structure", tmp_path / "molecule.xyz"),
+                          "periodic")
+    # argparse's own complaints and unwritable paths are one line too
+    assert_one_line_error(run_cli("md", "run", "--engine", "gpu", "--out", tmp_path / "r"), "invalid choice", "--help")
+    assert_one_line_error(run_cli("structure", "build", "lah10", "-o", tmp_path / "no" / "dir" / "x.xyz"), "cannot access")
+    assert_one_line_error(run_cli("structure", "build", "lah10", "-o", tmp_path / "x.foo"), "format")
+
+
+def test_json_has_no_nan():
+    """An undefined quantity (NaN, infinity) is null in --json output: JSON has no spelling for NaN."""
+    assert _plain({"a": float("nan"), "b": np.array([1.0, np.inf]), "c": np.float64(2.5)}) == {"a": None, "b": [1.0, None],
+                                                                                                 "c": 2.5}

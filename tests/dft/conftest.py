@@ -102,10 +102,3 @@ def dft_cli(*args, env: dict | None = None) -> subprocess.CompletedProcess:
     return run_cli(*args, env=env)
 
 
-def assert_one_line_error(result, *words):
-    assert result.returncode == 2, result.stdout + result.stderr
-    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1, result.stderr
-    assert "Traceback" not in result.stderr
-    for w in words:
-        assert w in lines[0], lines[0]

@@ -18,7 +18,8 @@ from hydropimd.data.systems import find_systems
 from hydropimd.dft.label import DFTLabeller, label_structures
 from hydropimd.errors import InputError
 from hydropimd.pair.baseline import PairBaseline
-from tests.dft.conftest import assert_one_line_error, dft_cli, fake_output_atoms
+from tests.conftest import assert_one_line_error
+from tests.dft.conftest import dft_cli, fake_output_atoms
 
 
 @pytest.fixture

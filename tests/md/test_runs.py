@@ -65,6 +65,13 @@ def test_refuses_to_overwrite_a_run(tmp_path, published, lah10_44):
     assert again.returncode == 2 and "already holds a run" in again.stderr
     forced = run_cli(*md_args(published, structure, tmp_path / "run", "--steps", "20", "--force", "--json"))
     assert forced.returncode == 0 and json.loads(forced.stdout)["steps_done"] == 20
+    rows = (tmp_path / "run" / "table.csv").read_text()
+    # resuming a finished run does nothing and says where it stands
+    done = run_cli("md", "run", "--resume", "--out", tmp_path / "run", "--json", "--quiet")
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["steps_done"] == summary["steps"] == 20 and summary["seconds_per_step"] > 0
+    assert (tmp_path / "run" / "table.csv").read_text() == rows
     meta = MDRun(tmp_path / "run").meta
     assert meta["natoms"] == 44 and meta["isotope"] == "H" and meta["cell_kind"] == "conventional"
     assert (tmp_path / "run" / "input.xml").read_text().count("mode='flexible'") == 1
@@ -90,12 +97,22 @@ def test_bad_structures_stop_with_the_step(tmp_path, published, lah10_44):
     write(tmp_path / "close.extxyz", close)
     result = run_cli(*md_args(published, tmp_path / "close.extxyz", tmp_path / "close", "--steps", "10"))
     assert result.returncode == 2 and "step 0" in result.stderr and "La_H" in result.stderr
+    assert "nothing was kept" in result.stderr and not (tmp_path / "close" / "run.json").exists()
+    write(tmp_path / "good.extxyz", lah10_44)  # a run that failed before its first checkpoint left nothing behind
+    fixed = run_cli(*md_args(published, tmp_path / "good.extxyz", tmp_path / "close", "--steps", "10"))
+    assert fixed.returncode == 0, fixed.stderr
+
     iron = lah10_44.copy()
     iron.symbols[0] = "Fe"
     write(tmp_path / "fe.extxyz", iron)
     result = run_cli(*md_args(published, tmp_path / "fe.extxyz", tmp_path / "fe", "--steps", "10"))
+    assert result.returncode == 2 and "no terms for Fe" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "fe").exists()  # the pair table is checked before the run directory is made
+    no_pair = md_args(published, tmp_path / "fe.extxyz", tmp_path / "fe", "--steps", "10")
+    no_pair = no_pair[:no_pair.index("--pair")] + no_pair[no_pair.index("--pair") + 2:]
+    result = run_cli(*no_pair)
     assert result.returncode == 2 and "Fe" in result.stderr and "type map" in result.stderr
-    assert "Traceback" not in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "fe" / "run.json").exists()
 
 
 def test_committee_deviation_is_monitored(tmp_path, published, lah10_44):

@@ -17,7 +17,8 @@ from hydropimd.pair.baseline import PairBaseline
 from hydropimd.pair.dimer import (DIMERS, HARTREE_EV, build_dimer_table, compare_sections, dimer_energies, dimer_spec,
                                   table_from_points)
 from hydropimd.pair.table import LinearTable, read_table
-from tests.dft.conftest import assert_one_line_error, dft_cli
+from tests.conftest import assert_one_line_error
+from tests.dft.conftest import dft_cli
 
 STORED = Path(__file__).resolve().parents[1] / "dft" / "data" / "dimer_ccsd.json"
 

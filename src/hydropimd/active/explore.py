@@ -53,6 +53,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from hydropimd.errors import InputError
 from hydropimd.files import write_json_atomic
 from hydropimd.md.grid import BeadList, TemperatureList
+from hydropimd.structures import read_structures
 
 CANDIDATES = "candidates.extxyz"
 SUMMARY = "explore.json"
@@ -119,23 +120,6 @@ def load_grid(grid: str | os.PathLike | dict | ExploreGrid | None) -> ExploreGri
         first = err.errors()[0]
         key = ".".join(str(p) for p in first["loc"]) or "grid"
         raise InputError(f"{where}: {key}: {first['msg']} (fix the grid config)") from None
-
-
-def read_structures(structures: str | os.PathLike | Atoms | Sequence[Atoms]) -> list[Atoms]:
-    """Start structures: a file (every frame, any ASE format), one Atoms or a list of them."""
-    if isinstance(structures, Atoms):
-        return [structures]
-    if not isinstance(structures, (str, os.PathLike)):
-        return list(structures)
-    try:
-        frames = read(structures, index=":")
-    except FileNotFoundError:
-        raise InputError(f"structure file {structures} does not exist") from None
-    except Exception as err:  # ASE raises many types for unreadable files
-        raise InputError(f"cannot read structures from {structures}: {str(err).splitlines()[0] if str(err) else err!r}") from None
-    if not frames:
-        raise InputError(f"{structures} holds no structures")
-    return frames
 
 
 def _run_name(structure: int, temperature: float, pressure: float, beads: int) -> str:

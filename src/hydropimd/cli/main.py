@@ -18,6 +18,14 @@ from hydropimd.cli import output
 from hydropimd.errors import InputError
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: the problem and where the options are listed, no usage block."""
+
+    def error(self, message: str):
+        output.error(f"{self.prog}: {message} (see '{self.prog} --help')")
+        sys.exit(2)
+
+
 def _common(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print machine-readable JSON on stdout")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -46,6 +54,7 @@ def _dataset_dir(data: str | None, labels: str) -> Path:
 # ---------------------------------------------------------------- structure
 def cmd_structure_build(args) -> None:
     from ase.io import write
+    from ase.io.formats import UnknownFileTypeError
 
     from hydropimd.structures import build_lah10
 
@@ -55,6 +64,9 @@ def cmd_structure_build(args) -> None:
     fmt = args.format or ("extxyz" if Path(args.output).suffix in ("", ".xyz", ".extxyz") else None)
     try:
         write(args.output, atoms, format=fmt)
+    except UnknownFileTypeError as err:
+        raise InputError(f"ASE knows no output format {str(err).strip(chr(39))!r} for {args.output}; "
+                         "give --format (e.g. extxyz, vasp, cif) or a known suffix") from None
     except (ValueError, KeyError) as err:
         raise InputError(f"cannot write {args.output} (format {fmt or 'from suffix'}): {err}") from None
     lengths_angles = atoms.cell.cellpar()
@@ -121,9 +133,10 @@ def cmd_data_convert(args) -> None:
 # ---------------------------------------------------------------- pair
 def cmd_pair_eval(args) -> None:
     from hydropimd.pair.baseline import PairBaseline
+    from hydropimd.structures import read_structure
 
     pair = PairBaseline.from_file(args.table)
-    atoms = _read_structure(args.structure)
+    atoms = read_structure(args.structure)
     energy, forces, virial = pair.compute(atoms)
     result = {"energy_ev": energy, "virial_ev": virial, "forces_ev_per_angstrom": forces,
               "max_force_ev_per_angstrom": float(abs(forces).max()) if len(forces) else 0.0}
@@ -133,17 +146,6 @@ def cmd_pair_eval(args) -> None:
         output.print_table("pair baseline", ["quantity", "value"],
                            [["energy (eV)", energy], ["max |force| component (eV/A)", result["max_force_ev_per_angstrom"]],
                             ["virial trace (eV)", float(virial.trace())]])
-
-
-def _read_structure(path: str):
-    from ase.io import read
-
-    try:
-        return read(path)
-    except FileNotFoundError:
-        raise InputError(f"structure file {path} does not exist") from None
-    except Exception as err:  # ASE raises many types for unreadable files
-        raise InputError(f"cannot read structure {path}: {err}") from None
 
 
 def cmd_pair_compare(args) -> None:
@@ -202,7 +204,7 @@ def cmd_model_test(args) -> None:
 
 # ---------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hydropimd", description="Quantum-nuclear stability of hydride crystals.")
+    parser = Parser(prog="hydropimd", description="Quantum-nuclear stability of hydride crystals.")
     commands = parser.add_subparsers(dest="command", required=True)
 
     structure = commands.add_parser("structure", help="build crystal structures").add_subparsers(dest="action", required=True)
@@ -283,6 +285,10 @@ def main(argv: list[str] | None = None) -> int:
         args.func(args)
     except InputError as err:
         output.error(str(err))
+        return 2
+    except OSError as err:  # a path the user gave that cannot be read or written
+        where = f" {err.filename}" if err.filename else ""
+        output.error(f"cannot access{where}: {err.strerror or err}; check the path and its permissions")
         return 2
     except KeyboardInterrupt:
         output.error("interrupted")

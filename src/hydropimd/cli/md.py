@@ -17,7 +17,8 @@ def cmd_md_run(args) -> None:
     else:
         missing = [name for name in ("structure", "model", "temperature") if getattr(args, name) is None]
         if missing:
-            raise InputError(f"a new run needs --{' --'.join(m.replace('_', '-') for m in missing)} (or --resume DIR)")
+            raise InputError(f"a new run needs --{' --'.join(m.replace('_', '-') for m in missing)} "
+                             "(or --resume --out DIR to continue one)")
         if (args.steps is None) == (args.time_ps is None):
             raise InputError("give exactly one of --steps N or --time-ps T")
         steps = args.steps if args.steps is not None else round(args.time_ps * 1000 / args.dt_fs)

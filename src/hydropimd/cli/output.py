@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from contextlib import contextmanager
 
@@ -16,19 +17,22 @@ stderr = Console(stderr=True, highlight=False)
 
 
 def _plain(value):
+    """JSON-ready values; NaN and infinities (undefined quantities) become null, as JSON has no spelling for them."""
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     if isinstance(value, np.ndarray):
-        return value.tolist()
+        return _plain(value.tolist())
     if isinstance(value, np.generic):
-        return value.item()
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
     return value
 
 
 def print_json(payload: dict) -> None:
-    sys.stdout.write(json.dumps(_plain(payload), indent=2) + "\n")
+    sys.stdout.write(json.dumps(_plain(payload), indent=2, allow_nan=False) + "\n")
 
 
 def print_table(title: str, columns: list[str], rows: list[list]) -> None:

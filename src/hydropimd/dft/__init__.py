@@ -1,6 +1,6 @@
 """DFT labels with Quantum ESPRESSO pw.x (SPEC section 2): settings, pseudopotentials, runs, the labeller."""
 
-from hydropimd.dft.label import DFTLabeller, label_structures, read_structures
+from hydropimd.dft.label import DFTLabeller, label_structures
 from hydropimd.dft.memory import estimate_memory, plan_parallel
 from hydropimd.dft.pseudo import generate_pseudopotentials, pseudo_dir, rewrap_upf
 from hydropimd.dft.pwx import PWFailure, PWResult, run_pw
@@ -8,5 +8,5 @@ from hydropimd.dft.settings import DFTSettings, kpoint_grid, load_settings
 
 __all__ = [
     "DFTLabeller", "DFTSettings", "PWFailure", "PWResult", "estimate_memory", "generate_pseudopotentials", "kpoint_grid",
-    "label_structures", "load_settings", "plan_parallel", "pseudo_dir", "read_structures", "rewrap_upf", "run_pw",
+    "label_structures", "load_settings", "plan_parallel", "pseudo_dir", "rewrap_upf", "run_pw",
 ]

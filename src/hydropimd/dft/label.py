@@ -47,24 +47,9 @@ from hydropimd.dft.pwx import PWFailure, find_pw, run_pw
 from hydropimd.dft.settings import DFTSettings, load_settings
 from hydropimd.errors import InputError
 from hydropimd.files import lock_directory, write_json_atomic
+from hydropimd.structures import read_structures
 
 RETRIED = ("crashed", "killed")
-
-
-def read_structures(path: str | os.PathLike) -> list[Atoms]:
-    """Every frame of an ASE-readable file (extxyz, pw.x input, CIF, ...)."""
-    from ase.io import read
-
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"structure file {path} does not exist")
-    try:
-        frames = read(path, index=":")
-    except Exception as err:  # ASE raises many types for unreadable files
-        raise InputError(f"cannot read structures from {path}: {err}") from None
-    if not frames:
-        raise InputError(f"{path} holds no structure")
-    return frames
 
 
 def structure_key(atoms: Atoms, settings: DFTSettings) -> str:
@@ -232,7 +217,7 @@ def label_structures(
     pseudopotentials of every element, the type map, the pair table, the memory.
     """
     settings = config if isinstance(config, DFTSettings) else load_settings(config)
-    frames = read_structures(structures) if isinstance(structures, (str, os.PathLike)) else list(structures)
+    frames = read_structures(structures)
     if not frames:
         raise InputError("no structures to label")
     for k, atoms in enumerate(frames):

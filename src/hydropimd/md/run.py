@@ -24,6 +24,7 @@ Run directory:
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import shutil
@@ -41,7 +42,8 @@ from hydropimd.errors import InputError
 from hydropimd.files import write_json_atomic
 from hydropimd.md.ipi_input import FORCEFIELD_NAME, MDSettings, ipi_input_xml
 from hydropimd.md.lammps import SOCKET_PREFIX, check_clients, stop_clients
-from hydropimd.structures import hydrogen_isotope
+from hydropimd.pair.baseline import PairBaseline
+from hydropimd.structures import hydrogen_isotope, read_structure
 
 TABLE_COLUMNS = [
     "step", "time_ps", "a", "b", "c", "alpha", "beta", "gamma", "volume", "pressure_gpa",
@@ -86,17 +88,14 @@ class MDRun:
     # ---------------------------------------------------------------- set-up
     def create(self, atoms: Atoms, settings: MDSettings, force: bool = False) -> None:
         settings.validate()
+        if not atoms.pbc.all() or atoms.cell.rank < 3:
+            raise InputError("the structure must be periodic in all three directions (give a cell)")
         if self.meta_file.exists() or self.state_file.exists():
             if not force:
                 raise InputError(f"{self.dir} already holds a run; use --resume to continue it or --force to replace it")
-            # only the run's own files go: a run directory may also hold the user's (its start structure, ...)
-            for name in RUN_FILES:
-                path = self.dir / name
-                shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+            self.discard()
         self.dir.mkdir(parents=True, exist_ok=True)
         (self.dir / "checkpoints").mkdir()
-        if not atoms.pbc.all():
-            raise InputError("the structure must be periodic in all three directions (give a cell)")
         write(self.dir / "init.extxyz", atoms, format="extxyz")
         socket = self._socket_name() if settings.engine == "lammps" else None
         xml = ipi_input_xml(settings, self.dir / "init.extxyz", DRIVER_PATH, socket_address=socket)
@@ -124,6 +123,12 @@ class MDRun:
             (self.dir / name).touch()
         write_json_atomic(self.state_file, {"step": 0, "checkpoint": None, "lengths": self._lengths(),
                                        "wall_seconds": 0.0, "force_seconds": 0.0, "warned_step": None})
+
+    def discard(self) -> None:
+        """Remove the run's own files; a run directory may also hold the user's (its start structure, ...)."""
+        for name in RUN_FILES:
+            path = self.dir / name
+            shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
 
     def _socket_name(self) -> str:
         # unix socket paths are limited to ~100 characters: a short name unique to this run
@@ -231,6 +236,8 @@ class MDRun:
         """Run from the last checkpoint to the end (or ``stop_after_steps`` more steps); returns a summary."""
         settings = self.settings
         state = self.state()
+        if state["step"] >= settings.steps:
+            return self._finished_summary(state, settings)
         self._truncate_outputs(state["lengths"])
         symbols = read(self.dir / "init.extxyz").get_chemical_symbols()
         natoms = len(symbols)
@@ -333,6 +340,19 @@ class MDRun:
             "max_force_dev_warning_step": state.get("warned_step"),
         }
 
+    def _finished_summary(self, state: dict, settings: MDSettings) -> dict:
+        """The summary of a run that has done all its steps (resuming it is a no-op): whole-run averages."""
+        with open(self.dir / "table.csv") as f:
+            rows = list(csv.DictReader(f))
+        last = {k: float(v) for k, v in rows[-1].items() if v not in ("", None)} if rows else None
+        return {
+            "run_dir": str(self.dir), "steps_done": state["step"], "steps": settings.steps,
+            "table": str(self.dir / "table.csv"),
+            "seconds_per_step": state["wall_seconds"] / state["step"],
+            "force_seconds_per_step": state.get("force_seconds", 0.0) / state["step"] or None,
+            "last": last, "max_force_dev_warning_step": state.get("warned_step"),
+        }
+
     def _check_health(self, row: dict, natoms: int, step: int, state: dict, v0: float | None) -> None:
         values = [row[k] for k in ("a", "b", "c", "volume", "potential_ev", "pressure_gpa")]
         if not np.all(np.isfinite(values)):
@@ -344,7 +364,7 @@ class MDRun:
     @staticmethod
     def _kept(state: dict) -> str:
         if state["checkpoint"] is None:
-            return "nothing was kept; fix the input and rerun with --force"
+            return "nothing was kept; fix the input and rerun"
         return f"the last good checkpoint (step {state['step']}) is kept; --resume continues from it"
 
 
@@ -386,12 +406,15 @@ def run_md(
     """Create a run directory and run it to the end.  Returns the summary of :meth:`MDRun.advance`."""
     from hydropimd.potential.models import resolve_model
 
-    atoms = structure if isinstance(structure, Atoms) else _read_structure(structure)
+    atoms = read_structure(structure)
     if settings.einstein_frequency_thz is None:
         resolve_model(settings.model)  # a missing or non-model file fails here, before the run directory exists
+    if settings.pair:
+        # the table is read (and its elements checked) now, before the run directory exists
+        PairBaseline.from_file(settings.pair).check_elements(atoms.get_chemical_symbols())
     run = MDRun(out)
     run.create(atoms, settings, force=force)
-    return run.advance(progress)
+    return _advance_or_discard(run, progress)
 
 
 def resume_md(out: str | os.PathLike, progress: Callable[[dict], None] | None = None) -> dict:
@@ -399,13 +422,15 @@ def resume_md(out: str | os.PathLike, progress: Callable[[dict], None] | None = 
     run = MDRun(out)
     if not run.state_file.exists():
         raise InputError(f"{out} is not a hydropimd run directory (no state.json)")
-    return run.advance(progress)
+    return _advance_or_discard(run, progress)
 
 
-def _read_structure(path) -> Atoms:
+def _advance_or_discard(run: MDRun, progress) -> dict:
+    """Advance ``run``; when it fails before its first checkpoint, remove it (nothing computed is lost:
+    without a checkpoint no row survives a restart), so that the fixed command runs without --force."""
     try:
-        return read(path)
-    except FileNotFoundError:
-        raise InputError(f"structure file {path} does not exist") from None
-    except Exception as err:
-        raise InputError(f"cannot read structure {path}: {err}") from None
+        return run.advance(progress)
+    except InputError:
+        if run.state()["checkpoint"] is None:
+            run.discard()
+        raise

@@ -84,8 +84,19 @@ class PairBaseline:
     def elements(self) -> set[str]:
         return {e for pair in self.tables for e in pair}
 
+    def check_elements(self, symbols) -> None:
+        """Refuse a structure with elements the tables do not cover (their pair terms would silently be zero)."""
+        unknown = sorted(set(symbols) - self.elements)
+        if unknown:
+            where = f" {self.source}" if self.source else ""
+            raise InputError(f"the pair table{where} has no terms for {', '.join(unknown)} (it covers "
+                             f"{', '.join(sorted(self.elements))}); give a table for these elements")
+
     def compute(self, atoms: Atoms) -> tuple[float, np.ndarray, np.ndarray]:
         """Energy (eV), forces (natoms, 3) eV/A and virial (3, 3) eV of one periodic structure."""
+        if not atoms.pbc.all() or atoms.cell.rank < 3:
+            raise InputError("the pair term needs a periodic structure with a cell in all three directions; give one")
+        self.check_elements(atoms.get_chemical_symbols())
         symbols = np.array(atoms.get_chemical_symbols())
         present = set(atoms.get_chemical_symbols())
         forces = np.zeros((len(atoms), 3))
