@@ -1,6 +1,7 @@
 """Exploration over a tiny grid: every bead is a candidate, a killed exploration resumes, finished runs are skipped."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -70,5 +71,17 @@ def test_explore_tiny_grid_with_kill_and_resume(tmp_path, published):
     again = explore(model, structures, GRID, out, pair=pair)
     assert {r["status"] for r in again["runs"]} == {"done before"} and again["frames"] == 12
     assert json.loads((out / "explore.json").read_text())["frames"] == 12
-    with pytest.raises(InputError, match="other steps"):
+    with pytest.raises(InputError, match="another steps"):
         explore(model, structures, {**GRID, "steps": 20}, out, pair=pair)
+    with pytest.raises(InputError, match="another pair"):
+        explore(model, structures, GRID, out)
+    # another start structure (here deuterated) is another experiment: refused, or replaced with force
+    deuterated = tmp_path / "deuterated.extxyz"
+    write(deuterated, [build_lah10(a=5.05, angles=(90.6, 90.6, 90.6), isotope="D")])
+    one_point = {**GRID, "temperatures_k": [300], "beads": [1]}
+    with pytest.raises(InputError, match="another start structure"):
+        explore(model, deuterated, one_point, out, pair=pair)
+    replaced = explore(model, deuterated, one_point, out, pair=pair, force=True)
+    assert [r["status"] for r in replaced["runs"]] == ["replaced"]
+    assert json.loads((Path(replaced["runs"][0]["run_dir"]) / "run.json").read_text())["isotope"] == "D"
+    assert len(read(out / "candidates.extxyz", index=":")) == 2

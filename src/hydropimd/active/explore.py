@@ -46,6 +46,7 @@ import tomllib
 from pathlib import Path
 from typing import Callable, Sequence
 
+import numpy as np
 from ase import Atoms
 from ase.io import read, write
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -127,7 +128,20 @@ def _run_name(structure: int, temperature: float, pressure: float, beads: int) -
 
 
 # settings that make two runs different experiments (a run directory made with others is not reused)
-_IDENTITY = ("temperature_k", "pressure_gpa", "beads", "steps", "timestep_fs", "stride", "seed", "ensemble")
+_IDENTITY = ("model", "pair", "temperature_k", "pressure_gpa", "beads", "steps", "timestep_fs", "stride", "seed",
+             "ensemble")
+
+
+def _changed_inputs(run, settings, start: Atoms) -> list[str]:
+    """What differs between an existing run directory and the run asked for now (empty: the same run)."""
+    old = run.meta["settings"]
+    changed = [key for key in _IDENTITY if old.get(key) != getattr(settings, key)]
+    first = read(run.dir / "init.extxyz")
+    same_start = (first.get_chemical_symbols() == start.get_chemical_symbols()
+                  and np.allclose(first.get_masses(), start.get_masses())
+                  and np.allclose(first.cell.array, start.cell.array, atol=1e-6)
+                  and np.allclose(first.positions, start.positions, atol=1e-6))
+    return changed if same_start else [*changed, "start structure"]
 
 
 def explore(
@@ -137,8 +151,13 @@ def explore(
     out: str | os.PathLike,
     pair: str | os.PathLike | None = None,
     progress: Callable[[dict], None] | None = None,
+    force: bool = False,
 ) -> dict:
     """Run the exploration grid and write every sampled frame to ``out/candidates.extxyz``.
+
+    A grid point whose run directory exists is resumed (or skipped when finished) if
+    it was made with the same model, pair table, start structure and settings; one
+    made with other inputs is refused, or replaced with ``force``.
 
     ``model``: the committee member driving the MD; ``pair``: pair table added
     to it (as in production MD).  ``progress`` receives ``{"runs_done",
@@ -151,7 +170,7 @@ def explore(
 
     Returns a JSON-ready summary: ``out``, ``candidates`` (path), ``frames``,
     ``runs`` (one entry per grid point: name, conditions, ``status`` "ran",
-    "resumed" or "done before", ``steps_done``, ``frames``) and ``grid``.
+    "resumed", "done before" or "replaced", ``steps_done``, ``frames``) and ``grid``.
     """
     from hydropimd.md.ipi_input import MDSettings
     from hydropimd.md.run import MDRun, resume_md, run_md
@@ -183,21 +202,21 @@ def explore(
         )
         run_dir = out / "runs" / name
         run = MDRun(run_dir)
-        if run.state_file.exists():
-            old = run.meta["settings"]
-            changed = [key for key in _IDENTITY if old.get(key) != getattr(settings, key)]
-            if changed:
-                raise InputError(f"{run_dir} was run with other {', '.join(changed)} than the grid asks for; "
-                                 "use a new --out folder or delete that run")
+        changed = _changed_inputs(run, settings, starts[s]) if run.state_file.exists() else []
+        if changed and not force:
+            raise InputError(f"{run_dir} was run with another {', '.join(changed)} than asked for now; "
+                             "use a new --out folder, or --force to replace such runs")
+        if run.state_file.exists() and not changed:
             if run.state()["step"] >= settings.steps:
                 status = "done before"
             else:
                 resume_md(run_dir, progress=progress)
                 status = "resumed"
         else:
-            # no state file: nothing usable was written (killed during set-up, or never started)
+            # no state file: nothing usable was written (killed during set-up, or never started); or --force
+            # and a run made with other inputs
             run_md(starts[s], settings, run_dir, force=True, progress=progress)
-            status = "ran"
+            status = "replaced" if changed else "ran"
         runs.append({"name": name, "run_dir": str(run_dir), "structure": s, "temperature_k": float(temperature),
                      "pressure_gpa": float(pressure), "beads": int(beads), "status": status,
                      "steps_done": run.state()["step"]})

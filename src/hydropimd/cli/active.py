@@ -21,7 +21,7 @@ def cmd_explore(args) -> None:
 
     grid = load_grid(args.grid)  # a bad config fails before the progress display starts
     with _explore_progress(args.quiet) as update:
-        summary = explore(args.model, args.structures, grid, args.out, pair=args.pair, progress=update)
+        summary = explore(args.model, args.structures, grid, args.out, pair=args.pair, progress=update, force=args.force)
     if args.json:
         output.print_json(summary)
         return
@@ -72,6 +72,8 @@ def add_explore(commands) -> None:
                    help="TOML: temperatures_k, pressures_gpa, beads (lists), steps, dt_fs, stride, seed")
     p.add_argument("--out", required=True, help="output folder (one run per grid point; a killed exploration resumes)")
     p.add_argument("--pair", help="pair table added to the model")
+    p.add_argument("--force", action="store_true",
+                   help="replace runs in --out made with another model, table, start structure or settings")
     p.set_defaults(func=cmd_explore)
 
 
