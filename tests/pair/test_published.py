@@ -31,7 +31,7 @@ def test_every_published_frame_matches_the_pair_term(published_comparison):
 
 def test_r3m_quirk_is_confined_to_forces_and_virials(published_comparison):
     """Published r3m: energies agree, but the subtracted forces of a few atoms per frame (La-H pairs
-    near the 2.02 A La_H cutoff) disagree with any reading of the table, by up to ~1.7 eV/A."""
+    near the 2.02 A La_H cutoff) disagree with any reading of the table, by up to ~2.3 eV/A."""
     r3m = published_comparison["systems"]["r3m"]
     assert r3m["max_energy_error_ev"] < 1e-4
     assert 0.1 < r3m["max_force_error_ev_per_angstrom"] < 3.0
@@ -85,6 +85,13 @@ def test_convert_round_trip(tmp_path, published, full_table):
             orig = read_set(set_dir, system.symbols)
             assert np.allclose(again.energy, orig.energy, rtol=0, atol=1e-8)
             assert np.allclose(again.forces, orig.forces, rtol=0, atol=1e-10)
+    # a single system converts onto the target folder itself, and compares with its twin directly
+    single = tmp_path / "aimd-full"
+    assert run_cli("data", "convert", "--from", source / "aimd", "--to", single, "--add-pair", full_table,
+                   "--quiet").returncode == 0
+    assert (single / "type.raw").exists() and [s.name for s in find_systems(single)] == ["aimd-full"]
+    compared = compare_with_dataset(PairBaseline.from_file(full_table), single, source / "aimd")
+    assert compared["systems"]["aimd-full"]["max_energy_error_ev"] < 1e-8
     # the target exists now: refusing to overwrite is a one-line error
     again = run_cli("data", "convert", "--from", source, "--to", full, "--add-pair", full_table)
     assert again.returncode == 2 and "already exists" in again.stderr

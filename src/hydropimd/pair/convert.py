@@ -43,7 +43,7 @@ def convert_dataset(
     done = 0
     nframes = 0
     for system in systems:
-        out = work / system.name
+        out = work / system.path.relative_to(source)  # a single-system source becomes the target itself
         out.mkdir(parents=True, exist_ok=True)
         for extra in ("type.raw", "type_map.raw"):
             if (system.path / extra).exists():
