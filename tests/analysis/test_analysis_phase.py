@@ -57,6 +57,22 @@ def test_bracket_without_fit_and_one_sided_data():
     assert estimate["transition_pressure_gpa"] is None and "every run is cubic" in estimate["method"]
 
 
+def test_runs_too_short_take_no_side(study, tmp_path):
+    """An undetermined run (too few effective samples) is neither cubic nor distorted in the transition estimate."""
+    rng = np.random.default_rng(3)
+    lengths, angles = shape_series(rng, 40, (90.0,) * 3, sigma_deg=0.3, phi=0.9)
+    short = tmp_path / "short"
+    write_run(short, simulation_cells(lengths, angles, "conventional", 1), np.arange(40) * 0.01,
+              {"temperature_k": 100, "pressure_gpa": 105, "beads": 1, "isotope": "H", "natoms": 4, "timestep_fs": 0.5,
+               "stride": 20}, n=1)
+    runs = sorted(p for p in study.glob("b1H/T100/P*"))
+    result = analyze_phase([*runs, short], plot=tmp_path / "phase.png")
+    assert [r["classification"] for r in result["runs"] if r["pressure_gpa"] == 105] == ["undetermined"]
+    estimate, = result["groups"][0]["transitions"]
+    assert estimate["n_runs"] == len(PRESSURES) and estimate["undetermined_pressures_gpa"] == [105]
+    assert abs(estimate["transition_pressure_gpa"] - TRUTH[(1, "H", 100)]) < max(3 * estimate["uncertainty_gpa"], 1.0)
+
+
 def test_runs_must_be_run_directories(tmp_path):
     with pytest.raises(InputError, match="not a run directory"):
         analyze_phase([tmp_path])

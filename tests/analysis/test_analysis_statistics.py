@@ -64,3 +64,12 @@ def test_wald_test_size_and_power():
     shifted = ar1(rng, 2000, 1.0, 0.8, (3,)) + np.array([0.0, 0.0, 0.5])
     assert wald_test(shifted)["p_value"] < 1e-6
     assert wald_test(np.column_stack([np.zeros(50), np.full(50, 0.3)]))["p_value"] == 0.0
+
+
+def test_wald_test_cannot_decide_with_too_few_effective_samples():
+    """k = 3 constraints need more than 4 effective samples: below that the p-value is NaN, not a guess."""
+    rng = np.random.default_rng(9)
+    for _ in range(20):
+        result = wald_test(ar1(rng, 30, 1.0, 0.95, (3,)))
+        assert np.isnan(result["p_value"]) == (result["n_effective"] <= 4)
+    assert np.isnan(wald_test(rng.normal(size=(4, 3)))["p_value"])  # 4 independent samples, 3 constraints

@@ -19,6 +19,8 @@ orthorhombic (angles 90, lengths differ), monoclinic (one angle off 90, or two
 equal ones with the two lengths they share equal), triclinic (the rest).  The
 test measures statistical, not physical, significance: a very long run can
 resolve a tiny distortion, so the size of the deviation is reported with it.
+A run too short for the test (at most 6 effective samples for the 5 cubic
+constraints) is "undetermined", never cubic or distorted.
 """
 
 from __future__ import annotations
@@ -27,6 +29,10 @@ import numpy as np
 from scipy import stats
 
 from hydropimd.analysis.statistics import correlated_mean, wald_test
+from hydropimd.errors import InputError
+
+#: the classification of a run too short for the test
+UNDETERMINED = "undetermined"
 
 
 def _z_pvalue(values) -> tuple[float, float, float]:
@@ -47,7 +53,7 @@ def classify_cell(lengths_angstrom, deviations_deg, significance: float = 0.01) 
     max |mean angle - 90| at the 1 - significance level).
     """
     if not 0 < significance < 0.5:
-        raise ValueError("significance must lie between 0 and 0.5")
+        raise InputError(f"--significance {significance} must lie between 0 and 0.5 (e.g. 0.01)")
     lengths = np.asarray(lengths_angstrom, dtype=float)
     delta = np.asarray(deviations_deg, dtype=float)
     length_differences = np.column_stack([lengths[:, 0] - lengths[:, 1], lengths[:, 1] - lengths[:, 2]])
@@ -59,7 +65,12 @@ def classify_cell(lengths_angstrom, deviations_deg, significance: float = 0.01) 
     z_crit = stats.norm.isf(significance / 2)
     upper = max(abs(m) + z_crit * s for m, s, _ in angle_tests)
 
-    if cubic["p_value"] > significance:
+    if np.isnan(cubic["p_value"]):
+        kind = UNDETERMINED
+        statement = (f"undetermined: {cubic['n_effective']:.1f} effective samples, the test needs more than "
+                     f"{cubic['dof'] + 1}; run longer")
+        confidence, meaning = float("nan"), "none: too few effective samples for the test"
+    elif cubic["p_value"] > significance:
         kind = "cubic"
         statement = (f"consistent with cubic: cubic not rejected (p = {cubic['p_value']:.3g} > {significance:g}); "
                      f"max |angle - 90| < {upper:.3g} deg at {100 * (1 - significance):g} %")

@@ -13,6 +13,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from hydropimd.analysis.classify import UNDETERMINED
 from hydropimd.errors import InputError
 
 SUFFIXES = (".png", ".pdf")
@@ -142,12 +143,16 @@ def plot_phase(result: dict, path) -> None:
         ax.set_ylabel("mean |angle - 90| (deg)")
         ax.set_title(_group_title(group), fontsize=10)
         ax.legend(fontsize=8)
-        for distorted, marker, name in ((False, "o", "cubic"), (True, "^", "distorted")):
-            chosen = [r for r in runs if (r["classification"] != "cubic") == distorted]
+        kinds = {"cubic": lambda c: c == "cubic", "distorted": lambda c: c not in ("cubic", UNDETERMINED),
+                 "undetermined (run too short)": lambda c: c == UNDETERMINED}
+        styles = {"cubic": {"marker": "o", "facecolors": "none", "edgecolors": "k"},
+                  "distorted": {"marker": "^", "facecolors": "tab:red", "edgecolors": "tab:red"},
+                  "undetermined (run too short)": {"marker": "x", "c": "0.5"}}
+        for name, belongs in kinds.items():
+            chosen = [r for r in runs if belongs(r["classification"])]
             if chosen:
-                ax_pd.scatter([r["pressure_gpa"] for r in chosen], [r["temperature_k"] for r in chosen], marker=marker,
-                              facecolors="none" if not distorted else "tab:red", edgecolors="k" if not distorted else "tab:red",
-                              s=50, label=name, zorder=3)
+                ax_pd.scatter([r["pressure_gpa"] for r in chosen], [r["temperature_k"] for r in chosen], s=50, label=name,
+                              zorder=3, **styles[name])
         boundary = sorted((e for e in group["transitions"] if e.get("transition_pressure_gpa") is not None),
                           key=lambda e: e["temperature_k"])
         if boundary:

@@ -181,6 +181,8 @@ def analyze_hydrogen(source, discard_ps: float = 0.0, dt_ps: float | None = None
     for the RDFs; ``fit_window``: MSD fit range as fractions of the run.
     Returns a JSON-ready dict with ``rdf``, ``diffusion``, ``verdict`` and ``criterion``.
     """
+    if int(bins) < 1 or int(rdf_frames) < 1:
+        raise InputError(f"--bins {bins} and --rdf-frames {rdf_frames} must both be at least 1")
     if plot:
         from hydropimd.analysis.figures import check_plot_path
 

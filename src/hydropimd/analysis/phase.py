@@ -27,6 +27,7 @@ import numpy as np
 from scipy.optimize import curve_fit
 
 from hydropimd.analysis.cellshape import SMOOTH_PS, THRESHOLD_DEG, analyze_cell
+from hydropimd.analysis.classify import UNDETERMINED
 from hydropimd.analysis.trajectory import find_run_directories, is_run_directory
 from hydropimd.errors import InputError
 
@@ -153,9 +154,17 @@ def analyze_phase(runs=(), study=None, discard_ps: float = 0.0, lattice: str = "
         transitions = []
         for temperature in sorted({r["temperature_k"] for r in members}):
             at_t = [r for r in members if r["temperature_k"] == temperature]
-            estimate = transition_pressure([r["pressure_gpa"] for r in at_t], [r["distortion_deg"] for r in at_t],
-                                           [r["distortion_stderr_deg"] for r in at_t], [r["classification"] != "cubic" for r in at_t])
-            transitions.append({"temperature_k": temperature, **estimate})
+            # runs too short for the test take no side of the boundary
+            decided = [r for r in at_t if r["classification"] != UNDETERMINED]
+            undetermined = [r["pressure_gpa"] for r in at_t if r["classification"] == UNDETERMINED]
+            if decided:
+                estimate = transition_pressure([r["pressure_gpa"] for r in decided], [r["distortion_deg"] for r in decided],
+                                               [r["distortion_stderr_deg"] for r in decided],
+                                               [r["classification"] != "cubic" for r in decided])
+            else:
+                estimate = {"n_runs": 0, "bracket_gpa": None, "fit": None, "transition_pressure_gpa": None,
+                            "uncertainty_gpa": None, "method": "none: every run is too short for the test (undetermined)"}
+            transitions.append({"temperature_k": temperature, **estimate, "undetermined_pressures_gpa": undetermined})
         groups.append({"name": name, "method": members[0]["method"], "isotope": members[0]["isotope"], "transitions": transitions})
     result = {
         "n_runs": len(rows),

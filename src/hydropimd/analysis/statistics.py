@@ -171,7 +171,9 @@ def wald_test(contrasts) -> dict:
     for a common tau_int).  Reference distribution: F = T^2 (n - k) / (k (n - 1))
     ~ F(k, n - k) with n the smallest effective sample size of the columns
     (Hotelling 1931); columns that are exactly constant count as known: a
-    non-zero constant rejects with p = 0.
+    non-zero constant rejects with p = 0.  With n <= k + 1 effective samples the
+    F reference does not exist and the data cannot decide: ``p_value`` is NaN
+    (a chi^2 reference there would reject far more often than its level).
 
     Returns ``statistic`` (T^2), ``dof`` (k), ``n_effective``, ``p_value``.
     """
@@ -198,5 +200,5 @@ def wald_test(contrasts) -> dict:
         f_stat = t2 * (n_eff - k_live) / (k_live * (n_eff - 1))
         p = float(stats.f.sf(f_stat, k_live, n_eff - k_live))
     else:
-        p = float(stats.chi2.sf(t2, k_live))
+        p = float("nan")
     return {"statistic": t2, "dof": k_live, "n_effective": float(n_eff), "p_value": p}
