@@ -97,9 +97,12 @@ def test_deuterium_masses_survive_the_file(tmp_path):
         (dict(angles=(90, 90)), "three angles"),
         (dict(isotope="T"), "isotope"),
         (dict(supercell="2,x"), "supercell"),
-        (dict(x=0.25), "special positions"),
+        (dict(x=0.25), "between 0.25 and 0.75"),
+        (dict(x=0.9), "between 0.25 and 0.75"),
+        (dict(x=0.5), "special positions"),
     ],
 )
+@pytest.mark.filterwarnings("error")  # one line, no warning printed before it
 def test_bad_structure_input(kwargs, words):
     with pytest.raises(InputError, match=words):
         build_lah10(**kwargs)

@@ -10,6 +10,7 @@ angles in degrees, masses in atomic mass units.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Sequence
 
@@ -91,19 +92,24 @@ def build_lah10(
     """
     if not a > 0:
         raise InputError(f"lattice constant a = {a} A must be positive")
-    if not 0 < x < 1:
-        raise InputError(f"Wyckoff parameter x = {x} must lie between 0 and 1 (0.38 with La at 4a)")
+    if not 0.25 < x < 0.75:
+        # x and 1 - x are the same structure; below 0.25 (above 0.75) the 32f hydrogens close in on the La
+        # atoms (x = 0.1: 0.88 A at a = 5.1 A), a cage no LaH10 calculation means
+        raise InputError(f"Wyckoff parameter x = {x} must lie between 0.25 and 0.75 with La at 4a "
+                         "(LaH10: 0.38; x and 1 - x give the same structure)")
     if cell not in ("conventional", "primitive"):
         raise InputError(f"cell '{cell}' must be conventional or primitive")
     if isotope not in ISOTOPE_MASSES:
         raise InputError(f"isotope '{isotope}' must be H or D")
-    atoms = crystal(
-        ["La", "H", "H"],
-        basis=[(0, 0, 0), (0.25, 0.25, 0.25), (x, x, x)],
-        spacegroup=225,
-        cellpar=[a, a, a, 90, 90, 90],
-        primitive_cell=(cell == "primitive"),
-    )
+    with warnings.catch_warnings():  # ASE warns of equivalent sites at special x; the check below says it in one line
+        warnings.simplefilter("ignore", UserWarning)
+        atoms = crystal(
+            ["La", "H", "H"],
+            basis=[(0, 0, 0), (0.25, 0.25, 0.25), (x, x, x)],
+            spacegroup=225,
+            cellpar=[a, a, a, 90, 90, 90],
+            primitive_cell=(cell == "primitive"),
+        )
     if len(atoms) != (11 if cell == "primitive" else 44):
         raise InputError(f"x = {x} puts hydrogens on special positions ({len(atoms)} atoms instead of 44); use x near 0.38")
     atoms = atoms.repeat(parse_supercell(supercell))

@@ -16,7 +16,7 @@ import pytest
 from hydropimd.active.select import read_candidates
 from hydropimd.data.systems import find_systems
 from hydropimd.pair.baseline import PairBaseline
-from hydropimd.potential.calculator import HydridePotential
+from hydropimd.potential import HydridePotential
 from hydropimd.structures import build_lah10
 from tests.active.loop_setup import TINY_NETWORK
 from tests.conftest import run_cli

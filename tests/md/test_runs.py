@@ -74,6 +74,7 @@ def test_refuses_to_overwrite_a_run(tmp_path, published, lah10_44):
     assert (tmp_path / "run" / "table.csv").read_text() == rows
     meta = MDRun(tmp_path / "run").meta
     assert meta["natoms"] == 44 and meta["isotope"] == "H" and meta["cell_kind"] == "conventional"
+    assert meta["timings"]["steps_done"] == 20 and meta["timings"]["wall_seconds"] > 0
     assert (tmp_path / "run" / "input.xml").read_text().count("mode='flexible'") == 1
 
 

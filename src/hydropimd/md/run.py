@@ -15,7 +15,8 @@ rows an uninterrupted run would have written.
 Run directory:
     input.xml         the generated i-PI input (``i-pi input.xml`` reruns it by hand)
     init.extxyz       starting structure, masses included
-    run.json          inputs, versions, cell description, timings
+    run.json          inputs, versions, cell description; timings when a call ends
+    state.json        the current checkpoint, output lengths it covers, timings so far
     table.csv         one row per output stride (see TABLE_COLUMNS)
     centroid.extxyz   centroid positions and cell per output stride
     beads.extxyz      every bead per output stride (with save_beads)
@@ -328,6 +329,11 @@ class MDRun:
             t_start, step_start, force_start = wall0, start_step, 0.0
         steps_timed = max(done - step_start, 1)
         wall = time.perf_counter() - t_start
+        meta = self.meta
+        meta["timings"] = {"steps_done": done, "wall_seconds": state["wall_seconds"],
+                           "force_seconds": state.get("force_seconds", 0.0),
+                           "seconds_per_step_last_call": wall / steps_timed}
+        write_json_atomic(self.meta_file, meta)
         return {
             "run_dir": str(self.dir),
             "steps_done": done,
