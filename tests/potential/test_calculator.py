@@ -92,6 +92,23 @@ def test_unknown_elements_and_non_models(potential, tmp_path):
         HydridePotential(tmp_path / "missing.pb")
 
 
+def test_blown_up_structures_are_refused(potential):
+    """DeePMD-kit returns an energy for NaN positions or a flat cell (and crashes on NaN cells): refused instead."""
+    atoms = build_lah10(a=5.05)
+    coords, cell, symbols = atoms.positions[None], atoms.cell.array[None], atoms.get_chemical_symbols()
+    assert np.isfinite(potential.evaluate(coords, cell, symbols).energy).all()
+    bad = coords.copy()
+    bad[0, 0, 0] = np.nan
+    with pytest.raises(InputError, match="NaN or infinite"):
+        potential.evaluate(bad, cell, symbols)
+    with pytest.raises(InputError, match="NaN or infinite"):
+        potential.evaluate(coords, cell + np.inf, symbols)
+    flat = cell.copy()
+    flat[0, 2] = flat[0, 0] + flat[0, 1]
+    with pytest.raises(InputError, match="degenerate"):
+        potential.evaluate(coords, flat, symbols)
+
+
 def test_legacy_training_script_is_valid_for_deepmd_kit_3(published):
     from deepmd.utils.argcheck import normalize
 

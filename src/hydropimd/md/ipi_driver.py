@@ -26,8 +26,13 @@ import numpy as np
 from ipi.pes.dummy import Dummy_driver
 from ipi.utils.units import unit_to_internal, unit_to_user
 
+from hydropimd.errors import InputError
+
 __DRIVER_NAME__ = "hydropimd"
 __DRIVER_CLASS__ = "HydropimdDriver"
+
+#: a run stops when its cell volume leaves this range around the volume where it started (or resumed)
+VOLUME_RATIO_LIMITS = (0.5, 2.0)
 
 _ANGSTROM_PER_BOHR = unit_to_user("length", "angstrom", 1.0)
 _HARTREE_PER_EV = unit_to_internal("energy", "electronvolt", 1.0)
@@ -65,9 +70,25 @@ class HydropimdDriver(Dummy_driver):
         pair = PairBaseline.from_file(self.pair) if self.pair else None  # tables are shared read-only
         self.sessions = [HydridePotential(self.model, pair=pair, committee=self.committee) for _ in range(self.groups)]
         self.pool = ThreadPoolExecutor(max_workers=self.groups) if self.groups > 1 else None
+        self.reference_volume = None  # angstrom^3, of the first structure evaluated
         self.monitor_next = False  # set by the MD runner before a step whose committee deviation is wanted
         self.last_max_force_dev = None
         self.force_seconds = 0.0
+
+    def _check_volume(self, cells) -> None:
+        """Stop a collapsing or exploding cell before the model sees it (an absurd cell crashes DeePMD-kit's kernels;
+        the runner's per-stride check would come too late)."""
+        volumes = np.abs(np.linalg.det(cells))
+        if not np.isfinite(volumes).all():
+            raise InputError("the cell became NaN or infinite")
+        if self.reference_volume is None:
+            self.reference_volume = float(volumes[0])
+        ratio = volumes / self.reference_volume
+        low, high = VOLUME_RATIO_LIMITS
+        if ratio.min() <= low or ratio.max() >= high:
+            what = "collapsed" if ratio.min() <= low else "exploded"
+            worst = ratio.min() if what == "collapsed" else ratio.max()
+            raise InputError(f"the cell {what} (volume {worst:.2f} x its starting {self.reference_volume:.1f} A^3)")
 
     def _evaluate(self, session, coords, cells, committee):
         return session.evaluate(coords, cells, self.symbols, committee=committee)
@@ -78,6 +99,7 @@ class HydropimdDriver(Dummy_driver):
         cells = np.array(cell if batched else [cell]) * _ANGSTROM_PER_BOHR
         coords = np.array(pos if batched else [pos]).reshape(len(cells), -1, 3) * _ANGSTROM_PER_BOHR
         cells = np.transpose(cells, (0, 2, 1))  # i-PI: lattice vectors are columns; hydropimd: rows
+        self._check_volume(cells)
         monitor = self.monitor_next and bool(self.committee)
         self.monitor_next = False
         start = time.perf_counter()

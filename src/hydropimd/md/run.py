@@ -41,6 +41,7 @@ from ase.io import read, write
 
 from hydropimd.errors import InputError
 from hydropimd.files import write_json_atomic
+from hydropimd.md.ipi_driver import VOLUME_RATIO_LIMITS
 from hydropimd.md.ipi_input import FORCEFIELD_NAME, MDSettings, ipi_input_xml
 from hydropimd.md.lammps import SOCKET_PREFIX, check_clients, stop_clients
 from hydropimd.pair.baseline import PairBaseline
@@ -363,14 +364,15 @@ class MDRun:
         values = [row[k] for k in ("a", "b", "c", "volume", "potential_ev", "pressure_gpa")]
         if not np.all(np.isfinite(values)):
             raise InputError(f"energies or forces became NaN or infinite at step {step}; {self._kept(state)}")
-        if v0 is not None and not (0.5 < row["volume"] / v0 < 2.0):
+        low, high = VOLUME_RATIO_LIMITS
+        if v0 is not None and not (low < row["volume"] / v0 < high):
             raise InputError(f"the cell {'collapsed' if row['volume'] < v0 else 'exploded'} at step {step} "
                              f"(volume {row['volume']:.1f} A^3 from {v0:.1f}); {self._kept(state)}")
 
     @staticmethod
     def _kept(state: dict) -> str:
         if state["checkpoint"] is None:
-            return "nothing was kept; fix the input and rerun"
+            return "no checkpoint was reached; fix the input and rerun"
         return f"the last good checkpoint (step {state['step']}) is kept; --resume continues from it"
 
 
@@ -432,11 +434,16 @@ def resume_md(out: str | os.PathLike, progress: Callable[[dict], None] | None = 
 
 
 def _advance_or_discard(run: MDRun, progress) -> dict:
-    """Advance ``run``; when it fails before its first checkpoint, remove it (nothing computed is lost:
-    without a checkpoint no row survives a restart), so that the fixed command runs without --force."""
+    """Advance ``run``; when it fails before writing anything (no checkpoint, no row: a start-up failure such
+    as an element the model lacks), remove it so that the fixed command runs without --force."""
     try:
         return run.advance(progress)
-    except InputError:
+    except InputError as err:
         if run.state()["checkpoint"] is None:
-            run.discard()
+            with open(run.dir / "table.csv") as f:
+                rows = sum(1 for _ in f) - 1
+            if rows <= 0:
+                run.discard()
+            else:
+                raise InputError(f"{err} with --force (the {rows} rows written so far stay for inspection)") from None
         raise

@@ -105,6 +105,12 @@ class HydridePotential(Calculator):
         nf = len(cells)
         coords = coords.reshape(nf, -1, 3)
         types = self.atom_types(symbols)
+        # DeePMD-kit's kernels return numbers for NaN positions and degenerate cells, and crash the process
+        # (SIGFPE, std::length_error) on NaN or absurd cells: refuse them here, in one line
+        if not (np.isfinite(coords).all() and np.isfinite(cells).all()):
+            raise InputError("positions or cell are NaN or infinite (a structure, or a simulation, that blew up)")
+        if (np.abs(np.linalg.det(cells)) <= 1e-6 * np.prod(np.linalg.norm(cells, axis=2), axis=1)).any():
+            raise InputError("the cell is degenerate (coplanar lattice vectors); give three independent ones")
         models = self.models if committee else self.models[:1]
         results = [m.eval(coords.reshape(nf, -1), cells.reshape(nf, 9), types) for m in models]
         energy = results[0][0].reshape(nf)
