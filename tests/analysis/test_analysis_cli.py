@@ -112,6 +112,8 @@ def test_bad_input_gives_one_line_errors(cli, run, tmp_path):
 def test_error_printing_is_one_line(capsys):
     output.error(str(InputError("x.extxyz contains no frames")))
     assert capsys.readouterr().err.strip().count("\n") == 0
+    output.error("mode dpdispatcher needs a [cluster] table")  # brackets are text, not rich markup
+    assert "needs a [cluster] table" in capsys.readouterr().err
 
 
 def test_any_ase_trajectory_with_dt(cli, tmp_path, capsys):

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import assert_one_line_error, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -49,3 +49,14 @@ def test_fetch_to_dest_and_failures(archive_server, tmp_path):
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
     nodata = run_cli("data", "info", env={"XDG_CACHE_HOME": str(tmp_path / "empty"), "HYDROPIMD_DATA": ""})
     assert nodata.returncode == 2 and "hydropimd data fetch" in nodata.stderr
+    # an earlier fetch is replaced; a folder of the user's never is
+    again = run_cli("data", "fetch", "--dest", tmp_path / "here", "--url", f"{archive_server}/main.tar.gz", "--quiet")
+    assert again.returncode == 0, again.stderr
+    precious = tmp_path / "thesis"
+    precious.mkdir()
+    (precious / "thesis.tex").write_text("years of work")
+    refused = run_cli("data", "fetch", "--dest", precious, "--url", f"{archive_server}/main.tar.gz", "--quiet")
+    assert_one_line_error(refused, "not an earlier 'hydropimd data fetch'")
+    assert (precious / "thesis.tex").read_text() == "years of work"
+    assert_one_line_error(run_cli("data", "fetch", "--dest", tmp_path / "z", "--url", "notaurl", "--quiet"), "cannot download")
+    assert_one_line_error(run_cli("data", "fetch", "--dest", tmp_path / "z", "--url", "", "--quiet"), "--url is empty")

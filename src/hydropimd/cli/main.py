@@ -102,7 +102,7 @@ def cmd_data_fetch(args) -> None:
     from hydropimd.data.location import PUBLISHED_URL, fetch_published
 
     with output.progress_bar("downloading", args.quiet) as update:
-        dest = fetch_published(args.dest, args.url or PUBLISHED_URL, progress=update)
+        dest = fetch_published(args.dest, PUBLISHED_URL if args.url is None else args.url, progress=update)
     if args.json:
         output.print_json({"dest": str(dest)})
     else:

@@ -53,7 +53,7 @@ class _progress:
 
     def __enter__(self):
         if self.quiet:
-            return lambda info: output.stderr.print(f"[yellow]warning:[/] {info['warning']}") if "warning" in info else None
+            return lambda info: output.warning(info["warning"]) if "warning" in info else None
         from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
         self.bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[ps]} ps"),
@@ -64,7 +64,7 @@ class _progress:
 
     def update(self, info: dict) -> None:
         if "warning" in info:
-            self.bar.console.print(f"[yellow]warning:[/] {info['warning']}")
+            output.warning(info["warning"], console=self.bar.console)
             return
         done = info["step"] - info["start_step"]
         rate = ""

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 
 import numpy as np
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -45,7 +46,12 @@ def print_table(title: str, columns: list[str], rows: list[list]) -> None:
 
 
 def error(message: str) -> None:
-    stderr.print(f"[bold red]error:[/] {message}", soft_wrap=True)
+    # escaped: messages quote file contents and config keys such as [cluster], which rich would take for markup
+    stderr.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
+
+
+def warning(message: str, console: Console = stderr) -> None:
+    console.print(f"[yellow]warning:[/] {escape(message)}", soft_wrap=True)
 
 
 @contextmanager

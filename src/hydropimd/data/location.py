@@ -10,9 +10,11 @@ default ``~/.cache/hydropimd/lah10-published``).  The published root holds
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -22,6 +24,8 @@ from hydropimd.errors import InputError
 
 PUBLISHED_URL = "https://github.com/kkly1995/Data-for-fcc-LaH/archive/refs/heads/main.tar.gz"
 ENV_VAR = "HYDROPIMD_DATA"
+#: written into a fetched data folder: only such a folder is replaced by a later fetch
+FETCH_MARKER = ".hydropimd-fetch.json"
 
 
 def cache_dir() -> Path:
@@ -69,6 +73,11 @@ def fetch_published(
     is called with (bytes so far, total bytes or None).
     """
     dest = Path(dest) if dest else default_published_dir()
+    if not url:
+        raise InputError("--url is empty; give the archive's URL (or leave --url out for the published one)")
+    if dest.exists() and (not dest.is_dir() or (any(dest.iterdir()) and not (dest / FETCH_MARKER).exists())):
+        # only an earlier fetch is replaced: anything else at dest is the user's
+        raise InputError(f"{dest} exists and is not an earlier 'hydropimd data fetch'; give another --dest")
     dest.parent.mkdir(parents=True, exist_ok=True)
     suffix = ".zip" if url.endswith(".zip") else ".tar.gz"
     with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".fetch-") as work:
@@ -83,7 +92,7 @@ def fetch_published(
                     done += len(chunk)
                     if progress:
                         progress(done, total)
-        except (urllib.error.URLError, OSError) as err:
+        except (urllib.error.URLError, OSError, ValueError) as err:
             raise InputError(f"cannot download {url}: {getattr(err, 'reason', err)}; check the URL or the network") from None
         unpacked = Path(work) / "unpacked"
         try:
@@ -94,6 +103,7 @@ def fetch_published(
         top = entries[0] if len(entries) == 1 and entries[0].is_dir() else unpacked
         if not (top / "data").is_dir():
             raise InputError(f"the archive from {url} has no data/ folder; it is not the published LaH10 data set")
+        (top / FETCH_MARKER).write_text(json.dumps({"url": url, "fetched": time.strftime("%Y-%m-%dT%H:%M:%S")}) + "\n")
         if dest.exists():
             shutil.rmtree(dest)
         os.replace(top, dest)
