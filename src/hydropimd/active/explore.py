@@ -53,7 +53,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from hydropimd.errors import InputError
 from hydropimd.files import write_json_atomic
-from hydropimd.md.grid import BeadList, TemperatureList
+from hydropimd.md.grid import BeadList, PressureList, TemperatureList
 from hydropimd.structures import read_structures
 
 CANDIDATES = "candidates.extxyz"
@@ -66,7 +66,7 @@ class ExploreGrid(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     temperatures_k: TemperatureList = Field(default_factory=lambda: [300.0])
-    pressures_gpa: list[float] = Field(default_factory=lambda: [150.0], min_length=1)
+    pressures_gpa: PressureList = Field(default_factory=lambda: [150.0])
     beads: BeadList = Field(default_factory=lambda: [1])
     steps: int = Field(1000, ge=1)
     dt_fs: float = Field(0.5, gt=0)
@@ -124,7 +124,8 @@ def load_grid(grid: str | os.PathLike | dict | ExploreGrid | None) -> ExploreGri
 
 
 def _run_name(structure: int, temperature: float, pressure: float, beads: int) -> str:
-    return f"s{structure:03d}-T{temperature:g}K-P{pressure:g}GPa-b{beads}"
+    # 10 significant digits: distinct grid values (e.g. 150.0001 and 150.0002 GPa) never share a run directory
+    return f"s{structure:03d}-T{temperature:.10g}K-P{pressure:.10g}GPa-b{beads}"
 
 
 # settings that make two runs different experiments (a run directory made with others is not reused)
