@@ -158,7 +158,8 @@ def test_unconverged_scf_is_recorded_never_labelled(tmp_path, fake_pw, replayed,
     assert row["status"] == "unconverged" and "SCF not converged after 100 iterations" in row["reason"]
     assert not (tmp_path / "out" / "full").exists()
     fake_pw("ok")
-    assert label_structures(structures, tmp_path / "out", pseudo_dir=pseudo_dir)["skipped"] == 1  # same settings, same fate
+    again = label_structures(structures, tmp_path / "out", pseudo_dir=pseudo_dir)  # same settings, same fate
+    assert (again["skipped"], again["failed"]) == (0, 1) and again["structures"][0]["skipped"]
     assert len(calls.read_text().splitlines()) == 1
     retried = label_structures(structures, tmp_path / "out", pseudo_dir=pseudo_dir, retry_failed=True)
     assert retried["labelled"] == 1
@@ -258,7 +259,7 @@ def test_labeller_records_pw_x_errors_without_stopping_the_loop(tmp_path, fake_p
     assert result["structures"][0]["status"] == "error" and "cholesky" in result["structures"][0]["reason"]
     fake_pw("ok")
     again = labeller.label(structures, tmp_path / "out")
-    assert again["skipped"] == 1 and len(calls.read_text().splitlines()) == 1  # not run again
+    assert again["failed"] == 1 and len(calls.read_text().splitlines()) == 1  # not run again, still a failure
 
 
 def test_missing_sets_are_rebuilt_and_a_later_pair_table_covers_earlier_labels(tmp_path, fake_pw, replayed, pseudo_dir,

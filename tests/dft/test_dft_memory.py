@@ -46,3 +46,5 @@ def test_plan_prefers_pools_and_refuses_what_does_not_fit(species):
         plan_parallel(large, s, species, mpi=2, memory_limit_gb=4.0)
     with pytest.raises(InputError, match="must divide"):
         plan_parallel(small, s, species, mpi=2, pools=3)
+    with pytest.raises(InputError, match="must be positive"):
+        plan_parallel(small, s, species, mpi=1, memory_limit_gb=-1)

@@ -56,6 +56,9 @@ def test_settings_files(tmp_path):
     ({"ecutrho_ry": 100}, "at least 4 x"),
     ({"smearing": "wrong"}, "smearing"),
     ({"type_map": ["La", "La"]}, "distinct"),
+    ({"kpoint_shift": "no"}, "true or false"),
+    ({"pseudopotentials": "x"}, "map elements to UPF file names"),
+    ({"type_map": "LaH"}, "list of element names"),
 ])
 def test_bad_settings(raw, words):
     with pytest.raises(InputError, match=words):
@@ -69,6 +72,14 @@ def test_bad_settings_file(tmp_path):
         load_settings(bad)
     with pytest.raises(InputError, match="cannot read"):
         load_settings(tmp_path / "missing.toml")
+    binary = tmp_path / "binary.toml"
+    binary.write_bytes(b"\xff\xfe\x00 not text")
+    with pytest.raises(InputError, match="not a text file"):
+        load_settings(binary)
+    listed = tmp_path / "list.json"
+    listed.write_text("[1, 2]")
+    with pytest.raises(InputError, match="not a list"):
+        load_settings(listed)
 
 
 def test_element_without_pseudopotential():

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from rich.markup import escape
+
 from hydropimd.cli import output
 
 
@@ -33,7 +35,7 @@ def cmd_label(args) -> None:
                        ["#", "system", "set", "status", "E eV/atom", "P GPa", "max |F| eV/A", "pw.x s"], rows)
     for r in summary["structures"]:
         if r["status"] not in ("done",) and r["reason"]:
-            output.stderr.print(f"[yellow]structure {r['index']}:[/] {r['reason']}", soft_wrap=True)
+            output.stderr.print(f"[yellow]structure {r['index']}:[/] {escape(r['reason'])}", soft_wrap=True)
 
 
 def cmd_pseudo(args) -> None:

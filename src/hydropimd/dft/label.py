@@ -275,7 +275,8 @@ def _label(store, frames, prepared, plans, settings, folder, baseline, mpi, retr
         skip = previous and (previous["status"] == "done" or
                              (previous["status"] not in RETRIED and not retry_failed))
         if skip:
-            counts["skipped"] += 1
+            # a structure that failed before (and is not retried) is still a failure of this data set
+            counts["skipped" if previous["status"] == "done" else "failed"] += 1
             summary_rows.append(_row(k, previous, skipped=True))
             if previous["status"] == "done":
                 touched.add((previous["system"], previous["set"]))

@@ -153,6 +153,8 @@ def plan_parallel(
     small cells, but each pool holds the whole G-vector arrays; with fewer pools the
     ranks share them (plane-wave distribution), which is how a large cell fits.
     """
+    if memory_limit_gb is not None and not float(memory_limit_gb) > 0:
+        raise InputError(f"--max-memory-gb {memory_limit_gb} must be positive (the memory pw.x may use, in GB)")
     limit = available_memory_gb() if memory_limit_gb is None else float(memory_limit_gb)
     if mpi < 1:
         raise InputError(f"--mpi {mpi} must be at least 1")

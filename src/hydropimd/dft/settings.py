@@ -79,6 +79,14 @@ class DFTSettings:
         if name is None:
             raise InputError(f"functional '{self.functional}' is not supported; use PBE or LDA (Perdew-Zunger)")
         object.__setattr__(self, "functional", name)
+        if not isinstance(self.kpoint_shift, bool):
+            raise InputError(f"kpoint_shift = {self.kpoint_shift!r} must be true or false")
+        if not isinstance(self.pseudopotentials, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in self.pseudopotentials.items()):
+            raise InputError(f"pseudopotentials = {self.pseudopotentials!r} must map elements to UPF file names, "
+                             'e.g. {La = "La.pbe-spfn-rrkjus_psl.1.0.0.UPF"}')
+        if isinstance(self.type_map, str) or not all(isinstance(t, str) for t in self.type_map):
+            raise InputError(f"type_map = {self.type_map!r} must be a list of element names")
         object.__setattr__(self, "type_map", tuple(self.type_map))
         object.__setattr__(self, "pseudopotentials", dict(self.pseudopotentials))
         for key in ("ecutwfc_ry", "ecutrho_ry", "degauss_ry", "kspacing_per_angstrom", "conv_thr_ry_per_atom", "mixing_beta"):
@@ -135,10 +143,14 @@ def load_settings(config: str | os.PathLike | dict | None = None, **overrides) -
             text = path.read_text()
         except OSError as err:
             raise InputError(f"cannot read DFT settings {path}: {err.strerror}") from None
+        except UnicodeDecodeError:
+            raise InputError(f"DFT settings {path} is not a text file; give a TOML or JSON file") from None
         try:
             raw = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
         except (tomllib.TOMLDecodeError, json.JSONDecodeError) as err:
             raise InputError(f"{path} is not valid {'JSON' if path.suffix == '.json' else 'TOML'}: {err}") from None
+        if not isinstance(raw, dict):
+            raise InputError(f"DFT settings {path} must hold a table of settings (e.g. ecutwfc_ry = 50), not a list")
         if isinstance(raw.get("dft"), dict):
             raw = raw["dft"]
     raw.update({k: v for k, v in overrides.items() if v is not None})
