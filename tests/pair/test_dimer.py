@@ -133,6 +133,9 @@ def test_dimer_cli(tmp_path, full_table):
     assert_one_line_error(dft_cli("pair", "dimer", "--pair", "La-Y", "-o", out), "unknown pair 'La-Y'")
     assert_one_line_error(dft_cli("pair", "dimer", "--pair", "La-H", "--spin", "1", "-o", out), "--spin 1", "impossible")
     assert_one_line_error(dft_cli("pair", "dimer", "--pair", "H-H", "--r-min", "0.9", "-o", out), "--r-min < --r-max")
+    assert_one_line_error(dft_cli("pair", "dimer", "--pair", "H-H", "--r-max", "1.0", "-o", out), "0.74 A cutoff")
+    assert_one_line_error(dft_cli("pair", "dimer", "--pair", "H-H", "--basis", "nonsense", "--points", "4", "-o", out),
+                          "PySCF cannot build", "nonsense")
 
 
 def test_other_sections_are_kept(tmp_path, stored, monkeypatch):

@@ -41,6 +41,7 @@ import json
 import os
 import re
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -50,6 +51,7 @@ from scipy.interpolate import CubicSpline
 
 from hydropimd.data.location import cache_dir
 from hydropimd.errors import InputError
+from hydropimd.pair.baseline import PUBLISHED_LAH10_PAIRS
 from hydropimd.pair.table import TableSection, read_table, write_table
 
 HARTREE_EV = 27.211386245988  # CODATA 2018
@@ -124,10 +126,14 @@ def ccsd_energy(elements, r_angstrom: float, basis: str, ecp: str | None, spin: 
 
     ecps = {e: ecp for e in set(elements) if e not in ("H", "He")} if ecp else None
     try:
-        mol = gto.M(atom=[(elements[0], (0, 0, 0)), (elements[1], (0, 0, r_angstrom))], basis=basis, ecp=ecps or None,
-                    spin=spin, unit="Angstrom", verbose=0)
+        with warnings.catch_warnings():  # PySCF warns before it fails on an unknown basis: the error below says it
+            warnings.simplefilter("ignore")
+            mol = gto.M(atom=[(elements[0], (0, 0, 0)), (elements[1], (0, 0, r_angstrom))], basis=basis,
+                        ecp=ecps or None, spin=spin, unit="Angstrom", verbose=0)
     except (KeyError, RuntimeError, ValueError) as err:
-        raise InputError(f"PySCF cannot build {elements[0]}-{elements[1]} with basis {basis} (spin {spin}): {err}") from None
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise InputError(f"PySCF cannot build {elements[0]}-{elements[1]} with basis {basis} (spin {spin}): {reason}; "
+                         "give a basis PySCF knows (e.g. cc-pVTZ, def2-TZVP)") from None
     mf = scf.RHF(mol) if spin == 0 else scf.UHF(mol)
     mf.conv_tol, mf.max_cycle = 1e-10, 200
     use_guess = dm0 is not None and np.shape(dm0)[-1] == mol.nao
@@ -318,6 +324,13 @@ def build_dimer_table(
     rows = spec.rows if rows is None else int(rows)
     if not 0 < r_min < r_max:
         raise InputError(f"need 0 < --r-min < --r-max (got {r_min}, {r_max}) in angstrom")
+    if abs(r_max - spec.r_max) > 1e-9:
+        # the pair baseline (like the study's pair_coeff lines) cuts this pair at its published cutoff whatever the
+        # table holds: a table shifted to zero elsewhere would jump there
+        cutoff = PUBLISHED_LAH10_PAIRS[tuple(sorted(spec.elements))][1]
+        raise InputError(f"--r-max {r_max}: the {'-'.join(spec.elements)} table must end at {spec.r_max:.4f} A, at the "
+                         f"{cutoff} A cutoff of the pair baseline (the study's pair_coeff), so that its energy is zero "
+                         "there; leave --r-max out")
     if points < 4:
         raise InputError(f"--points {points}: need at least 4 CCSD points for a curve")
     if rows < 2:
