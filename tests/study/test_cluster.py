@@ -200,22 +200,59 @@ def test_study_runs_on_slurm(tmp_path, published, slurm):
 
 
 def test_failed_run_on_slurm_gets_the_reason(tmp_path, published, slurm):
-    (tmp_path / "not-a-model.pb").write_text("not a model\n")
+    # passes the check of the study file (it names a DeePMD-kit graph's nodes), fails to load in the job
+    (tmp_path / "broken.pb").write_bytes(b"descrpt_attr/rcut model_attr/model_version: not a graph")
     config = tmp_path / "study.toml"
     text = CONFIG.format(p1=120).replace("[120, 200]", "[120]").replace("published:models/subtracted/graph.pb",
-                                                                          "not-a-model.pb")
+                                                                          "broken.pb")
     config.write_text(_slurm_config(tmp_path, published, text))
     result = run_cli("study", "run", config, "--dir", tmp_path / "s", "--json", "--quiet")
-    assert result.returncode == 0, result.stderr
-    [ran] = json.loads(result.stdout)["ran"]
     run = tmp_path / "s" / "runs" / "T300K-P120GPa-H-1beads"
+    assert result.returncode == 2 and f"1 run failed; see {run / 'failed.json'}" in result.stderr, result.stderr
+    [ran] = json.loads(result.stdout)["ran"]  # the summary is printed all the same
     assert ran["status"] == "failed" and ran["returncode"] == 2
     failed = json.loads((run / "failed.json").read_text())
     assert failed["returncode"] == 2
-    assert "is not a DeePMD-kit frozen model" in failed["reason"] and str(run / "job.err") in failed["reason"]
+    assert "cannot load model" in failed["reason"] and str(run / "job.err") in failed["reason"]
     status = run_cli("study", "status", config, "--dir", tmp_path / "s", "--json")
     [row] = json.loads(status.stdout)["runs"]
     assert row["status"] == "failed" and row["reason"] == failed["reason"]
+
+
+def _remote_checkpoint(tmp_path) -> bool:
+    """Whether a job has written its first checkpoint on the "cluster" side."""
+    for state in (tmp_path / "remote").glob("*/runs/*/state.json"):
+        with contextlib.suppress(OSError, ValueError):
+            if json.loads(state.read_text())["step"] > 0:
+                return True
+    return False
+
+
+def test_run_killed_at_walltime_resumes_on_the_next_call(tmp_path, published, slurm):
+    """A job ended by the batch system (scancel, as at its walltime) fails; the next call resumes its checkpoint."""
+    config = tmp_path / "study.toml"
+    config.write_text(_slurm_config(tmp_path, published, CONFIG.format(p1=165).replace("[165, 200]", "[165]")))
+    command = [sys.executable, "-m", "hydropimd", "study", "run", str(config), "--dir", str(tmp_path / "s"), "--quiet"]
+    study = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait(lambda: _remote_checkpoint(tmp_path), "the job wrote no checkpoint", [slurm["root"] / "log" / "slurmd.log"],
+          timeout=120)
+    name = "T300K-P165GPa-H-1beads"  # not the name of another test's jobs
+    subprocess.run(["scancel", "--name", name], check=True)
+    _, err = study.communicate(timeout=120)
+    run = tmp_path / "s" / "runs" / name
+    assert study.returncode == 2 and "1 run failed" in err, err
+    assert (run / "failed.json").exists() and 0 < json.loads((run / "state.json").read_text())["step"] < 500
+    started = (run / "init.extxyz").stat().st_mtime_ns
+
+    status = run_cli("study", "status", config, "--dir", tmp_path / "s", "--json")
+    assert [r["status"] for r in json.loads(status.stdout)["runs"]] == ["partial"]
+    again = run_cli("study", "run", config, "--dir", tmp_path / "s", "--json", "--quiet")
+    assert again.returncode == 0, again.stderr
+    [ran] = json.loads(again.stdout)["ran"]
+    assert ran["status"] == "done" and ran["steps_done"] == 500
+    assert (run / "init.extxyz").stat().st_mtime_ns == started  # resumed, not started again
+    assert len((run / "table.csv").read_text().splitlines()) == 1 + 500 // 5
+    assert not (run / "failed.json").exists()
 
 
 def test_interrupted_study_cancels_its_jobs_and_resumes(tmp_path, published, slurm):
@@ -224,14 +261,8 @@ def test_interrupted_study_cancels_its_jobs_and_resumes(tmp_path, published, slu
     command = [sys.executable, "-m", "hydropimd", "study", "run", str(config), "--dir", str(tmp_path / "s"), "--quiet"]
     study = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
-    def checkpointed() -> bool:  # the job has written its first checkpoint on the "cluster" side
-        for state in (tmp_path / "remote").glob("*/runs/*/state.json"):
-            with contextlib.suppress(OSError, ValueError):
-                if json.loads(state.read_text())["step"] > 0:
-                    return True
-        return False
-
-    _wait(checkpointed, "the job wrote no checkpoint", [slurm["root"] / "log" / "slurmd.log"], timeout=120)
+    _wait(lambda: _remote_checkpoint(tmp_path), "the job wrote no checkpoint", [slurm["root"] / "log" / "slurmd.log"],
+          timeout=120)
     study.send_signal(signal.SIGINT)  # Ctrl-C
     _, err = study.communicate(timeout=90)
     assert study.returncode == 130 and "interrupted" in err, err

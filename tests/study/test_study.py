@@ -1,12 +1,19 @@
 """A small study end to end: grid, local pool, resume/no-repeat, report; config validation."""
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
 from hydropimd.errors import InputError
-from hydropimd.study.config import load_config
-from tests.conftest import run_cli
+from hydropimd.study import run_study
+from hydropimd.study.config import RunSpec, load_config
+from hydropimd.study.runner import Study
+from tests.conftest import assert_one_line_error, run_cli
 
 CONFIG = """
 [potential]
@@ -64,6 +71,23 @@ def test_small_study_end_to_end(tmp_path, published):
     other.write_text(CONFIG.format(p1=130))
     refused = run_cli("study", "run", other, "--dir", tmp_path / "s", "--quiet")
     assert refused.returncode == 2 and "another configuration" in refused.stderr
+    # ... and so is its status: another config is not read as this study's
+    assert_one_line_error(run_cli("study", "status", other, "--dir", tmp_path / "s"), "is not the configuration of")
+
+    # analysis settings may change between calls: no run is repeated, the report follows them
+    later = tmp_path / "later.toml"
+    later.write_text(CONFIG.format(p1=120).replace("discard_ps = 0.05", "discard_ps = 0.1"))
+    again = run_cli("study", "run", later, "--dir", tmp_path / "s", "--json", "--quiet")
+    assert again.returncode == 0 and json.loads(again.stdout)["ran"] == [], again.stderr
+    assert table.stat().st_mtime_ns == stamp and "first 0.1 ps discarded" in (report / "report.md").read_text()
+
+    # without a config, status and report use the one kept in the study directory (the last one given)
+    (report / "report.md").unlink()
+    status = run_cli("study", "status", "--dir", tmp_path / "s", "--json")
+    assert [r["status"] for r in json.loads(status.stdout)["runs"]] == ["done", "done"], status.stderr
+    made = run_cli("study", "report", "--dir", tmp_path / "s", "--json", "--quiet")
+    assert made.returncode == 0, made.stderr
+    assert "first 0.1 ps discarded" in (report / "report.md").read_text()
 
 
 @pytest.mark.parametrize("edit, words", [
@@ -72,6 +96,19 @@ def test_small_study_end_to_end(tmp_path, published):
     (lambda c: c.replace("published:tables/full.table", "nowhere.table"), "does not exist"),
     (lambda c: c.replace("time_ps = 0.25", "time_ps = 0.001"), "shorter than one output stride"),
     (lambda c: c.replace("[grid]", "[grid"), "not valid TOML"),
+    (lambda c: c.replace("supercell = 1", "supercell = 1\nx = 0.1"), "structure: Wyckoff parameter x = 0.1"),
+    (lambda c: c.replace("stride = 5", "stride = 5\ncheckpoint_stride = 0"), "checkpoint_stride"),
+    (lambda c: c.replace("stride = 5", "stride = 5\ncheckpoint_stride = 12"), "multiple of stride 5"),
+    (lambda c: c.replace("discard_ps = 0.05", "discard_ps = 0.25"), "set a smaller analysis.discard_ps"),
+    (lambda c: c.replace("[120, 200]", "[150, 150]"), "pressures 150 listed more than once"),
+    (lambda c: c.replace("temperatures_k = [300]", "temperatures_k = [300, 300.0]"), "temperatures 300 listed"),
+    (lambda c: c.replace('isotopes = ["H"]', 'isotopes = ["H", "D", "H"]'), "isotopes H listed more than once"),
+    (lambda c: c.replace("beads = [1]", "beads = [1, 1]"), "bead counts 1 listed more than once"),
+    (lambda c: c.replace("published:tables/full.table", "published:tables/LL.table"), "potential.pair: .* no section"),
+    (lambda c: c.replace("published:models/subtracted/graph.pb", "published:tables/LL.table"),
+     "potential.model: .* is not a DeePMD-kit frozen model"),
+    (lambda c: c.replace("[structure]", 'compress = "published:tables/LL.table"\n\n[structure]'),
+     "potential.compress: cannot read training script"),
 ])
 def test_bad_configs_fail_before_running(tmp_path, published, edit, words):
     config = tmp_path / "study.toml"
@@ -81,3 +118,148 @@ def test_bad_configs_fail_before_running(tmp_path, published, edit, words):
     result = run_cli("study", "run", config, "--dir", tmp_path / "s")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert not (tmp_path / "s").exists()
+
+
+def _study(tmp_path, text: str = CONFIG.format(p1=120)) -> tuple[Study, str]:
+    config = tmp_path / "study.toml"
+    config.write_text(text)
+    cfg, base = load_config(config)
+    return Study(tmp_path / "s", cfg, base), text
+
+
+def _fake_run(study: Study, spec, state: dict, reason: str | None = None) -> None:
+    d = study.run_dir(spec)
+    d.mkdir(parents=True)
+    (d / "state.json").write_text(json.dumps(state))
+    if reason:
+        (d / "failed.json").write_text(json.dumps({"reason": reason, "returncode": 130}))
+
+
+def test_runs_with_a_checkpoint_resume_whatever_stopped_them(tmp_path, published, monkeypatch):
+    """Ctrl-C or a walltime leave failed.json beside a checkpoint: the run resumes; without a checkpoint it restarts."""
+    study, text = _study(tmp_path, CONFIG.format(p1=120).replace("[120, 200]", "[120, 140, 160]"))
+    study.prepare(text)
+    interrupted, crashed, fresh = study.config.runs()
+    _fake_run(study, interrupted, {"step": 100, "checkpoint": "checkpoint-100"}, reason="interrupted")
+    _fake_run(study, crashed, {"step": 0, "checkpoint": None}, reason="energies became NaN")
+    _fake_run(study, fresh, {"step": 0, "checkpoint": None})  # created, killed before its first checkpoint
+    rows = study.status()
+    assert [r["status"] for r in rows] == ["partial", "failed", "pending"]
+    assert rows[0]["reason"] == "interrupted" and rows[0]["steps_done"] == 100
+
+    commands = {}
+
+    def md_command(spec, model, resume, **kw):
+        commands[spec.name] = resume
+        return [sys.executable, "-c", "print('{}')"]
+
+    monkeypatch.setattr(study, "md_command", md_command)
+    study.run_local()
+    assert commands == {interrupted.name: True, crashed.name: False, fresh.name: False}
+
+
+def test_interrupted_study_resumes_its_runs(tmp_path, published):
+    """Ctrl-C stops the running MD (failed.json: interrupted), starts no queued run; the next call resumes."""
+    config = tmp_path / "study.toml"
+    config.write_text(CONFIG.format(p1=120).replace("workers = 2", "workers = 1")
+                      .replace("stride = 5", "stride = 5\ncheckpoint_stride = 25"))
+    command = [sys.executable, "-m", "hydropimd", "study", "run", str(config), "--dir", str(tmp_path / "s"), "--quiet"]
+    # its own process group, as a terminal's Ctrl-C reaches the command and its MD processes
+    study = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    first, second = (tmp_path / "s" / "runs" / f"T300K-P{p}GPa-H-1beads" for p in (120, 200))
+    deadline = time.time() + 180
+    while time.time() < deadline and study.poll() is None:
+        try:
+            if json.loads((first / "state.json").read_text())["step"] > 0:
+                break
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(0.2)
+    os.killpg(study.pid, signal.SIGINT)
+    _, err = study.communicate(timeout=120)
+    assert study.returncode == 130 and "interrupted" in err, err
+    assert json.loads((first / "failed.json").read_text())["reason"] == "interrupted"
+    assert not second.exists()  # queued behind the interrupted run: not started after Ctrl-C
+    steps = json.loads((first / "state.json").read_text())["step"]
+    assert 0 < steps < 500
+    started = (first / "init.extxyz").stat().st_mtime_ns
+
+    status = run_cli("study", "status", "--dir", tmp_path / "s", "--json")
+    rows = json.loads(status.stdout)["runs"]
+    assert [(r["status"], r.get("reason")) for r in rows] == [("partial", "interrupted"), ("pending", None)]
+    again = run_cli("study", "run", config, "--dir", tmp_path / "s", "--json", "--quiet")
+    assert again.returncode == 0, again.stderr
+    assert [r["status"] for r in json.loads(again.stdout)["status"]] == ["done", "done"]
+    assert (first / "init.extxyz").stat().st_mtime_ns == started  # resumed, not started again
+    assert len((first / "table.csv").read_text().splitlines()) == 1 + 500 // 5  # no row lost or doubled
+    assert not (first / "failed.json").exists()
+
+
+def test_failed_runs_make_study_run_fail(tmp_path, published):
+    """A run that fails at run time: the status table, then a one-line error naming its failed.json, exit 2."""
+    (tmp_path / "broken.pb").write_bytes(b"descrpt_attr/rcut model_attr/model_version: not a graph")
+    config = tmp_path / "study.toml"
+    config.write_text(CONFIG.format(p1=120).replace("[120, 200]", "[120]")
+                      .replace("published:models/subtracted/graph.pb", "broken.pb"))
+    result = run_cli("study", "run", config, "--dir", tmp_path / "s", "--quiet")
+    failed = tmp_path / "s" / "runs" / "T300K-P120GPa-H-1beads" / "failed.json"
+    assert_one_line_error(result, f"1 run failed; see {failed}")
+    assert "T300K-P120GPa-H-1beads" in result.stdout and "failed" in result.stdout  # the table came first
+    assert "cannot load model" in json.loads(failed.read_text())["reason"]
+
+
+def test_status_needs_a_study_directory(tmp_path):
+    assert_one_line_error(run_cli("study", "status", "--dir", tmp_path / "nowhere"), "nowhere does not exist", "--dir")
+    assert_one_line_error(run_cli("study", "report", "--dir", tmp_path), "holds no study", "study run")
+
+
+def test_nothing_is_written_until_every_check_passed(tmp_path, published, monkeypatch):
+    """A configuration refused late (dp compress failing) leaves no study behind to refuse its correction."""
+    config = tmp_path / "study.toml"
+    config.write_text(CONFIG.format(p1=120))
+
+    def compress_fails(self):
+        raise InputError("compressing graph.pb failed")
+
+    monkeypatch.setattr(Study, "model_file", compress_fails)
+    with pytest.raises(InputError, match="compressing"):
+        run_study(config, tmp_path / "s")
+    assert not (tmp_path / "s").exists()
+
+
+def test_prepare_writes_the_study_and_its_structures(tmp_path, published):
+    study, text = _study(tmp_path, CONFIG.format(p1=120).replace('isotopes = ["H"]', 'isotopes = ["H", "D"]'))
+    study.prepare(text)
+    stored = json.loads((study.dir / "study.json").read_text())
+    assert stored == {"digest": study.config.digest(), "config_dir": str(tmp_path)}
+    assert (study.dir / "study.toml").read_text() == text
+    # the start structures exist before any worker thread asks for them
+    for isotope in ("H", "D"):
+        assert (study.dir / "structures" / f"lah10-{isotope}.extxyz").stat().st_size > 0
+    assert not list(study.dir.rglob("*.partial"))
+
+
+def test_digest_covers_only_what_changes_the_md(tmp_path, published):
+    base, _ = _study(tmp_path)
+    edits = {"analysis": ("discard_ps = 0.05", "discard_ps = 0.1"), "execution": ("workers = 2", "workers = 1"),
+             "md": ("stride = 5", "stride = 10"), "grid": ("[120, 200]", "[120, 210]"), "structure": ("a = 5.05", "a = 5.1")}
+    same = {}
+    for key, (old, new) in edits.items():
+        study, _ = _study(tmp_path, CONFIG.format(p1=120).replace(old, new))
+        same[key] = study.config.digest() == base.config.digest()
+    assert same == {"analysis": True, "execution": True, "md": False, "grid": False, "structure": False}
+
+
+def test_directory_of_an_earlier_version_is_accepted(tmp_path, published):
+    """study.json written before [analysis] left the digest: the same configuration still owns it."""
+    study, text = _study(tmp_path)
+    study.dir.mkdir()
+    (study.dir / "study.json").write_text(json.dumps({"digest": study.config.legacy_digest()}))
+    study.prepare(text)  # no "another configuration"
+    assert json.loads((study.dir / "study.json").read_text())["digest"] == study.config.digest()
+
+
+def test_distinct_grid_points_get_distinct_run_names():
+    assert RunSpec(300, 120, "H", 1).name == "T300K-P120GPa-H-1beads"  # names of existing studies are kept
+    assert RunSpec(300, 150.0001, "H", 1).name != RunSpec(300, 150.0002, "H", 1).name
+    assert RunSpec(300.5, 150.0001, "D", 8).name == "T300.5K-P150.0001GPa-D-8beads"

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from hydropimd.cli import output
+from hydropimd.errors import InputError
 
 
-def _config_args(p) -> None:
-    p.add_argument("config", nargs="?", help="study TOML file (default: the shipped demo study)")
+def _config_args(p, default: str = "the configuration kept in DIR") -> None:
+    p.add_argument("config", nargs="?", help=f"study TOML file (default: {default})")
     p.add_argument("--dir", required=True, help="study directory")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--quiet", action="store_true", help="no progress output")
@@ -28,10 +31,20 @@ def cmd_run(args) -> None:
     summary = run_study(args.config, args.dir, force=args.force, report=args.report, progress=progress)
     if args.json:
         output.print_json(summary)
-        return
-    _status_table(summary["status"])
-    if "report" in summary:
-        output.stdout.print(f"report: {summary['report']['report']} and {summary['report']['html']}")
+    else:
+        _status_table(summary["status"])
+        if "report" in summary:
+            output.stdout.print(f"report: {summary['report']['report']} and {summary['report']['html']}")
+    _refuse_failures(summary)
+
+
+def _refuse_failures(summary: dict) -> None:
+    """Exit non-zero (after the output) when runs of this call failed: the study is not complete."""
+    failed = [r["name"] for r in summary["ran"] if r["status"] == "failed"]
+    if failed:
+        where = Path(summary["study"]) / "runs" / (failed[0] if len(failed) == 1 else "*") / "failed.json"
+        raise InputError(f"{len(failed)} run{'s' if len(failed) > 1 else ''} failed; see {where}, fix the cause and run "
+                         "'hydropimd study run' again (runs with a checkpoint resume from it)")
 
 
 def cmd_status(args) -> None:
@@ -55,11 +68,11 @@ def cmd_report(args) -> None:
 def add_commands(commands) -> None:
     study = commands.add_parser("study", help="grids of MD runs and their report").add_subparsers(dest="action", required=True)
     p = study.add_parser("run", help="run every unfinished grid point, then write the report")
-    _config_args(p)
+    _config_args(p, default="the shipped demo study")
     p.add_argument("--force", action="store_true", help="replace a study directory made by another configuration")
     p.add_argument("--report", help="report folder (default: DIR/report)")
     p.set_defaults(func=cmd_run)
-    p = study.add_parser("status", help="done, running, failed (with the reason), pending")
+    p = study.add_parser("status", help="done, running, partial, failed (with the reason), pending")
     _config_args(p)
     p.set_defaults(func=cmd_status)
     p = study.add_parser("report", help="analyse the finished runs: Markdown + HTML with figures")

@@ -6,23 +6,53 @@ Python API (the ``hydropimd study`` commands call these with the same arguments)
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Callable
 
+from hydropimd.errors import InputError
 from hydropimd.study.config import load_config
-from hydropimd.study.runner import Study
+from hydropimd.study.runner import MARKER, Study
 
 
 def _open(config: str | os.PathLike | None, directory: str | os.PathLike) -> tuple[Study, str]:
+    """The study of ``config`` (None: the shipped demo) in ``directory``, and the configuration's text."""
     cfg, base = load_config(config)
     text = Path(config).read_text() if config else Path(__file__).with_name("demo.toml").read_text()
     return Study(directory, cfg, base), text
 
 
+def _existing(config: str | os.PathLike | None, directory: str | os.PathLike) -> Study:
+    """The study already in ``directory``, with the configuration it keeps (``DIR/study.toml``) or ``config``.
+
+    A given ``config`` must be the study's own (same digest: potential, structure, grid, MD settings;
+    its [analysis] may differ and is what the report then uses).
+    """
+    directory = Path(directory)
+    if not (directory / MARKER).exists():
+        what = "does not exist" if not directory.exists() else "holds no study (no study.json)"
+        raise InputError(f"study directory {directory} {what}; check --dir, or start the study with "
+                         f"'hydropimd study run [CONFIG] --dir {directory}'")
+    stored = json.loads((directory / MARKER).read_text())
+    if config is None:
+        config = directory / "study.toml"
+        cfg, base = load_config(config, base=Path(stored.get("config_dir", directory)))
+    else:
+        cfg, base = load_config(config)
+    study = Study(directory, cfg, base)
+    if not study.made_by_this_config(stored):
+        raise InputError(f"{config} is not the configuration of the study in {directory} (its potential, structure, "
+                         f"grid or MD settings differ); give the study's own file, or none to use {directory}/study.toml")
+    return study
+
+
 def run_study(config: str | os.PathLike | None, directory: str | os.PathLike, force: bool = False,
               report: str | os.PathLike | None = None, progress: Callable[[dict], None] | None = None) -> dict:
-    """Run every unfinished grid point of ``config`` (None: the shipped demo) in ``directory``, then write the report."""
+    """Run every unfinished grid point of ``config`` (None: the shipped demo) in ``directory``, then write the report.
+
+    Runs that fail are in the summary (``ran``: status "failed" with the reason; also in their failed.json).
+    """
     study, text = _open(config, directory)
     study.prepare(text, force=force)
     if study.config.execution.mode == "dpdispatcher":
@@ -41,18 +71,22 @@ def run_study(config: str | os.PathLike | None, directory: str | os.PathLike, fo
 
 
 def study_status(config: str | os.PathLike | None, directory: str | os.PathLike) -> list[dict]:
-    """Done, partial, running, failed (with the reason) or pending, for every grid point."""
-    study, _ = _open(config, directory)
-    return study.status()
+    """Done, running, partial (resumable), failed (with the reason) or pending, for every grid point.
+
+    ``config`` None: the configuration kept in ``directory``.
+    """
+    return _existing(config, directory).status()
 
 
 def study_report(config: str | os.PathLike | None, directory: str | os.PathLike, out: str | os.PathLike | None = None,
                  progress: Callable[[int, int], None] | None = None) -> dict:
-    """Analyse the finished runs and write report.md / report.html with figures (default: DIRECTORY/report)."""
+    """Analyse the finished runs and write report.md / report.html with figures (default: DIRECTORY/report).
+
+    ``config`` None: the configuration kept in ``directory``.
+    """
     from hydropimd.study.report import write_report
 
-    study, _ = _open(config, directory)
-    return write_report(study, out, progress=progress)
+    return write_report(_existing(config, directory), out, progress=progress)
 
 
 __all__ = ["run_study", "study_status", "study_report"]

@@ -5,14 +5,15 @@ unfinished grid point into one Task: the ``hydropimd md run`` command of
 :meth:`Study.md_command`, executed in ``runs/<name>/`` (a path relative to the
 study directory, dpdispatcher's ``local_root``) with ``--out .``.  A new run
 gets its starting structure copied into the run directory as ``start.extxyz``
-and forwarded; a partial run forwards its run files and continues with
-``--resume``.  Jobs go to the batch system named in the ``[execution.cluster]`` table
-(Slurm, PBS, LSF, ... through a local or SSH context); when they have ended,
-the run files and the task's ``job.out`` / ``job.err`` come back into the run
-directory, and each run is judged by its own ``state.json``: a run that did not
-reach its last step gets ``failed.json`` ({"reason", "returncode"}) exactly as
-:meth:`Study.run_local` writes it, the reason being the last ``error:`` line of
-``job.err``.
+and forwarded; a run with a checkpoint (partial, even one whose job was killed at
+its walltime) forwards its run files and continues with ``--resume``, so runs
+longer than a walltime finish over several ``study run`` calls.  Jobs go to the
+batch system named in the ``[execution.cluster]`` table (Slurm, PBS, LSF, ...
+through a local or SSH context); when they have ended, the run files and the
+task's ``job.out`` / ``job.err`` come back into the run directory, and each run
+is judged by its own ``state.json``: a run that did not reach its last step gets
+``failed.json`` ({"reason", "returncode"}) exactly as :meth:`Study.run_local`
+writes it, the reason being the last ``error:`` line of ``job.err``.
 
 The model, pair table and committee files are passed as absolute paths of this
 machine: the cluster must see them at the same paths (a shared filesystem), or
@@ -42,6 +43,7 @@ from pathlib import Path
 from typing import Callable
 
 from hydropimd.errors import InputError
+from hydropimd.files import write_json_atomic
 from hydropimd.study.config import ClusterConfig, RunSpec
 from hydropimd.study.runner import FAILED, Study
 
@@ -116,7 +118,7 @@ def run_on_cluster(study: Study, progress: Callable[[dict], None] | None = None)
             for row in todo:
                 _prepare(study, specs[row["name"]], row["status"] == "partial")
                 marker = Study._marker(study.run_dir(specs[row["name"]]))
-                marker.write_text(json.dumps({"pid": os.getpid(), "started": time.time(), "cluster": _host(cluster)}))
+                write_json_atomic(marker, {"pid": os.getpid(), "started": time.time(), "cluster": _host(cluster)})
                 markers.append(marker)
             _submit_and_wait(dp, submission, cluster, progress)
     finally:
@@ -349,7 +351,7 @@ def _collect(study: Study, spec: RunSpec) -> dict:
     with contextlib.suppress(OSError, ValueError):
         returncode = int((d / EXIT_FILE).read_text().strip())
     reason = _reason(d / LOG_ERR, returncode, study.dir / LOG_FILE)
-    (d / FAILED).write_text(json.dumps({"reason": reason, "returncode": returncode}))
+    write_json_atomic(d / FAILED, {"reason": reason, "returncode": returncode})
     return {"name": spec.name, "status": "failed", "reason": reason, "returncode": returncode}
 
 

@@ -33,7 +33,8 @@ Example (the demo shipped as ``hydropimd/study/demo.toml``)::
     workers = 2
 
 The configuration is validated before anything runs (pydantic, unknown keys
-rejected); problems come back as one-line :class:`InputError`.
+rejected; the start structure built, the model, pair table and compression
+script read); problems come back as one-line :class:`InputError`.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from hydropimd.errors import InputError
-from hydropimd.md.grid import BeadList, TemperatureList
+from hydropimd.md.grid import BeadList, PressureList, TemperatureList
 
 PUBLISHED_PREFIX = "published:"
 
@@ -69,25 +70,40 @@ class PotentialConfig(_Strict):
 class StructureConfig(_Strict):
     prototype: Literal["lah10"] = "lah10"
     a: float = Field(5.1, gt=0)
-    x: float = Field(0.38, gt=0, lt=1)
+    x: float = 0.38  # its range is build_lah10's rule, checked by building the structure (load_config)
     cell: Literal["conventional", "primitive"] = "conventional"
     supercell: int | list[int] = 2
     start_angles_deg: list[float] | None = None
 
+    def build(self, isotope: str):
+        """The starting structure of ``isotope`` (ASE Atoms); InputError for impossible parameters."""
+        from hydropimd.structures import build_lah10
+
+        return build_lah10(a=self.a, x=self.x, cell=self.cell, supercell=self.supercell, angles=self.start_angles_deg,
+                           isotope=isotope)
+
 
 class GridConfig(_Strict):
     temperatures_k: TemperatureList
-    pressures_gpa: list[float] = Field(min_length=1)
+    pressures_gpa: PressureList
     isotopes: list[Literal["H", "D"]] = Field(default_factory=lambda: ["H"], min_length=1)
     beads: BeadList = Field(default_factory=lambda: [1])
 
+    @field_validator("isotopes")
+    @classmethod
+    def _distinct_isotopes(cls, v):
+        # like the other lists (hydropimd.md.grid): a repeat would send two runs into one directory
+        if len(set(v)) != len(v):
+            raise ValueError(f"isotopes {', '.join(sorted({i for i in v if v.count(i) > 1}))} listed more than once")
+        return v
 
 
 class MDConfig(_Strict):
     time_ps: float = Field(gt=0)
     timestep_fs: float = Field(0.5, gt=0)
     stride: int = Field(20, ge=1)
-    checkpoint_stride: int | None = None
+    #: steps between checkpoints, a multiple of stride (default: 10 strides)
+    checkpoint_stride: int | None = Field(None, ge=1)
     seed: int = 12345
     thermostat_tau_fs: float = Field(100.0, gt=0)
     barostat_tau_fs: float = Field(200.0, gt=0)
@@ -98,10 +114,23 @@ class MDConfig(_Strict):
     def steps(self) -> int:
         return round(self.time_ps * 1000 / self.timestep_fs)
 
+    @property
+    def checkpoint_steps(self) -> int:
+        """Steps between checkpoints: ``checkpoint_stride``, else ten output strides."""
+        return self.checkpoint_stride if self.checkpoint_stride is not None else 10 * self.stride
+
+    @property
+    def recorded_ps(self) -> float:
+        """Time covered by a run's rows (the first is written after one output stride)."""
+        return (self.steps - self.stride) * self.timestep_fs / 1000
+
     @model_validator(mode="after")
     def _enough_steps(self):
         if self.steps < self.stride:
             raise ValueError(f"time_ps {self.time_ps} is shorter than one output stride ({self.stride} steps)")
+        if self.checkpoint_steps % self.stride:
+            # hydropimd md run refuses it too, but only once the runs start
+            raise ValueError(f"checkpoint_stride {self.checkpoint_stride} must be a multiple of stride {self.stride}")
         return self
 
 
@@ -154,10 +183,25 @@ class StudyConfig(_Strict):
     analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
     execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
 
+    @model_validator(mode="after")
+    def _discard_leaves_data(self):
+        discard, recorded = self.analysis.discard_ps, self.md.recorded_ps
+        if discard > 0 and discard >= recorded:
+            raise ValueError(f"analysis.discard_ps {discard:g} leaves nothing of the {recorded:g} ps each run records "
+                             "(md.time_ps less one output stride); set a smaller analysis.discard_ps")
+        return self
+
     def digest(self) -> str:
-        """Content hash of everything that defines the runs (not where they execute)."""
-        physics = self.model_dump(exclude={"execution"})
-        return hashlib.sha256(json.dumps(physics, sort_keys=True).encode()).hexdigest()[:16]
+        """Content hash of what defines the MD runs: potential, start structure, grid and MD settings.
+
+        Where the runs execute ([execution]) and how they are analysed ([analysis]) may change
+        between calls without touching finished runs (the report is recomputed), so they are left out.
+        """
+        return _hash(self.model_dump(exclude={"execution", "analysis"}))
+
+    def legacy_digest(self) -> str:
+        """The digest earlier versions wrote to study.json ([analysis] included): their runs stay valid."""
+        return _hash(self.model_dump(exclude={"execution"}))
 
     def runs(self) -> list["RunSpec"]:
         """Every point of the grid, in a stable order."""
@@ -179,7 +223,18 @@ class RunSpec(BaseModel):
 
     @property
     def name(self) -> str:
-        return f"T{self.temperature_k:g}K-P{self.pressure_gpa:g}GPa-{self.isotope}-{self.beads}beads"
+        """The run's directory name; distinct grid points always get distinct names."""
+        return f"T{_label(self.temperature_k)}K-P{_label(self.pressure_gpa)}GPa-{self.isotope}-{self.beads}beads"
+
+
+def _label(value: float) -> str:
+    """``value`` as ``:g`` writes it (120, 0.5) when that is exact, else in full (150.0001 and 150.0002 differ)."""
+    short = f"{value:g}"
+    return short if float(short) == value else repr(float(value))
+
+
+def _hash(payload: dict) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def resolve_path(value: str, base: Path) -> Path:
@@ -195,8 +250,12 @@ def resolve_path(value: str, base: Path) -> Path:
     return path
 
 
-def load_config(path: str | os.PathLike | None) -> tuple[StudyConfig, Path]:
-    """Read and validate a study file (``None``: the shipped demo).  Returns the config and its folder."""
+def load_config(path: str | os.PathLike | None, base: Path | None = None) -> tuple[StudyConfig, Path]:
+    """Read and validate a study file (``None``: the shipped demo).  Returns the config and its folder.
+
+    ``base``: the folder its relative paths refer to, when not the file's own (the copy a study
+    directory keeps refers to the folder of the file it was made from).
+    """
     path = Path(path) if path else Path(__file__).with_name("demo.toml")
     try:
         raw = tomllib.loads(path.read_text())
@@ -208,10 +267,44 @@ def load_config(path: str | os.PathLike | None) -> tuple[StudyConfig, Path]:
         config = StudyConfig.model_validate(raw)
     except ValidationError as err:
         first = err.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise InputError(f"{path}: {where}: {first['msg']} (fix the study file)") from None
-    base = path.parent.resolve()
-    for value in (config.potential.model, config.potential.pair, config.potential.compress, *config.potential.committee):
+        loc = ".".join(str(p) for p in first["loc"])
+        where = f"{loc}: " if loc else ""  # a check across tables (discard_ps against time_ps) has no location
+        raise InputError(f"{path}: {where}{first['msg'].removeprefix('Value error, ')} (fix the study file)") from None
+    base = Path(base) if base else path.parent.resolve()
+    _check_inputs(config, base, path)
+    return config, base
+
+
+def _check_inputs(config: StudyConfig, base: Path, path: Path) -> None:
+    """Build the start structure and read the model, pair table and compression script: their problems
+    are one-line errors now, before a study directory is written or a run started."""
+    from hydropimd.pair.baseline import PairBaseline
+    from hydropimd.potential.models import is_legacy_graph, training_script_from_legacy
+
+    p = config.potential
+    for value in (p.model, p.pair, p.compress, *p.committee):
         if value:
             resolve_path(value, base)  # missing files fail here, before anything runs
-    return config, base
+    key = "structure"
+    try:
+        config.structure.build(config.grid.isotopes[0])
+        for key, model in [("potential.model", p.model), *(("potential.committee", m) for m in p.committee)]:
+            is_legacy_graph(resolve_path(model, base))  # reads the file: InputError unless a DeePMD-kit graph
+        if p.pair:
+            key = "potential.pair"
+            PairBaseline.from_file(resolve_path(p.pair, base)).check_elements(["La", "H"])
+        if p.compress:
+            key = "potential.compress"
+            training_script_from_legacy(resolve_path(p.compress, base), data_root())
+    except InputError as err:
+        raise InputError(f"{path}: {key}: {err}") from None
+
+
+def data_root() -> Path | None:
+    """The published data root if there is one: where a compression script's training systems are looked up."""
+    from hydropimd.data.location import published_root
+
+    try:
+        return published_root()
+    except InputError:
+        return None

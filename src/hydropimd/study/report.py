@@ -19,6 +19,7 @@ import markdown
 
 from hydropimd.analysis import analyze_cell, analyze_phase, analyze_xrd
 from hydropimd.errors import InputError
+from hydropimd.files import write_text_atomic
 
 
 def _fmt(values, errors) -> str:
@@ -26,7 +27,10 @@ def _fmt(values, errors) -> str:
 
 
 def write_report(study, out: str | os.PathLike | None = None, progress: Callable[[int, int], None] | None = None) -> dict:
-    """Analyse every finished run of ``study`` and write ``report.md``, ``report.html`` and figures into ``out``."""
+    """Analyse every finished run of ``study`` and write ``report.md``, ``report.html`` and figures into ``out``.
+
+    The analysis settings are those of ``study.config`` as given now (they may change between calls).
+    """
     out = Path(out) if out else study.dir / "report"
     out.mkdir(parents=True, exist_ok=True)
     status = study.status()
@@ -85,12 +89,14 @@ def write_report(study, out: str | os.PathLike | None = None, progress: Callable
     if failed:
         lines += ["## Failed runs", ""] + [f"- {row['name']}: {row['reason']}" for row in failed]
     text = "\n".join(lines) + "\n"
-    (out / "report.md").write_text(text)
+    write_text_atomic(out / "report.md", text)
     body = markdown.markdown(text, extensions=["tables"])
-    (out / "report.html").write_text(
+    write_text_atomic(out / "report.html", (
         "<!doctype html><html><head><meta charset='utf-8'><title>hydropimd study report</title>"
         "<style>body{font-family:sans-serif;max-width:70em;margin:auto}table{border-collapse:collapse}"
         "td,th{border:1px solid #ccc;padding:0.2em 0.5em}img{max-width:100%}</style></head><body>"
-        f"{body}</body></html>\n")
+        f"{body}</body></html>\n"))
     return {"report": str(out / "report.md"), "html": str(out / "report.html"), "n_runs": len(done),
-            "phase": phase, "figures": sorted(p.name for p in out.glob("*.png"))}
+            "phase": phase,
+            # those of this report: figures of earlier settings (other wavelengths) may lie beside them
+            "figures": sorted(["phase.png", *(name for _, name in xrd_figures), *(fig for _, fig in traces)])}
