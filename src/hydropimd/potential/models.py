@@ -129,7 +129,7 @@ def _locate_system(entry: str, script_dir: Path, data_root) -> str:
             candidate = Path(data_root) / Path(*parts[k:])
             if candidate.is_dir():
                 return str(candidate.resolve())
-    raise InputError(f"training system {entry} of the training script not found; pass --data with the published data root")
+    raise InputError(f"training system {entry} of the training script not found; give the published data root (--data, or $HYDROPIMD_DATA)")
 
 
 def compress_model(model: str | os.PathLike, target: str | os.PathLike, training_script: dict) -> Path:
