@@ -28,7 +28,9 @@ def test_estimates_scale_with_the_cell(species):
     assert small.n_kpoints == 1024 and large.n_kpoints == 14  # fcc primitive 8x8x8 unfolded; cubic 3x3x3 halved
     assert 0.2 < small.total_gb < 1.0  # pw.x peaks at 0.36-0.5 GB for it
     assert small.total_gb < conventional.total_gb < large.total_gb
-    assert 8 < large.total_gb < 30  # the 352-atom cell: ~24 GB measured by the study's set-up
+    # the 352-atom cell on one rank: pw.x 6.7 peaked at 13.8 GB through its first SCF iteration (measured here, a
+    # rattled copy); the estimate must not fall below that, nor overshoot far (pw.x's own report: "> 27.29 GB")
+    assert 13.8 <= large.total_gb < 15.5
     two_pools = estimate_memory(build_lah10(supercell=2), s, species, mpi=2, pools=2)
     shared = estimate_memory(build_lah10(supercell=2), s, species, mpi=2, pools=1)
     assert two_pools.total_gb > 1.1 * shared.total_gb  # each pool holds the whole wavefunction arrays
