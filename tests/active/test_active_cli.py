@@ -65,3 +65,17 @@ def test_bad_input_one_line_errors(tmp_path, published):
     bad.write_text("temperatures_k = [300]\nsteps = 15\nstride = 10\n")
     assert_one_line_error(run_cli(*explore, "--grid", bad), "multiple of stride")
     assert_one_line_error(run_cli(*explore, "--grid", tmp_path / "missing.toml"), "does not exist")
+
+
+def test_active_run_checks_the_dft_labeller_first(tmp_path):
+    """pw.x and the pseudopotentials are checked before the first training, not days later at the label stage."""
+    empty = tmp_path / "upf"
+    empty.mkdir()
+    config = tmp_path / "loop.toml"
+    config.write_text('work_dir = "w"\n[data]\ninitial = ["."]\n[select]\nlo = 0.05\nhi = 0.3\nn = 5\n'
+                      f'[labeller]\nkind = "dft"\npseudo_dir = "{empty}"\n')
+    line = assert_one_line_error(run_cli("active", "run", config, env={"HYDROPIMD_PW": "true"}),
+                                 "La.pbe-spfn-rrkjus_psl.1.0.0.UPF", "labeller.pseudo_dir")
+    assert "--pseudo-dir" not in line and not (tmp_path / "w").exists()
+    assert_one_line_error(run_cli("active", "run", config, env={"HYDROPIMD_PW": str(tmp_path / "no-pw.x")}),
+                          "HYDROPIMD_PW")

@@ -205,3 +205,82 @@ def test_cli_builds_the_dft_labeller(tmp_path):
 
     labeller = _dft_labeller(load_config({**loop_config_stub(), "labeller": {"kind": "dft", "mpi": 2}}, base=tmp_path))
     assert isinstance(labeller, DFTLabeller) and isinstance(labeller, Labeller) and labeller.mpi == 2
+
+
+def test_start_structure_and_sets_checked_at_load(tmp_path):
+    # before: a bad start structure failed only at the first exploration, after a whole training
+    with pytest.raises(InputError, match=r"\[explore.structure\]: Wyckoff parameter x = 0.9"):
+        load_config({**loop_config_stub(), "explore": {"structure": {"x": 0.9}}}, base=tmp_path)
+    (tmp_path / "start.extxyz").write_text("not a structure\n")
+    with pytest.raises(InputError, match="cannot read structures"):
+        load_config({**loop_config_stub(), "explore": {"structures": "start.extxyz"}}, base=tmp_path)
+    # one set per generation is all test split: no labelled frame would ever be trained on
+    with pytest.raises(InputError, match="sets_per_generation: 1 set.*leave no training set"):
+        load_config(loop_config_stub(labeller__sets_per_generation=1), base=tmp_path)
+
+
+def test_pseudo_dir_and_mpi_are_not_the_loop_identity(tmp_path):
+    from hydropimd.active.loop import _check_identity
+
+    first = load_config(loop_config_stub(labeller__pseudo_dir=str(tmp_path)), base=tmp_path)
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    second = load_config(loop_config_stub(labeller__pseudo_dir=str(moved), labeller__mpi=4), base=tmp_path)
+    assert first.identity() == second.identity() and "pseudo_dir" not in first.identity()["labeller"]
+    _check_identity(first, tmp_path / "work")
+    _check_identity(second, tmp_path / "work")  # the UPF files moved, more ranks: the same loop
+    # a loop started when both were part of the identity is still the same loop
+    stored = json.loads((tmp_path / "work" / "config.json").read_text())
+    stored["identity"]["labeller"].update(pseudo_dir=str(tmp_path), mpi=1)
+    (tmp_path / "work" / "config.json").write_text(json.dumps(stored))
+    _check_identity(second, tmp_path / "work")
+    with pytest.raises(InputError, match="other labeller settings"):
+        _check_identity(load_config(loop_config_stub(labeller__settings=str(moved)), base=tmp_path), tmp_path / "work")
+
+
+def label_selection(root, frames, sets, model, table):
+    """The label stage of generation 0 on ``frames`` (as if selected), with the reference labeller."""
+    from ase.io import write
+
+    from hydropimd.active.loop import _stage_label, gen_dir
+    from hydropimd.files import write_json_atomic
+
+    work = root / "work"
+    write(root / "selected.extxyz", frames)
+    write_json_atomic(gen_dir(work, 0) / "state" / "select.json", {"selected_file": str(root / "selected.extxyz")})
+    cfg = load_config({**loop_config_stub(), "labeller": {"model": str(model), "pair": str(table),
+                                                          "sets_per_generation": sets}}, base=root)
+    return _stage_label(cfg, work, 0, ReferenceLabeller(model, pair=table), None)
+
+
+def test_every_generation_trains_on_its_labels(subtracted_graph, full_table, tmp_path):
+    from hydropimd.active.loop import _training_data, data_dir
+    from hydropimd.files import write_json_atomic
+    from hydropimd.structures import build_lah10
+    from hydropimd.training.committee import _prepare_data
+
+    def rattled(cell, seed):
+        atoms = build_lah10(a=5.1, cell=cell)
+        atoms.rattle(0.05, seed=seed)
+        return atoms
+
+    # one frame: its only set would be the held-out test split, never trained on
+    (tmp_path / "one").mkdir()
+    one = label_selection(tmp_path / "one", [rattled("conventional", 1)], 10, subtracted_graph, full_table)
+    assert one["train_only"] == one["systems"] and "training" in one["note"]
+    # two compositions in alternation: each system gets its own two sets (interleaving all four would
+    # put both of a composition's frames into one set, all test split)
+    (tmp_path / "mixed").mkdir()
+    frames = [rattled(cell, seed) for seed, cell in enumerate(["conventional", "primitive"] * 2)]
+    mixed = label_selection(tmp_path / "mixed", frames, 10, subtracted_graph, full_table)
+    assert mixed["train_only"] == [] and mixed["note"] is None and mixed["sets"] == 2
+    assert sorted(s.frames_per_set for s in find_systems(data_dir(tmp_path / "mixed" / "work", 0))) == [(1, 1), (1, 1)]
+    # the next generation trains on the lone frame whole, and tests on nothing of it
+    work = tmp_path / "one" / "work"
+    write_json_atomic(work / "gen-000" / "state" / "label.json", one)
+    cfg = load_config(loop_config_stub(), base=tmp_path)
+    data, whole = _training_data(cfg, work, 1)
+    assert whole == one["systems"] and not set(whole) & set(data)
+    initial = data_dir(tmp_path / "mixed" / "work", 0)
+    train, test, _ = _prepare_data([initial], [work / "data" / "gen-000"], tmp_path / "committee", None)
+    assert len(train) == 3 and len(test) == 2  # 2 mixed systems (train split) + the lone frame; its test: none

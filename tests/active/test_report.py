@@ -1,6 +1,7 @@
 """Diagnostics of the tiny loop: errors per generation on a common test set, SOAP PCA map, counts, figures."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -61,3 +62,12 @@ def test_pca_separates_two_clusters():
     coords, explained = pca_map(np.vstack([a, b]))
     assert coords.shape == (40, 2) and explained[0] > explained[1]
     assert abs(coords[:20, 0].mean() - coords[20:, 0].mean()) > 3 * coords[:20, 0].std()
+
+
+def test_report_on_a_published_root_uses_its_full_labels(work, tmp_path):
+    # a folder laid out like the published data: its data/full and data/subtracted must not both be test frames
+    root = tmp_path / "root"
+    for labels in ("full", "subtracted"):
+        shutil.copytree(work / "initial", root / "data" / labels / "initial")
+    result = active_report(work / "work", root, tmp_path / "report", split="all")
+    assert result["test_frames"] == 6 and result["test_data"] == str(root / "data" / "full")

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from hydropimd.training.config import training_script
-from tests.conftest import run_cli
+from tests.conftest import assert_one_line_error, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -78,3 +78,97 @@ def test_bad_training_input(tmp_path, small_full_data):
     bad.write_text(json.dumps({"model": {"descriptor": {"bogus_key": 1}}}))
     result = run_cli("train", "--data", small_full_data, "--out", tmp_path / "o2", "--config", bad, "--quiet")
     assert result.returncode == 2 and "not valid for DeePMD-kit" in result.stderr and "Traceback" not in result.stderr
+
+
+TINY = {"model": {"descriptor": {"neuron": [4, 8, 16], "axis_neuron": 4}, "fitting_net": {"neuron": [16, 16]}}}
+
+
+@pytest.fixture(scope="module")
+def published_like_root(published, tmp_path_factory):
+    """A folder laid out like the published root: ensemble5 with full and with subtracted labels."""
+    root = tmp_path_factory.mktemp("root")
+    for labels in ("full", "subtracted"):
+        shutil.copytree(published / "data" / labels / "ensemble5", root / "data" / labels / "ensemble5")
+    return root
+
+
+def test_bad_arguments_write_nothing(tmp_path, small_full_data, full_table):
+    out = tmp_path / "tp"
+    result = run_cli("train", "--data", small_full_data, "--pair", full_table, "--steps", "-1", "--out", out, "--quiet")
+    assert result.returncode == 2 and "--steps -1 must be positive" in result.stderr
+    assert not out.exists()  # the subtracted data were converted before --steps was refused
+    from hydropimd.errors import InputError
+    from hydropimd.training.committee import train_committee
+
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"training": {"numb_steps": "many"}}))
+    with pytest.raises(InputError, match="not valid for DeePMD-kit"):
+        train_committee([small_full_data], out, pair=full_table, config=bad)
+    assert not out.exists()
+    out.mkdir()
+    (out / "notes.txt").write_text("someone else's folder")
+    with pytest.raises(InputError, match="not empty"):
+        train_committee([small_full_data], out, steps=2)
+
+
+def test_training_config_shapes(tmp_path):
+    from hydropimd.errors import InputError
+    from hydropimd.training.config import load_overrides
+
+    cases = {"binary.json": (b"\xff\xfe\x00binary", "cannot read training config"),
+             "list.json": (b"[1, 2]", "holds a list"),
+             "number.json": (b'{"training": 5}', "'training' must be a table"),
+             "nested.toml": (b"[training]\ntraining_data = 3\n", "'training.training_data' must be a table"),
+             "folder": (None, "cannot read training config")}
+    for name, (content, message) in cases.items():
+        path = tmp_path / name
+        path.mkdir() if content is None else path.write_bytes(content)
+        with pytest.raises(InputError, match=message):
+            training_script([str(tmp_path)], seed=1, overrides=load_overrides(path))
+    with pytest.raises(InputError, match="numb_steps -5 must be positive"):
+        training_script([str(tmp_path)], seed=1, steps=10, overrides={"training": {"numb_steps": -5}})
+    result = run_cli("train", "--data", tmp_path, "--out", tmp_path / "o", "--config", tmp_path / "binary.json", "--quiet")
+    assert_one_line_error(result, "cannot read training config")
+
+
+def test_published_root_longer_run_and_changed_inputs(tmp_path, published_like_root, full_table, monkeypatch):
+    """A published root trains on its full labels only; a larger --steps continues; other inputs are refused."""
+    from hydropimd.errors import InputError
+    from hydropimd.files import write_json_atomic
+    from hydropimd.training import committee as module
+
+    atomic = []
+    monkeypatch.setattr(module, "write_json_atomic", lambda path, payload: atomic.append(path.name) or
+                        write_json_atomic(path, payload))
+    tiny = tmp_path / "tiny.json"
+    tiny.write_text(json.dumps(TINY))
+    out = tmp_path / "tp"
+    member = out / "member-0"
+    first = module.train_committee([published_like_root], out, committee=1, steps=2, config=tiny)
+    # ensemble5 once: its full labels, not full and subtracted labels side by side
+    assert (first["train_systems"], first["test_systems"], first["members"][0]["n_frames"]) == (1, 1, 11)
+    assert json.loads((out / "work.json").read_text())["identity"]["data"] == [str(published_like_root / "data" / "full")]
+    assert first["members"][0]["steps"] == 2 and {"input.json", "committee.json"} <= set(atomic)
+    stamp = (member / "graph.pb").stat().st_mtime_ns
+
+    longer = module.train_committee([published_like_root], out, committee=1, steps=4, config=tiny)
+    assert longer["members"][0]["steps"] == 4  # continued from the checkpoint at step 2, not restarted
+    assert lcurve_steps(member).count(0) == 1 and max(lcurve_steps(member)) == 4
+    assert json.loads((member / "input.json").read_text())["training"]["numb_steps"] == 4
+    assert (member / "graph.pb").stat().st_mtime_ns != stamp
+    stamp = (member / "graph.pb").stat().st_mtime_ns
+    again = module.train_committee([published_like_root], out, committee=1, steps=4, config=tiny)
+    assert again["members"] == longer["members"] and (member / "graph.pb").stat().st_mtime_ns == stamp
+
+    other_config = tmp_path / "other.json"
+    other_config.write_text(json.dumps({**TINY, "loss": {"start_pref_e": 1.0}}))
+    record = (out / "work.json").read_bytes()
+    refusals = {"trained for 4 steps": dict(steps=2), "other committee size": dict(committee=2),
+                "other training config": dict(config=other_config), "other pair table": dict(pair=full_table),
+                "other data": dict(data=[published_like_root / "data" / "subtracted"])}
+    for message, change in refusals.items():
+        arguments = {"data": [published_like_root], "committee": 1, "steps": 4, "config": tiny, **change}
+        with pytest.raises(InputError, match=message):
+            module.train_committee(out=out, **arguments)
+    assert (out / "work.json").read_bytes() == record and not (out / "data" / "subtracted-0").exists()
+    assert json.loads((member / "input.json").read_text())["training"]["numb_steps"] == 4

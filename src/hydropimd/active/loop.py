@@ -16,8 +16,10 @@ Generation g runs four stages, each a call into this package's own stages:
 4. ``label``: the labeller (:mod:`hydropimd.active.labeller`: DFT or a reference
    potential) writes them into ``data/gen-NNN``, this generation's own DeePMD npy
    data set (one system per composition, like the published ``ensembleN``), in
-   ``sets_per_generation`` sets so that the last set is a held-out test split of
-   about 1/``sets_per_generation`` of the frames (the DeePMD-kit 1.x convention).
+   ``sets_per_generation`` (at least 2) sets so that the last set is a held-out test
+   split of about 1/``sets_per_generation`` of the frames (the DeePMD-kit 1.x
+   convention); a system of a single set (one frame of its composition) has no test
+   split and is trained on whole.
 
 Stopping (checked after every select stage, from what is on disk, so changing
 the thresholds and re-running continues a stopped loop):
@@ -62,6 +64,7 @@ import os
 import time
 import tomllib
 import traceback
+from collections import Counter
 from pathlib import Path
 from typing import Callable, Literal
 
@@ -70,8 +73,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from hydropimd.errors import InputError
 from hydropimd.files import lock_directory, write_json_atomic
+from hydropimd.training.committee import data_folder
 
 STAGES = ("train", "explore", "select", "label")
+#: labeller settings outside the loop's identity (how labels are computed, not what they are)
+RUN_ONLY = ("pseudo_dir", "mpi")
 PUBLISHED_PREFIX = "published:"
 
 
@@ -166,7 +172,15 @@ class LabellerConfig(_Strict):
     pseudo_dir: str | None = None
     mpi: int = Field(1, ge=1)
     #: sets per generation; the last one is the generation's test split
-    sets_per_generation: int = Field(10, ge=1)
+    sets_per_generation: int = 10
+
+    @field_validator("sets_per_generation")
+    @classmethod
+    def _two_sets(cls, v):
+        if v < 2:
+            raise ValueError(f"{v} set(s) leave no training set (the last set is the test split); use 2 or more "
+                             "(default 10)")
+        return v
 
     @model_validator(mode="after")
     def _model(self):
@@ -193,8 +207,12 @@ class ActiveConfig(_Strict):
     stop: StopConfig = Field(default_factory=StopConfig)
 
     def identity(self) -> dict:
-        """What defines finished work: data, training and labeller (explore, select, stop may change between runs)."""
-        return self.model_dump(include={"type_map", "data", "training", "labeller"})
+        """What defines finished work: data, training and labeller (explore, select, stop may change between runs).
+
+        Not where the labeller finds its pseudopotentials or how many MPI ranks it runs: they do not change labels.
+        """
+        return self.model_dump(include={"type_map", "data", "training", "labeller"},
+                               exclude={"labeller": set(RUN_ONLY)})
 
 
 # ---------------------------------------------------------------- configuration
@@ -242,7 +260,7 @@ def load_config(config: str | os.PathLike | dict | ActiveConfig, base: str | os.
         message = first["msg"].removeprefix("Value error, ")
         raise InputError(f"{where}: {key}: {message} (fix the active-learning config)") from None
     cfg.work_dir = str((base / Path(cfg.work_dir).expanduser()).resolve())
-    cfg.data.initial = [_resolve(d, base, "initial data") for d in cfg.data.initial]
+    cfg.data.initial = [str(data_folder(_resolve(d, base, "initial data"))) for d in cfg.data.initial]
     cfg.data.pair = _resolve(cfg.data.pair, base, "pair table")
     cfg.training.config = _resolve(cfg.training.config, base, "training config")
     cfg.explore.structures = _resolve(cfg.explore.structures, base, "start structures")
@@ -252,6 +270,7 @@ def load_config(config: str | os.PathLike | dict | ActiveConfig, base: str | os.
     from hydropimd.active.explore import load_grid
 
     load_grid(cfg.explore.grid)  # a bad grid fails now, not after the first training
+    _start_atoms(cfg)  # so does a bad start structure
     return cfg
 
 
@@ -318,6 +337,19 @@ def _cap_reason(cfg: ActiveConfig, labelled: int) -> str:
 
 
 # ---------------------------------------------------------------- stages
+def _start_atoms(cfg: ActiveConfig) -> list:
+    """The exploration's start structures: read from ``explore.structures`` or built from ``[explore.structure]``."""
+    from hydropimd.structures import build_lah10, read_structures
+
+    if cfg.explore.structures:
+        return read_structures(cfg.explore.structures)
+    s = cfg.explore.structure
+    try:
+        return [build_lah10(a=s.a, x=s.x, cell=s.cell, supercell=s.supercell, angles=s.angles, isotope=s.isotope)]
+    except InputError as err:
+        raise InputError(f"[explore.structure]: {err} (fix the active-learning config)") from None
+
+
 def _start_structures(cfg: ActiveConfig, work: Path) -> Path:
     if cfg.explore.structures:
         return Path(cfg.explore.structures)
@@ -325,22 +357,20 @@ def _start_structures(cfg: ActiveConfig, work: Path) -> Path:
     if not target.exists():
         from ase.io import write
 
-        from hydropimd.structures import build_lah10
-
-        s = cfg.explore.structure
-        atoms = build_lah10(a=s.a, x=s.x, cell=s.cell, supercell=s.supercell, angles=s.angles, isotope=s.isotope)
         tmp = target.with_name("start.partial.extxyz")
-        write(tmp, atoms, format="extxyz")
+        write(tmp, _start_atoms(cfg), format="extxyz")
         os.replace(tmp, target)
     return target
 
 
-def _training_data(cfg: ActiveConfig, work: Path, g: int) -> list[str]:
-    data = list(cfg.data.initial)
+def _training_data(cfg: ActiveConfig, work: Path, g: int) -> tuple[list[str], list[str]]:
+    """Data sets split into training and test, and those trained on whole (systems of a single set)."""
+    data, whole = list(cfg.data.initial), []
     for k in range(g):
-        label = stage_state(work, k, "label")
-        data += label["systems"] if label else []
-    return data
+        label = stage_state(work, k, "label") or {}
+        whole += label.get("train_only", [])
+        data += [s for s in label.get("systems", []) if s not in whole]
+    return data, whole
 
 
 def _stage_train(cfg, work, g, progress) -> dict:
@@ -350,11 +380,12 @@ def _stage_train(cfg, work, g, progress) -> dict:
     if cfg.training.overrides:
         overrides = str(work / "training-overrides.json")
         write_json_atomic(Path(overrides), cfg.training.overrides)
-    data = _training_data(cfg, work, g)
+    data, whole = _training_data(cfg, work, g)
     summary = train_committee(data, gen_dir(work, g) / "committee", committee=cfg.training.committee,
-                              steps=cfg.training.steps, config=overrides, pair=cfg.data.pair, progress=progress)
-    return {"data": data, "models": [m["model"] for m in summary["members"]], "members": summary["members"],
-            "train_systems": summary["train_systems"]}
+                              steps=cfg.training.steps, config=overrides, pair=cfg.data.pair, progress=progress,
+                              train_only=whole)
+    return {"data": data + whole, "train_only": whole, "models": [m["model"] for m in summary["members"]],
+            "members": summary["members"], "train_systems": summary["train_systems"]}
 
 
 def _stage_explore(cfg, work, g, progress) -> dict:
@@ -397,11 +428,18 @@ def _stage_label(cfg, work, g, labeller, progress) -> dict:
 
     select = stage_state(work, g, "select")
     structures = read_candidates(select["selected_file"])
-    # several calls, one set each: the last set is the generation's held-out test split.  The
-    # selection is ordered (by E, or by grid point), so the sets interleave it: every set,
-    # the test split included, spans the whole range of the selection.
-    n_sets = min(cfg.labeller.sets_per_generation, len(structures))
-    chunks = [list(range(k, len(structures), n_sets)) for k in range(n_sets)]
+    # several calls, one set per system each: the last set of a system is its held-out test split.
+    # The selection is ordered (by E, or by grid point), so the sets interleave each composition's
+    # frames: every set, the test split included, spans the whole range of the selection.
+    groups: dict[tuple, list[int]] = {}
+    for i, atoms in enumerate(structures):
+        groups.setdefault(tuple(sorted(Counter(atoms.get_chemical_symbols()).items())), []).append(i)
+    chunks: list[list[int]] = []
+    for members in groups.values():
+        n_sets = min(cfg.labeller.sets_per_generation, len(members))
+        chunks += [[] for _ in range(n_sets - len(chunks))]
+        for k in range(n_sets):
+            chunks[k] += members[k::n_sets]
     out = data_dir(work, g)
     totals = {"labelled": 0, "skipped": 0, "failed": 0}
     systems: list[str] = []
@@ -415,8 +453,12 @@ def _stage_label(cfg, work, g, labeller, progress) -> dict:
     from hydropimd.data.systems import find_systems
 
     frames = sum(system.nframes for path in systems for system in find_systems(path))
+    # a system of one set (a lone frame of its composition) would be all test split: it is trained on instead
+    single = [path for path in systems if all(len(system.set_dirs) == 1 for system in find_systems(path))]
+    note = (f"{len(single)} system(s) with a single set (too few frames to split) go whole into training, "
+            "without a test split" if single else None)
     return {**totals, "structures": len(structures), "sets": len(chunks), "systems": systems, "frames": frames,
-            "out": str(out)}
+            "train_only": single, "note": note, "out": str(out)}
 
 
 # ---------------------------------------------------------------- the loop
@@ -437,6 +479,8 @@ def _report(progress, g: int, stage: str, event: str) -> None:
 def _check_identity(cfg: ActiveConfig, work: Path) -> None:
     stored = _read_json(work / "config.json")
     current = json.loads(json.dumps(cfg.identity(), default=str))
+    for key in RUN_ONLY:  # kept in the identity of loops started before they were left out
+        ((stored or {}).get("identity") or {}).get("labeller", {}).pop(key, None)
     if stored is not None and stored.get("identity") != current:
         changed = sorted(k for k in current if stored.get("identity", {}).get(k) != current[k])
         raise InputError(f"{work} holds a loop made with other {', '.join(changed)} settings; "

@@ -180,18 +180,21 @@ def active_report(work_dir: str | os.PathLike, test_data: str | os.PathLike, out
 
     ``work_dir``: an ``active run`` work directory.  ``test_data``: a DeePMD npy
     data set with the labels the loop's data have (full labels when the loop
-    trains with a pair table: the models are tested with the table added).
+    trains with a pair table: the models are tested with the table added); a
+    published root means its ``data/full``.
     Returns a JSON-ready dict (also written to ``out/report.json``).
     """
     from hydropimd.active.loop import active_status, stage_state
     from hydropimd.data.systems import find_systems
     from hydropimd.potential.calculator import HydridePotential
     from hydropimd.potential.testing import test_model
+    from hydropimd.training.committee import data_folder
 
     status = active_status(work_dir)
     work = Path(status["work_dir"])
     config = json.loads((work / "config.json").read_text())["config"]
     pair = config["data"]["pair"]
+    test_data = data_folder(test_data)  # a published root: its full labels, not full and subtracted mixed
     test_systems = find_systems(test_data)
     if not any(s.split_frames(split) for s in test_systems):
         raise InputError(f"{test_data} has no frames in its {split} split; give a labelled test set")

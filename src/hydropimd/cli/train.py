@@ -37,8 +37,10 @@ def cmd_train(args) -> None:
 
 def add_commands(commands) -> None:
     p = commands.add_parser("train", help="train a committee of DeePMD-kit models")
-    p.add_argument("--data", nargs="+", required=True, help="DeePMD npy data sets (the last set of each system is held out)")
-    p.add_argument("--out", required=True, help="output folder (a killed training resumes here)")
+    p.add_argument("--data", nargs="+", required=True, help="DeePMD npy data sets (the last set of each system is held out; "
+                                                           "a published root means its data/full)")
+    p.add_argument("--out", required=True, help="output folder (a killed training resumes here, a larger --steps continues "
+                                                "it; other data, table, config or committee are refused)")
     p.add_argument("--config", help="TOML or JSON overriding the study's DeePMD-kit defaults")
     p.add_argument("--committee", type=int, default=3, help="number of models (default 3)")
     p.add_argument("--steps", type=int, help="training steps (default 1,000,000; the learning rate still decays to its end value)")

@@ -34,10 +34,15 @@ STUDY_DEFAULTS: dict = {
 }
 
 
-def _merge(base: dict, extra: dict) -> dict:
+def _merge(base: dict, extra: dict, where: str = "") -> dict:
     out = copy.deepcopy(base)
     for key, value in extra.items():
-        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+        if isinstance(out.get(key), dict):
+            if not isinstance(value, dict):
+                raise InputError(f"training config: '{where}{key}' must be a table of DeePMD-kit keys, not {value!r}; "
+                                 "fix the training config")
+            value = _merge(out[key], value, f"{where}{key}.")
+        out[key] = value
     return out
 
 
@@ -51,14 +56,9 @@ def training_script(systems: list[str], seed: int, steps: int | None = None, ove
     that the learning rate still ends at stop_lr; ``validation``: systems for the
     learning curve's validation columns.
     """
+    if steps is not None and steps < 1:
+        raise InputError(f"--steps {steps} must be positive")
     script = _merge(STUDY_DEFAULTS, overrides or {})
-    if steps is not None:
-        if steps < 1:
-            raise InputError(f"--steps {steps} must be positive")
-        full = script["training"]["numb_steps"]
-        script["training"]["numb_steps"] = steps
-        lr = script["learning_rate"]
-        lr["decay_steps"] = max(1, min(lr["decay_steps"], round(lr["decay_steps"] * steps / full)))
     script["model"]["descriptor"]["seed"] = seed
     script["model"]["fitting_net"]["seed"] = seed + 1
     script["training"]["seed"] = seed + 2
@@ -69,9 +69,18 @@ def training_script(systems: list[str], seed: int, steps: int | None = None, ove
     from deepmd.utils.argcheck import normalize
 
     try:
-        return normalize(script)  # DeePMD-kit's own validation: unknown keys and bad values fail here
+        script = normalize(script)  # DeePMD-kit's own validation: unknown keys and bad values fail here
     except Exception as err:
         raise InputError(f"the training configuration is not valid for DeePMD-kit: {str(err).splitlines()[0]}") from None
+    full = script["training"]["numb_steps"]
+    if full < 1:
+        raise InputError(f"training.numb_steps {full} must be positive; fix the training config")
+    if steps is not None:  # after normalize: its values are checked, and aliases (stop_batch) are numb_steps
+        script["training"]["numb_steps"] = steps
+        lr = script["learning_rate"]
+        if lr.get("decay_steps"):
+            lr["decay_steps"] = max(1, min(lr["decay_steps"], round(lr["decay_steps"] * steps / full)))
+    return script
 
 
 def load_overrides(path: str | os.PathLike | None) -> dict:
@@ -80,10 +89,16 @@ def load_overrides(path: str | os.PathLike | None) -> dict:
         return {}
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_bytes().decode("utf-8")
     except FileNotFoundError:
         raise InputError(f"training config {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise InputError(f"cannot read training config {path}: {str(err).splitlines()[0]}; give a TOML or JSON text file") from None
     try:
-        return tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+        overrides = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as err:
         raise InputError(f"cannot read training config {path}: {err}") from None
+    if not isinstance(overrides, dict):
+        raise InputError(f"training config {path} holds a {type(overrides).__name__}, not a table of DeePMD-kit keys; "
+                         'write it as {"training": {...}, ...}')
+    return overrides
