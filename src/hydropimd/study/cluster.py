@@ -38,6 +38,7 @@ import shlex
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Callable
@@ -72,6 +73,8 @@ def _import_dpdispatcher():
     Its logger writes ``dpdispatcher.log`` into the current directory and every
     message to stdout; both are removed here and the log goes into the study.
     """
+    if "dpdispatcher" in sys.modules:  # imported (and its handlers replaced) before: keep the study's handler
+        return sys.modules["dpdispatcher"]
     logger = logging.getLogger("dpdispatcher")
     mute = logging.Filter("nothing")  # passes only records of a logger named "nothing": none
     logger.addFilter(mute)
@@ -193,6 +196,8 @@ def _machine(dp, study: Study, cluster: ClusterConfig):
 def _dp_errors() -> tuple:
     """What dpdispatcher raises when a host, a connection or a batch command fails."""
     import paramiko
+
+    _import_dpdispatcher()  # first: a bare submodule import would run its side effects
     from dpdispatcher.utils.utils import RetrySignal
 
     return OSError, EOFError, RuntimeError, ValueError, paramiko.SSHException, RetrySignal
@@ -279,6 +284,7 @@ def _submit_and_wait(dp, submission, cluster: ClusterConfig, progress) -> None:
     Follows dpdispatcher's ``Submission.run_submission`` step by step, with a polling interval that
     grows from seconds to a minute and results fetched from failed tasks too.
     """
+    _import_dpdispatcher()
     from dpdispatcher.utils.job_status import JobStatus
 
     host = _host(cluster)
@@ -315,6 +321,7 @@ def _submit_and_wait(dp, submission, cluster: ClusterConfig, progress) -> None:
 
 def _cancel(submission) -> None:
     """Cancel the jobs still queued or running, wait (briefly) for them to stop, fetch what they left."""
+    _import_dpdispatcher()
     from dpdispatcher.utils.job_status import JobStatus
 
     active = (JobStatus.waiting, JobStatus.running, JobStatus.completing, JobStatus.unknown)
