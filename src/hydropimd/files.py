@@ -34,6 +34,18 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
     return path
 
 
+def check_writable(path: str | os.PathLike, option: str) -> Path:
+    """Refuse, before long work starts, an output path whose folder cannot be created or written."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise InputError(f"{option} {path}: cannot create its folder ({err.strerror}); give a writable path") from None
+    if not os.access(path.parent, os.W_OK) or path.is_dir():
+        raise InputError(f"{option} {path} cannot be written; give a writable file path")
+    return path
+
+
 def write_json_atomic(path: str | os.PathLike, payload, indent: int = 1) -> Path:
     """Write ``payload`` as JSON (objects it cannot encode, such as paths, as strings) atomically."""
     return write_text_atomic(path, json.dumps(payload, indent=indent, default=str))

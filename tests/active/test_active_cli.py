@@ -48,6 +48,10 @@ def test_bad_input_one_line_errors(tmp_path, published):
                                   "--hi", "0.5", "--n", "2"), "lo 0.5 must be smaller than hi 0.5")
     assert_one_line_error(run_cli(*select, "--committee", sub, sub, "--candidates", tmp_path / "none.extxyz"),
                           "does not exist")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    assert_one_line_error(run_cli(*select, "--committee", sub, sub, "--out", blocker / "picked.extxyz"),
+                          "--out", "cannot create its folder")
     # a committee member with the type map [H, La]: the same network with its type names swapped
     swapped = tmp_path / "swapped.pb"
     data = resolve_model(sub).read_bytes()

@@ -81,9 +81,12 @@ def add_explore(commands) -> None:
 def cmd_select(args) -> None:
     from hydropimd.active.deviation import check_committee
     from hydropimd.active.select import check_window, select_frames, write_selection
+    from hydropimd.files import check_writable
 
     check_window(args.lo, args.hi, args.n, args.mode)  # before the progress display starts
     check_committee(args.committee)
+    if args.out:
+        check_writable(args.out, "--out")  # before the deviations (minutes to hours) are computed
     with output.progress_bar("committee deviation", args.quiet) as update:
         result = select_frames(args.candidates, args.committee, args.lo, args.hi, args.n, mode=args.mode,
                                pair=args.pair, progress=update)
