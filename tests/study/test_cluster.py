@@ -228,14 +228,33 @@ def _remote_checkpoint(tmp_path) -> bool:
     return False
 
 
-def test_run_killed_at_walltime_resumes_on_the_next_call(tmp_path, published, slurm):
-    """A job ended by the batch system (scancel, as at its walltime) fails; the next call resumes its checkpoint."""
+def _study_past_its_first_checkpoint(tmp_path, published, slurm, pressure: int):
+    """A one-run study (its own pressure, so its own job name) started in the background; returns once the
+    job has written its first checkpoint.  Returns the config file and the study process."""
     config = tmp_path / "study.toml"
-    config.write_text(_slurm_config(tmp_path, published, CONFIG.format(p1=165).replace("[165, 200]", "[165]")))
+    config.write_text(_slurm_config(tmp_path, published, CONFIG.format(p1=pressure).replace(f"[{pressure}, 200]",
+                                                                                            f"[{pressure}]")))
     command = [sys.executable, "-m", "hydropimd", "study", "run", str(config), "--dir", str(tmp_path / "s"), "--quiet"]
     study = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     _wait(lambda: _remote_checkpoint(tmp_path), "the job wrote no checkpoint", [slurm["root"] / "log" / "slurmd.log"],
           timeout=120)
+    return config, study
+
+
+def _resumes_to_the_end(config, tmp_path, run) -> None:
+    """The stopped run shows as partial, and the next call finishes it with every row once."""
+    status = run_cli("study", "status", config, "--dir", tmp_path / "s", "--json")
+    assert [r["status"] for r in json.loads(status.stdout)["runs"]] == ["partial"]
+    again = run_cli("study", "run", config, "--dir", tmp_path / "s", "--json", "--quiet")
+    assert again.returncode == 0, again.stderr
+    [ran] = json.loads(again.stdout)["ran"]
+    assert ran["status"] == "done" and ran["steps_done"] == 500
+    assert len((run / "table.csv").read_text().splitlines()) == 1 + 500 // 5  # resumed rows, none lost or doubled
+
+
+def test_run_killed_at_walltime_resumes_on_the_next_call(tmp_path, published, slurm):
+    """A job ended by the batch system (scancel, as at its walltime) fails; the next call resumes its checkpoint."""
+    config, study = _study_past_its_first_checkpoint(tmp_path, published, slurm, 165)
     name = "T300K-P165GPa-H-1beads"  # not the name of another test's jobs
     subprocess.run(["scancel", "--name", name], check=True)
     _, err = study.communicate(timeout=120)
@@ -243,26 +262,13 @@ def test_run_killed_at_walltime_resumes_on_the_next_call(tmp_path, published, sl
     assert study.returncode == 2 and "1 run failed" in err, err
     assert (run / "failed.json").exists() and 0 < json.loads((run / "state.json").read_text())["step"] < 500
     started = (run / "init.extxyz").stat().st_mtime_ns
-
-    status = run_cli("study", "status", config, "--dir", tmp_path / "s", "--json")
-    assert [r["status"] for r in json.loads(status.stdout)["runs"]] == ["partial"]
-    again = run_cli("study", "run", config, "--dir", tmp_path / "s", "--json", "--quiet")
-    assert again.returncode == 0, again.stderr
-    [ran] = json.loads(again.stdout)["ran"]
-    assert ran["status"] == "done" and ran["steps_done"] == 500
+    _resumes_to_the_end(config, tmp_path, run)
     assert (run / "init.extxyz").stat().st_mtime_ns == started  # resumed, not started again
-    assert len((run / "table.csv").read_text().splitlines()) == 1 + 500 // 5
     assert not (run / "failed.json").exists()
 
 
 def test_interrupted_study_cancels_its_jobs_and_resumes(tmp_path, published, slurm):
-    config = tmp_path / "study.toml"
-    config.write_text(_slurm_config(tmp_path, published, CONFIG.format(p1=150).replace("[150, 200]", "[150]")))
-    command = [sys.executable, "-m", "hydropimd", "study", "run", str(config), "--dir", str(tmp_path / "s"), "--quiet"]
-    study = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-    _wait(lambda: _remote_checkpoint(tmp_path), "the job wrote no checkpoint", [slurm["root"] / "log" / "slurmd.log"],
-          timeout=120)
+    config, study = _study_past_its_first_checkpoint(tmp_path, published, slurm, 150)
     study.send_signal(signal.SIGINT)  # Ctrl-C
     _, err = study.communicate(timeout=90)
     assert study.returncode == 130 and "interrupted" in err, err
@@ -273,14 +279,7 @@ def test_interrupted_study_cancels_its_jobs_and_resumes(tmp_path, published, slu
     steps = json.loads((run / "state.json").read_text())["step"]
     assert 0 < steps < 500 and not (run / "failed.json").exists()  # what the job left came back
     assert list((tmp_path / "remote").iterdir()) == []
-
-    status = run_cli("study", "status", config, "--dir", tmp_path / "s", "--json")
-    assert [r["status"] for r in json.loads(status.stdout)["runs"]] == ["partial"]
-    again = run_cli("study", "run", config, "--dir", tmp_path / "s", "--json", "--quiet")
-    assert again.returncode == 0, again.stderr
-    [ran] = json.loads(again.stdout)["ran"]
-    assert ran["status"] == "done" and ran["steps_done"] == 500
-    assert len((run / "table.csv").read_text().splitlines()) == 1 + 500 // 5  # resumed rows, none lost or doubled
+    _resumes_to_the_end(config, tmp_path, run)
 
 
 def test_refused_job_is_a_one_line_error(tmp_path, published, slurm):
