@@ -284,3 +284,16 @@ def test_every_generation_trains_on_its_labels(subtracted_graph, full_table, tmp
     initial = data_dir(tmp_path / "mixed" / "work", 0)
     train, test, _ = _prepare_data([initial], [work / "data" / "gen-000"], tmp_path / "committee", None)
     assert len(train) == 3 and len(test) == 2  # 2 mixed systems (train split) + the lone frame; its test: none
+
+
+def test_a_changed_start_structure_reaches_the_next_exploration(loop, tmp_path):
+    """Explore settings may change between calls: the start structure is written from the current config."""
+    from ase.io import read
+
+    from hydropimd.active.loop import _start_structures
+
+    config = loop["config"]
+    first = read(_start_structures(load_config(config), tmp_path))
+    changed = {**config, "explore": {**config["explore"], "structure": {**config["explore"]["structure"], "a": 4.9}}}
+    second = read(_start_structures(load_config(changed), tmp_path))
+    assert second.get_volume() < first.get_volume() and len(second) == len(first)

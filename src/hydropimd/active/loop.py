@@ -353,13 +353,14 @@ def _start_atoms(cfg: ActiveConfig) -> list:
 def _start_structures(cfg: ActiveConfig, work: Path) -> Path:
     if cfg.explore.structures:
         return Path(cfg.explore.structures)
-    target = work / "start.extxyz"
-    if not target.exists():
-        from ase.io import write
+    from ase.io import write
 
-        tmp = target.with_name("start.partial.extxyz")
-        write(tmp, _start_atoms(cfg), format="extxyz")
-        os.replace(tmp, target)
+    # written from the current [explore.structure] at every exploration: explore settings may change between
+    # calls, and the next generation starts from what the config says now
+    target = work / "start.extxyz"
+    tmp = target.with_name("start.partial.extxyz")
+    write(tmp, _start_atoms(cfg), format="extxyz")
+    os.replace(tmp, target)
     return target
 
 
