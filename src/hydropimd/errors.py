@@ -1,11 +1,59 @@
-"""The one exception type users see.
+"""The two kinds of error users see, as ASE separates ``CalculatorSetupError`` from ``CalculationFailed``.
 
-Every problem caused by input (a missing file, a bad number, atoms too close)
-is raised as :class:`InputError` with a one-line message that names the problem
-and, where there is one, the fix.  The command-line layer prints that line and
-exits non-zero without a traceback; Python callers can catch it.
+* :class:`InputError`: the user's mistake (a missing file, a bad number, atoms too
+  close).  Nothing ran, or nothing that matters; fixing the input fixes it.
+  Exit status :data:`EXIT_INPUT` (2).
+* :class:`RunFailed`: the input was accepted but the computation failed while it
+  ran (a cell that exploded, a LAMMPS client that died, ``dp train`` or pw.x
+  stopping).  Exit status :data:`EXIT_RUN_FAILED` (3).  ``retryable`` says
+  whether running the same thing again may succeed (a killed process, a dead
+  client, a walltime) or will fail the same way (a deterministic blow-up):
+  ``study`` and ``active`` use it to decide what to resubmit.
+
+Both carry a one-line message that names the problem and, where there is one,
+the fix.  The command-line layer prints that line and exits with the kind's
+status, without a traceback; Python callers catch :class:`HydropimdError` for both.
 """
 
+#: exit status of a command refused for bad input
+EXIT_INPUT = 2
+#: exit status of a command whose computation failed at run time
+EXIT_RUN_FAILED = 3
 
-class InputError(ValueError):
+
+class HydropimdError(Exception):
+    """Any error hydropimd reports to its user as one line."""
+
+    exit_status = 1
+    kind = "error"
+
+
+class InputError(HydropimdError, ValueError):
     """Bad input: the message is one line, names the problem and the fix."""
+
+    exit_status = EXIT_INPUT
+    kind = "input"
+
+
+class RunFailed(HydropimdError, RuntimeError):
+    """A run that failed while it ran; ``retryable``: whether the same run may succeed when tried again."""
+
+    exit_status = EXIT_RUN_FAILED
+    kind = "run"
+
+    def __init__(self, message: str, retryable: bool = False):
+        super().__init__(message)
+        self.retryable = retryable
+
+
+def error_record(err: HydropimdError) -> dict:
+    """What a worker writes about its failure (``failed.json``): kind, message, whether a retry may help."""
+    return {"kind": err.kind, "message": str(err), "retryable": bool(getattr(err, "retryable", False)),
+            "exit_status": err.exit_status}
+
+
+def error_from_record(record: dict) -> HydropimdError:
+    """The exception a ``failed.json`` record describes (inverse of :func:`error_record`)."""
+    if record.get("kind") == "input":
+        return InputError(record["message"])
+    return RunFailed(record["message"], retryable=record.get("retryable", False))

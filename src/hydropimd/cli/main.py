@@ -2,8 +2,9 @@
 
 Each sub-command parses its options, calls one public function of the package
 with the same arguments, and prints a rich table or, with ``--json``, JSON.
-Bad input raises :class:`hydropimd.errors.InputError`, printed here as one line
-with exit status 2 and no traceback.
+Bad input raises :class:`hydropimd.errors.InputError` (exit status 2), a computation
+that fails while it runs :class:`hydropimd.errors.RunFailed` (exit status 3); both are
+printed here as one line, without a traceback.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import sys
 from pathlib import Path
 
 from hydropimd.cli import output
-from hydropimd.errors import InputError
+from hydropimd.errors import HydropimdError, InputError
 
 
 class Parser(argparse.ArgumentParser):
@@ -283,9 +284,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("deepmd").setLevel(logging.ERROR)  # DeePMD-kit's tuning hints are not our users' business
     try:
         args.func(args)
-    except InputError as err:
+    except HydropimdError as err:  # InputError: exit 2; RunFailed: exit 3
         output.error(str(err))
-        return 2
+        return err.exit_status
     except OSError as err:  # a path the user gave that cannot be read or written
         where = f" {err.filename}" if err.filename else ""
         output.error(f"cannot access{where}: {err.strerror or err}; check the path and its permissions")
