@@ -37,7 +37,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from hydropimd.data.location import published_root
 from hydropimd.errors import InputError
 from hydropimd.md.lammps import client_input, lammps_executable
-from hydropimd.md.ipi_input import MDSettings
+from hydropimd.md.settings import MDSettings
 from hydropimd.md.run import run_md
 from hydropimd.potential.models import cached_compressed_model
 from hydropimd.structures import build_lah10

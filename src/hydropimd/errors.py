@@ -27,6 +27,13 @@ class HydropimdError(Exception):
     exit_status = 1
     kind = "error"
 
+    def reworded(self, message: str) -> "HydropimdError":
+        """The same error (type and attributes) with another message, e.g. one that adds where it happened."""
+        copy = type(self).__new__(type(self))
+        copy.__dict__.update(self.__dict__)
+        copy.args = (message,)
+        return copy
+
 
 class InputError(HydropimdError, ValueError):
     """Bad input: the message is one line, names the problem and the fix."""

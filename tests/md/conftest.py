@@ -5,7 +5,7 @@ import pytest
 
 from hydropimd.analysis.statistics import correlated_mean
 
-from hydropimd.md.ipi_input import MDSettings
+from hydropimd.md.settings import MDSettings
 from hydropimd.structures import build_lah10
 
 

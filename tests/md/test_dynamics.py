@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from hydropimd.md.ipi_input import MDSettings
+from hydropimd.md.settings import MDSettings
 from hydropimd.md.run import run_md
 from hydropimd.structures import build_lah10, set_isotope
 from tests.md.conftest import mean_and_error, read_table

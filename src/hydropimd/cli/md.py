@@ -1,48 +1,85 @@
-"""``hydropimd md run``: constant-pressure (path-integral) MD through i-PI."""
+"""``hydropimd md run`` (create a run directory and advance it) and ``md advance DIR`` (the worker).
+
+The options of ``md run`` are generated from :class:`hydropimd.md.settings.MDSettings`:
+each field is an option (``--timestep-fs`` for ``timestep_fs``), its help and default
+come from the model, so that a default is written once.  A few fields keep their
+established short spellings as aliases (``--temperature``, ``--dt-fs``, ``--threads``).
+"""
 
 from __future__ import annotations
 
+import argparse
+import types
+import typing
 
 from hydropimd.cli import output
 from hydropimd.errors import InputError
 
+#: established option spellings, accepted besides the field's own ``--field-name``
+_ALIASES = {"temperature_k": ["--temperature"], "timestep_fs": ["--dt-fs"], "threads_per_driver": ["--threads"]}
+#: options of ``md run`` that are not run settings
+_RUN_OPTIONS = ("structure", "out", "resume", "force", "json", "quiet")
+
 
 def cmd_md_run(args) -> None:
-    from hydropimd.md.ipi_input import MDSettings
     from hydropimd.md.run import resume_md, run_md
 
+    given = {name: value for name, value in vars(args).items()
+             if name in _settings_fields() and value is not None and value is not False}
     if args.resume:
+        if given:
+            raise InputError(f"--resume continues a run with its stored settings; drop "
+                             f"{', '.join('--' + k.replace('_', '-') for k in sorted(given))}")
         with _progress(args.quiet) as update:
             summary = resume_md(args.out, progress=update)
     else:
-        missing = [name for name in ("structure", "model", "temperature") if getattr(args, name) is None]
+        missing = [flag for flag, ok in (("--structure", args.structure), ("--temperature", "temperature_k" in given))
+                   if not ok]
+        if "model" not in given and "einstein_frequency_thz" not in given:
+            missing.insert(1, "--model")
         if missing:
-            raise InputError(f"a new run needs --{' --'.join(m.replace('_', '-') for m in missing)} "
-                             "(or --resume --out DIR to continue one)")
-        if (args.steps is None) == (args.time_ps is None):
+            raise InputError(f"a new run needs {' '.join(missing)} (or --resume --out DIR to continue one)")
+        if ("steps" in given) == ("time_ps" in given):
             raise InputError("give exactly one of --steps N or --time-ps T")
-        steps = args.steps if args.steps is not None else round(args.time_ps * 1000 / args.dt_fs)
-        settings = MDSettings(
-            model=args.model, pair=args.pair, temperature_k=args.temperature, pressure_gpa=args.pressure_gpa,
-            steps=steps, beads=args.beads, timestep_fs=args.dt_fs, ensemble=args.ensemble, seed=args.seed,
-            stride=args.stride, checkpoint_stride=args.checkpoint_stride, thermostat_tau_fs=args.thermostat_tau_fs,
-            barostat_tau_fs=args.barostat_tau_fs, cell_thermostat_tau_fs=args.cell_thermostat_tau_fs,
-            committee=args.committee or [], monitor_stride=args.monitor_stride, dev_warn=args.dev_warn,
-            engine=args.engine, drivers=args.drivers, threads_per_driver=args.threads, save_beads=args.save_beads,
-            bead_groups=args.bead_groups, port=args.port, ranks_per_driver=args.ranks_per_driver,
-        )
+        settings = _settings(given)
         with _progress(args.quiet) as update:
             summary = run_md(args.structure, settings, args.out, force=args.force, progress=update)
+    _print_summary(args, summary)
+
+
+def cmd_md_advance(args) -> None:
+    from hydropimd.md.worker import advance_here
+
+    with _progress(args.quiet) as update:
+        summary = advance_here(args.run_dir, progress=update)
+    _print_summary(args, summary)
+
+
+def _settings(given: dict):
+    from hydropimd.config import first_problem
+    from hydropimd.md.settings import MDSettings
+    from pydantic import ValidationError
+
+    try:
+        return MDSettings(**given)
+    except ValidationError as err:
+        problem = first_problem(err)
+        name = problem.split(":")[0]
+        flag = "--" + name.replace("_", "-") if name in _settings_fields() else name
+        raise InputError(f"{flag}{problem[len(name):]} (see 'hydropimd md run --help')") from None
+
+
+def _print_summary(args, summary: dict) -> None:
     if args.json:
         output.print_json({k: v for k, v in summary.items() if k != "last"})
-    else:
-        last = summary["last"] or {}
-        output.print_table(f"run {summary['run_dir']}", ["quantity", "value"], [
-            ["steps done", f"{summary['steps_done']} / {summary['steps']}"],
-            ["seconds per step", summary["seconds_per_step"]],
-            ["force seconds per step", summary["force_seconds_per_step"]],
-            *[[k, last[k]] for k in ("a", "b", "c", "alpha", "beta", "gamma", "pressure_gpa", "temperature_k") if k in last],
-        ])
+        return
+    last = summary["last"] or {}
+    output.print_table(f"run {summary['run_dir']}", ["quantity", "value"], [
+        ["steps done", f"{summary['steps_done']} / {summary['steps']}"],
+        ["seconds per step", summary["seconds_per_step"]],
+        ["force seconds per step", summary["force_seconds_per_step"]],
+        *[[k, last[k]] for k in ("a", "b", "c", "alpha", "beta", "gamma", "pressure_gpa", "temperature_k") if k in last],
+    ])
 
 
 class _progress:
@@ -78,39 +115,53 @@ class _progress:
             self.bar.__exit__(*exc)
 
 
+def _settings_fields() -> dict:
+    from hydropimd.md.settings import MDSettings
+
+    return MDSettings.model_fields
+
+
+def _add_settings_options(p: argparse.ArgumentParser) -> None:
+    """One option per field of MDSettings, help and default from the model (the default itself stays there:
+    an option not given is not passed, so the model's default applies)."""
+    for name, field in _settings_fields().items():
+        flags = [f"--{name.replace('_', '-')}", *_ALIASES.get(name, [])]
+        kind = _scalar_type(field.annotation)
+        default = field.get_default(call_default_factory=True)
+        shown = "" if default in (None, [], False) else f" (default {default})"
+        help_text = (field.description or name) + shown
+        if kind is bool:
+            p.add_argument(*flags, dest=name, action="store_true", help=help_text)
+        elif typing.get_origin(field.annotation) is list:
+            p.add_argument(*flags, dest=name, nargs="+", metavar="MODEL", help=help_text)
+        elif typing.get_origin(field.annotation) is typing.Literal:
+            p.add_argument(*flags, dest=name, choices=list(typing.get_args(field.annotation)), help=help_text)
+        else:
+            p.add_argument(*flags, dest=name, type=kind, help=help_text)
+
+
+def _scalar_type(annotation):
+    """int, float, str or bool from a field's annotation (``int | None`` -> int)."""
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        annotation = next(a for a in typing.get_args(annotation) if a is not type(None))
+    return annotation if annotation in (int, float, bool) else str
+
+
 def add_commands(commands) -> None:
     md = commands.add_parser("md", help="molecular dynamics with i-PI").add_subparsers(dest="action", required=True)
     p = md.add_parser("run", help="NPT (path-integral) MD with a fully flexible cell")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--structure", help="starting structure (any ASE format; masses give the isotope)")
-    p.add_argument("--model", help="DeePMD-kit model (1.x graphs are upgraded automatically)")
-    p.add_argument("--pair", help="pair table added to the model")
-    p.add_argument("--temperature", type=float, help="temperature, K")
-    p.add_argument("--pressure-gpa", type=float, help="pressure, GPa")
-    p.add_argument("--beads", type=int, default=1, help="path-integral beads (1: classical nuclei)")
-    p.add_argument("--steps", type=int, help="number of MD steps")
-    p.add_argument("--time-ps", type=float, help="simulated time, ps (instead of --steps)")
-    p.add_argument("--dt-fs", type=float, default=0.5, help="timestep, fs (default 0.5)")
-    p.add_argument("--ensemble", choices=["npt", "nvt", "nve"], default="npt")
-    p.add_argument("--seed", type=int, default=12345)
-    p.add_argument("--stride", type=int, default=10, help="steps between table rows and frames")
-    p.add_argument("--checkpoint-stride", type=int, default=100, help="steps between checkpoints")
-    p.add_argument("--thermostat-tau-fs", type=float, default=100.0, help="PILE-L centroid time constant, fs")
-    p.add_argument("--barostat-tau-fs", type=float, default=200.0, help="barostat time constant, fs")
-    p.add_argument("--cell-thermostat-tau-fs", type=float, default=100.0, help="cell Langevin time constant, fs")
-    p.add_argument("--engine", choices=["inprocess", "lammps"], default="inprocess")
-    p.add_argument("--drivers", type=int, default=2, help="LAMMPS clients (engine lammps)")
-    p.add_argument("--threads", type=int, default=1, help="threads per LAMMPS client")
-    p.add_argument("--port", type=int, default=0,
-                   help="inet socket port for LAMMPS clients on other machines (default 0: unix socket, local clients)")
-    p.add_argument("--ranks-per-driver", type=int, default=1, help="MPI ranks of each LAMMPS client")
-    p.add_argument("--bead-groups", type=int, default=0, help="bead groups evaluated concurrently in-process (0: one per core)")
-    p.add_argument("--committee", nargs="+", metavar="MODEL", help="extra models for the force deviation")
-    p.add_argument("--monitor-stride", type=int, default=0, help="steps between committee evaluations")
-    p.add_argument("--dev-warn", type=float, help="warn once when the max force deviation exceeds this, eV/A")
-    p.add_argument("--save-beads", action="store_true", help="also write every bead (for active learning)")
+    _add_settings_options(p)
     p.add_argument("--out", required=True, help="run directory")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--force", action="store_true", help="replace a run already in --out")
     p.set_defaults(func=cmd_md_run)
+
+    a = md.add_parser("advance", help="advance a run directory from its last checkpoint, in this process "
+                      "(the worker that md run, study run and explore start)")
+    a.add_argument("run_dir", help="run directory made by md run, study run or explore")
+    a.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+    a.add_argument("--quiet", action="store_true", help="no progress bar")
+    a.set_defaults(func=cmd_md_advance)

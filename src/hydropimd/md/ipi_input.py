@@ -26,91 +26,17 @@ temperatures in kelvin, pressures in gigapascal, times in femtoseconds.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from xml.sax.saxutils import escape
 
 from hydropimd.errors import InputError
+from hydropimd.md.settings import MDSettings
 
-ENSEMBLES = ("npt", "nvt", "nve")
 FORCEFIELD_NAME = "hydropimd"
 
 
-@dataclass
-class MDSettings:
-    """Everything that defines a run apart from the starting structure.
-
-    Units: kelvin, gigapascal, femtoseconds; ``steps`` and strides in MD steps.
-    """
-
-    model: str
-    temperature_k: float
-    pressure_gpa: float | None = None
-    steps: int = 1000
-    beads: int = 1
-    timestep_fs: float = 0.5
-    ensemble: str = "npt"
-    seed: int = 12345
-    stride: int = 10
-    checkpoint_stride: int = 100
-    thermostat_tau_fs: float = 100.0
-    barostat_tau_fs: float = 200.0
-    cell_thermostat_tau_fs: float = 100.0
-    pair: str | None = None
-    committee: list[str] = field(default_factory=list)
-    monitor_stride: int = 0
-    dev_warn: float | None = None
-    engine: str = "inprocess"
-    drivers: int = 2
-    threads_per_driver: int = 1
-    #: MPI ranks of each LAMMPS client (domain decomposition of large cells)
-    ranks_per_driver: int = 1
-    #: 0: a unix socket (clients on this machine); > 0: an inet socket on this port, so that LAMMPS
-    #: clients on other machines can serve the run (they use lammps/client-remote.in of the run directory)
-    port: int = 0
-    save_beads: bool = False
-    #: bead groups evaluated concurrently in-process (0: one per core available)
-    bead_groups: int = 0
-    #: reference potential instead of the model: an Einstein crystal of this frequency (THz); NVE/NVT only
-    einstein_frequency_thz: float | None = None
-
-    def validate(self) -> None:
-        """One-line errors for impossible settings (before anything runs)."""
-        if self.ensemble not in ENSEMBLES:
-            raise InputError(f"ensemble '{self.ensemble}' must be one of {', '.join(ENSEMBLES)}")
-        if not self.temperature_k > 0:
-            raise InputError(f"temperature {self.temperature_k} K must be positive")
-        if not self.timestep_fs > 0:
-            raise InputError(f"timestep {self.timestep_fs} fs must be positive")
-        if self.steps < 1:
-            raise InputError(f"number of steps {self.steps} must be positive")
-        if self.beads < 1:
-            raise InputError(f"number of beads {self.beads} must be positive")
-        if self.ensemble == "npt" and self.pressure_gpa is None:
-            raise InputError("an NPT run needs --pressure-gpa")
-        for name in ("stride", "checkpoint_stride"):
-            if getattr(self, name) < 1:
-                raise InputError(f"{name} must be a positive number of steps")
-        if self.checkpoint_stride % self.stride:
-            raise InputError(f"checkpoint stride {self.checkpoint_stride} must be a multiple of the output stride {self.stride}")
-        if self.monitor_stride and self.monitor_stride % self.stride:
-            raise InputError(f"monitor stride {self.monitor_stride} must be a multiple of the output stride {self.stride}")
-        if self.engine not in ("inprocess", "lammps"):
-            raise InputError(f"engine '{self.engine}' must be inprocess or lammps")
-        if self.einstein_frequency_thz is not None and (self.ensemble == "npt" or self.engine != "inprocess"):
-            raise InputError("the Einstein reference potential runs only in-process at constant volume (nve or nvt)")
-        if self.engine == "lammps" and (self.drivers < 0 or (self.drivers == 0 and not self.port)):
-            raise InputError("--drivers must be at least 1 (0 only with --port, when remote clients serve the run)")
-        if self.ranks_per_driver < 1 or self.threads_per_driver < 1:
-            raise InputError("--ranks-per-driver and --threads must be at least 1")
-        if not 0 <= self.port < 65536:
-            raise InputError(f"port {self.port} must lie between 1 and 65535 (0: unix socket)")
-        for tau in ("thermostat_tau_fs", "barostat_tau_fs", "cell_thermostat_tau_fs"):
-            if not getattr(self, tau) > 0:
-                raise InputError(f"{tau} must be positive")
-
-
-def _forcefield_xml(settings: MDSettings, template: Path, driver_path: Path, socket_address: str | None) -> str:
+def _forcefield_xml(settings: MDSettings, template: Path, driver_path: Path, socket_address: str | None,
+                    reference_volume_a3: float | None) -> str:
     if settings.einstein_frequency_thz is not None:
         return (f"  <ffdirect name='{FORCEFIELD_NAME}' pbc='false'>\n"
                 f"    <pes>custom</pes>\n    <pes_path>{escape(str(driver_path.with_name('einstein_pes.py')))}</pes_path>\n"
@@ -128,8 +54,8 @@ def _forcefield_xml(settings: MDSettings, template: Path, driver_path: Path, soc
         "model": str(Path(settings.model).resolve()),
         "template": str(template),
         "pair": str(Path(settings.pair).resolve()) if settings.pair else "",
-        "committee": ";".join(str(Path(c).resolve()) for c in settings.committee),
         "groups": str(settings.bead_groups) if settings.bead_groups else "",
+        "reference_volume_a3": repr(float(reference_volume_a3)) if reference_volume_a3 else "",
     }
     # i-PI reads <parameters> as a {key: value, ...} dictionary split on commas
     if any("," in v for v in params.values()):
@@ -161,6 +87,7 @@ def ipi_input_xml(
     structure_file: Path,
     driver_path: Path,
     socket_address: str | None = None,
+    reference_volume_a3: float | None = None,
 ) -> str:
     """The complete i-PI input.  Runnable by hand with ``i-pi input.xml``: its
     ``<output>`` section writes i-PI's own property file, centroid trajectory and
@@ -179,7 +106,7 @@ def ipi_input_xml(
         f"  <total_steps>{s.steps}</total_steps>\n"
         f"  <prng><seed>{s.seed}</seed></prng>\n"
         # relative to the run directory, from which i-PI is loaded: runs stay relocatable (clusters resume elsewhere)
-        f"{_forcefield_xml(s, Path(structure_file.name), driver_path, socket_address)}"
+        f"{_forcefield_xml(s, Path(structure_file.name), driver_path, socket_address, reference_volume_a3)}"
         "  <system>\n"
         f"    <initialize nbeads='{s.beads}'>\n"
         f"      <file mode='ase' units='angstrom' cell_units='angstrom'> {escape(structure_file.name)} </file>\n"

@@ -25,7 +25,7 @@ from pathlib import Path
 from ase import Atoms
 from ase.io import write
 
-from hydropimd.errors import InputError
+from hydropimd.errors import InputError, RunFailed
 from hydropimd.pair.baseline import PUBLISHED_LAH10_PAIRS, PUBLISHED_TABLE_LENGTH
 
 SOCKET_PREFIX = "/tmp/ipi_"  # where i-PI and LAMMPS' fix ipi put unix-domain sockets
@@ -117,7 +117,8 @@ def stop_clients(clients: list[subprocess.Popen]) -> None:
 
 
 def check_clients(clients: list[subprocess.Popen], run_dir: Path) -> None:
-    """Raise a one-line error naming the log when a client has died."""
+    """Raise :class:`RunFailed` naming the log when a client has died (retryable: the run continues from its checkpoint)."""
     for k, c in enumerate(clients):
         if c.poll() is not None:
-            raise InputError(f"LAMMPS client {k} exited with status {c.returncode}; read {run_dir / 'lammps' / f'client-{k}.log'}")
+            raise RunFailed(f"LAMMPS client {k} exited with status {c.returncode}; read {run_dir / 'lammps' / f'client-{k}.log'}",
+                            retryable=True)
