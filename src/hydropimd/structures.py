@@ -10,12 +10,14 @@ angles in degrees, masses in atomic mass units.
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 from ase import Atoms
+from ase.build import make_supercell
 from ase.io import read
 from ase.data import atomic_masses, atomic_numbers
 from ase.geometry import cellpar_to_cell
@@ -36,21 +38,42 @@ STUDY_CELLS = {
 }
 
 
-def parse_supercell(spec) -> tuple[int, int, int]:
-    """``2`` or ``"2"`` -> (2, 2, 2); ``"2,2,3"`` or (2, 2, 3) -> (2, 2, 3)."""
+def parse_supercell(spec) -> np.ndarray:
+    """Integer supercell matrix (3, 3), rows = new cell vectors in units of the parent cell vectors.
+
+    ``2`` or ``"2"`` -> 2 x identity; ``"2,2,3"`` or (2, 2, 3) -> diag(2, 2, 3); nine integers
+    (``"1,1,0,0,1,1,1,0,1"``, a flat or nested sequence) -> that matrix.  Its determinant (the
+    number of parent cells) must be positive.
+    """
+    original = spec
     if isinstance(spec, str):
         try:
-            spec = [int(v) for v in spec.split(",")]
+            spec = [int(v) for v in re.split(r"[\s,]+", spec.strip()) if v]
         except ValueError:
-            raise InputError(f"supercell '{spec}' must be one integer or three comma-separated integers") from None
-    if isinstance(spec, (int, np.integer)):
-        spec = [int(spec)]
-    spec = list(spec)
-    if len(spec) == 1:
-        spec = spec * 3
-    if len(spec) != 3 or any(n < 1 for n in spec):
-        raise InputError(f"supercell {spec} must be one or three positive integers")
-    return tuple(int(n) for n in spec)
+            raise InputError(f"supercell '{original}' must be one, three or nine comma-separated integers") from None
+    try:
+        values = np.asarray(spec)
+        if values.dtype == bool or not np.issubdtype(values.dtype, np.number) or values.size not in (1, 3, 9) \
+                or not np.all(values == np.round(values)):
+            raise ValueError
+        values = values.astype(int).ravel()
+    except (ValueError, TypeError, OverflowError):
+        raise InputError(f"supercell {original!r} must be one, three or nine integers "
+                         "(N, N1,N2,N3 or a 3x3 matrix row by row)") from None
+    matrix = np.diag(np.repeat(values, 3 // len(values))) if len(values) in (1, 3) else values.reshape(3, 3)
+    det = int(round(np.linalg.det(matrix)))
+    if det <= 0:
+        shown = original.strip() if isinstance(original, str) else _supercell_text(matrix)
+        raise InputError(f"supercell {shown} has determinant {det}; it must be positive "
+                         "(a right-handed repetition of at least one cell)")
+    return matrix
+
+
+def _supercell_text(matrix) -> str:
+    """``2,2,3`` for a diagonal matrix, else the nine entries row by row."""
+    matrix = np.asarray(matrix, dtype=int)
+    values = np.diag(matrix) if np.count_nonzero(matrix - np.diag(np.diag(matrix))) == 0 else matrix.ravel()
+    return ",".join(str(int(v)) for v in values)
 
 
 def distortion_matrix(angles_deg, volume_factor: float = 1.0) -> np.ndarray:
@@ -83,7 +106,9 @@ def build_lah10(
     """fcc LaH10 (Fm-3m) with lattice constant ``a`` (angstrom) and 32f parameter ``x``.
 
     ``cell``: ``conventional`` (44 atoms) or ``primitive`` (11 atoms), repeated by
-    ``supercell``.  ``angles``: target (alpha, beta, gamma) in degrees of the
+    ``supercell``: N, (N1, N2, N3) or a 3x3 integer matrix (rows: new cell vectors in
+    units of the parent cell vectors; built with ``ase.build.make_supercell``).  What
+    was built is recorded in ``atoms.info`` (see :func:`supercell_record`).  ``angles``: target (alpha, beta, gamma) in degrees of the
     *conventional* cell, imposed at fixed volume by the same linear map on
     whatever cell is built (so a primitive-cell supercell is the corresponding
     piece of the distorted lattice).  ``isotope``: ``H`` or ``D``; masses are set
@@ -112,7 +137,12 @@ def build_lah10(
         )
     if len(atoms) != (11 if cell == "primitive" else 44):
         raise InputError(f"x = {x} puts hydrogens on special positions ({len(atoms)} atoms instead of 44); use x near 0.38")
-    atoms = atoms.repeat(parse_supercell(supercell))
+    matrix = parse_supercell(supercell)
+    diagonal = np.diag(matrix)
+    if np.array_equal(matrix, np.diag(diagonal)) and np.all(diagonal > 0):
+        atoms = atoms.repeat(tuple(int(n) for n in diagonal))
+    else:
+        atoms = make_supercell(atoms, matrix)
     order = np.argsort(np.array(atoms.get_chemical_symbols()) != "La", kind="stable")
     atoms = atoms[order]
     if angles is not None:
@@ -121,7 +151,69 @@ def build_lah10(
         atoms.info["conventional_angles_deg"] = [float(v) for v in angles]
     set_isotope(atoms, isotope)
     atoms.info.update({"prototype": "LaH10 Fm-3m", "a_angstrom": float(a), "x_32f": float(x)})
+    atoms.info.update(supercell_record("fcc", cell, matrix))
     return atoms
+
+
+def supercell_record(parent_lattice: str, cell_kind: str, matrix) -> dict:
+    """``atoms.info`` keys saying what a cell is: ``parent_lattice`` (fcc), ``cell_kind`` (conventional or
+    primitive parent cell) and ``supercell_matrix`` (3x3 nested list of ints, rows = cell vectors in units
+    of the parent cell vectors; written to extxyz as JSON and read back as an integer array)."""
+    return {"parent_lattice": parent_lattice, "cell_kind": cell_kind,
+            "supercell_matrix": np.asarray(matrix, dtype=int).tolist()}
+
+
+def describe_supercell(atoms: Atoms) -> dict:
+    """The cell record for run.json: ``parent_lattice``, ``cell_kind``, ``supercell`` (N1, N2, N3 for a diagonal
+    matrix, else the 3x3 matrix), ``supercell_matrix`` (3x3), ``supercell_inferred`` and ``supercell_source``.
+
+    Read from ``atoms.info`` (written by :func:`build_lah10`) when present and consistent with the
+    number of lattice sites (non-hydrogen atoms); otherwise inferred from the cell shape and that number
+    (``supercell_inferred`` true, the reason in ``supercell_source``).  When nothing fits, the cell
+    keys are None and the analysis infers the mapping from the trajectory.
+    """
+    from hydropimd.analysis.cell import LATTICES, find_pseudo_cubic_mapping, metric_from_cells
+
+    n_sites = int(np.sum(~np.isin(atoms.get_chemical_symbols(), ["H", "D", "T"])))
+    info = atoms.info
+    reason = "the structure carries no supercell record"
+    if info.get("supercell_matrix") is not None and info.get("cell_kind") and info.get("parent_lattice"):
+        lattice, kind = str(info["parent_lattice"]), str(info["cell_kind"])
+        try:
+            matrix = np.asarray(info["supercell_matrix"]).reshape(3, 3)
+            if not np.all(matrix == np.round(matrix)):
+                raise ValueError
+            matrix = matrix.astype(int)
+        except (ValueError, TypeError):
+            matrix = None
+            reason = f"its supercell_matrix {info['supercell_matrix']!r} is not a 3x3 integer matrix"
+        if matrix is not None:
+            if lattice not in LATTICES or kind not in ("conventional", "primitive"):
+                reason = f"its record ({lattice} {kind}) names no known lattice and cell kind"
+            else:
+                cells = int(round(np.linalg.det(matrix)))
+                expected = cells * (LATTICES[lattice][0] if kind == "conventional" else 1)
+                if expected == n_sites:
+                    return _cell_record(lattice, kind, matrix, False, "recorded with the structure (atoms.info)")
+                reason = (f"its record ({_supercell_text(matrix)} {lattice} {kind}: {expected} lattice sites) "
+                          f"disagrees with its {n_sites} (changed after it was built)")
+    try:
+        mapping = find_pseudo_cubic_mapping(metric_from_cells(atoms.cell.array), n_sites or None, "fcc")
+    except InputError:
+        return {"parent_lattice": None, "cell_kind": None, "supercell": None, "supercell_matrix": None,
+                "supercell_inferred": True,
+                "supercell_source": f"unknown: {reason} and the cell shape fits no diagonal fcc supercell of "
+                                    f"{n_sites} lattice sites; the analysis infers the mapping from the trajectory"}
+    return _cell_record(mapping.lattice, mapping.kind, mapping.supercell_matrix, True,
+                        f"inferred from the cell shape and {n_sites} lattice sites: {reason}")
+
+
+def _cell_record(lattice: str, kind: str, matrix, inferred: bool, source: str) -> dict:
+    matrix = np.asarray(matrix, dtype=int)
+    diagonal = np.array_equal(matrix, np.diag(np.diag(matrix)))
+    return {"parent_lattice": lattice, "cell_kind": kind,
+            "supercell": [int(v) for v in np.diag(matrix)] if diagonal else matrix.tolist(),
+            "supercell_matrix": matrix.tolist(), "supercell_inferred": inferred, "supercell_source": source}
 
 
 def set_isotope(atoms: Atoms, isotope: str) -> Atoms:

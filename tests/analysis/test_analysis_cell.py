@@ -1,8 +1,11 @@
 """Cell shape from the metric tensor and the pseudo-cubic mapping of the study's simulation cells."""
 
+import json
+
 import numpy as np
 import pytest
 from ase.cell import Cell
+from ase.io import write
 from scipy.spatial.transform import Rotation
 
 from hydropimd.analysis.cell import (
@@ -13,7 +16,8 @@ from hydropimd.analysis.cell import (
     metric_from_cells,
 )
 from hydropimd.errors import InputError
-from hydropimd.structures import build_lah10
+from hydropimd.analysis.cellshape import analyze_cell, cell_shape
+from hydropimd.structures import build_lah10, describe_supercell
 
 
 def lah10_metric(**kw):
@@ -66,7 +70,83 @@ def test_declared_supercell_is_checked():
     mapping = mapping_for(metric[None], n_la, {"cell_kind": "conventional", "supercell": [2, 2, 2]})
     assert mapping.source == "run.json" and mapping.supercell == (2, 2, 2)
     with pytest.raises(InputError, match="does not match"):
-        mapping_for(metric[None], n_la, {"cell_kind": "primitive", "supercell": [2, 2, 2]})
+        mapping_for(metric[None], n_la, {"cell_kind": "conventional", "supercell": [1, 2, 4]})
+    with pytest.raises(InputError, match="48 lattice sites.*has 32"):  # a declared record contradicting the site count
+        mapping_for(metric[None], n_la, {"cell_kind": "conventional", "supercell": [2, 2, 3]})
+    record = describe_supercell(build_lah10(supercell=2))
+    with pytest.raises(InputError, match="does not match"):
+        mapping_for(metric[None], n_la, {**record, "supercell_matrix": [[1, 0, 0], [0, 2, 0], [0, 0, 4]]})
+
+
+# (cell, supercell): non-cubic diagonal, primitive, non-diagonal primitive (the conventional cube) and conventional
+SUPERCELLS = [("conventional", (2, 2, 3)), ("conventional", (1, 1, 2)), ("primitive", 3), ("primitive", (2, 3, 1)),
+              ("primitive", [[-1, 1, 1], [1, -1, 1], [1, 1, -1]]), ("conventional", [[1, 1, 0], [0, 1, 0], [0, 0, 2]])]
+
+
+@pytest.mark.parametrize("cell, supercell", SUPERCELLS)
+def test_recorded_supercell_maps_to_the_cube(cell, supercell):
+    atoms = build_lah10(cell=cell, supercell=supercell, a=5.05)
+    record = describe_supercell(atoms)
+    assert record["supercell_inferred"] is False
+    metric, n_la = metric_from_cells(atoms.cell.array), int(np.sum(np.array(atoms.get_chemical_symbols()) == "La"))
+    mapping = mapping_for(metric[None], n_la, record)
+    assert mapping.source == "recorded in run.json" and mapping.kind == cell
+    np.testing.assert_array_equal(mapping.supercell_matrix, record["supercell_matrix"])
+    assert mapping.a_angstrom == pytest.approx(5.05) and mapping.misfit == pytest.approx(0, abs=1e-12)
+    lengths, angles = cellpar_from_metric(mapping.conventional_metric(metric))
+    np.testing.assert_allclose(lengths, 5.05, atol=1e-9)
+    np.testing.assert_allclose(angles, 90.0, atol=1e-9)
+    # a distorted cell: the conventional angles come back, in the builder's axes
+    distorted = build_lah10(cell=cell, supercell=supercell, angles=(94, 86, 86))
+    _, angles = cellpar_from_metric(mapping_for(metric_from_cells(distorted.cell.array)[None], n_la, record)
+                                    .conventional_metric(metric_from_cells(distorted.cell.array)))
+    np.testing.assert_allclose(angles, [94, 86, 86], atol=1e-9)
+
+
+def noisy_metrics(atoms, rng, n_frames=200, sigma=0.004, rotate=True):
+    """Metric tensors of the cell with independent strain noise per frame (and a random rotation, which G ignores)."""
+    strain = np.eye(3) + rng.normal(scale=sigma, size=(n_frames, 3, 3))
+    cells = atoms.cell.array @ (strain + np.swapaxes(strain, 1, 2)) / 2
+    if rotate:
+        cells = cells @ np.swapaxes(Rotation.random(n_frames, random_state=2).as_matrix(), 1, 2)
+    return metric_from_cells(cells)
+
+
+@pytest.mark.parametrize("cell, supercell", SUPERCELLS[:3])
+def test_cubic_supercells_classify_cubic(rng, cell, supercell):
+    atoms = build_lah10(cell=cell, supercell=supercell, a=5.1)
+    n_la = int(np.sum(np.array(atoms.get_chemical_symbols()) == "La"))
+    report = cell_shape(noisy_metrics(atoms, rng), np.arange(200) * 0.01, n_la, metadata=describe_supercell(atoms))
+    assert report["classification"] == "cubic"
+    assert report["mapping"]["supercell_matrix"] == describe_supercell(atoms)["supercell_matrix"]
+    np.testing.assert_allclose(report["lengths_angstrom"], 5.1, atol=0.01)
+    np.testing.assert_allclose(report["angles_deg"], 90.0, atol=0.2)
+
+
+def test_2x2x3_run_directory_is_analysed(tmp_path, rng):
+    """run.json as md run writes it for a built 2x2x3 cell (528 atoms), centroid frames with a noisy rhombohedral cell."""
+    atoms = build_lah10(supercell="2,2,3", angles=(91.5, 91.5, 91.5))
+    strain = np.eye(3) + rng.normal(scale=0.003, size=(200, 3, 3))
+    cells = atoms.cell.array @ (strain + np.swapaxes(strain, 1, 2)) / 2
+    frames = []
+    for i, cell in enumerate(cells):
+        frame = atoms.copy()
+        frame.set_cell(cell, scale_atoms=True)
+        frame.info = {"time_ps": 0.01 * i, "step": 20 * i}
+        frames.append(frame)
+    write(tmp_path / "centroid.extxyz", frames, format="extxyz")
+    meta = {"natoms": 528, "timestep_fs": 0.5, "stride": 20, "isotope": "H", **describe_supercell(atoms)}
+    (tmp_path / "run.json").write_text(json.dumps(meta))
+    report = analyze_cell(tmp_path)
+    assert report["mapping"]["supercell"] == [2, 2, 3] and report["mapping"]["source"] == "recorded in run.json"
+    assert report["classification"] == "rhombohedral"
+    np.testing.assert_allclose(report["angles_deg"], 91.5, atol=0.2)
+    # a run.json of an earlier version guessed 2x2x2 from the atom count: ignored (said), the mapping is inferred
+    (tmp_path / "run.json").write_text(json.dumps({**{k: meta[k] for k in ("natoms", "timestep_fs", "stride")},
+                                                   "cell_kind": "conventional", "supercell": [2, 2, 2]}))
+    report = analyze_cell(tmp_path)
+    assert report["mapping"]["supercell"] == [2, 2, 3] and "ignored" in report["mapping"]["source"]
+    np.testing.assert_allclose(report["angles_deg"], 91.5, atol=0.2)
 
 
 def test_non_cubic_cell_cannot_be_mapped():

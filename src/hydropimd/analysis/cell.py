@@ -17,6 +17,13 @@ smallest misfit |G - a^2 S S^T| / |G|; the number of cells comes from the
 number of lattice sites (metal atoms; 4 per conventional fcc cell).
 S is fixed for a whole trajectory (the topology of the supercell cannot change
 in MD), so the distortion variants of different frames are labelled consistently.
+
+A run made from a built structure records its cell in run.json
+(``parent_lattice``, ``cell_kind``, ``supercell_matrix`` M, an integer 3x3 matrix
+relative to the conventional or primitive parent cell, see
+:func:`hydropimd.structures.describe_supercell`); then S = M B exactly (any M:
+non-cubic diagonal like 2x2x3, or non-diagonal), checked against the cell, and
+the search above is used only when the record is missing or was itself inferred.
 """
 
 from __future__ import annotations
@@ -94,19 +101,30 @@ class PseudoCubicMapping:
     """Simulation cell h_i = sum_j S_ij c_j in terms of the conventional cubic cell c_j.
 
     ``matrix``: S (rows: simulation cell vectors in units of the cubic edge);
-    ``kind``: ``conventional`` or ``primitive`` (the basis B of S = diag(n) B);
-    ``supercell``: (n1, n2, n3); ``a_angstrom``: pseudo-cubic edge from the volume
+    ``kind``: ``conventional`` or ``primitive`` (the basis B of S = M B);
+    ``supercell``: (n1, n2, n3) when M is diagonal, else M as nested tuples
+    (``supercell_matrix``: M as an integer array in both cases); ``a_angstrom``: pseudo-cubic edge from the volume
     of the reference metric, (V / det S)^(1/3); ``misfit``: |G - a^2 S S^T| / |G| of that metric (0 for a perfect cube);
     ``source``: how it was obtained (inferred from the cell, or from run.json).
     """
 
     lattice: str
     kind: str
-    supercell: tuple[int, int, int]
+    supercell: tuple
     matrix: np.ndarray = field(repr=False)
     a_angstrom: float
     misfit: float
     source: str
+
+    @property
+    def supercell_matrix(self) -> np.ndarray:
+        """M = S B^-1: integer rows of the simulation cell in units of the parent (conventional or primitive) cell."""
+        return np.round(self.matrix @ np.linalg.inv(_basis(self.lattice, self.kind))).astype(int)
+
+    @property
+    def n_cells(self) -> int:
+        """Parent cells in the simulation cell, det M."""
+        return int(round(abs(np.linalg.det(self.supercell_matrix))))
 
     def conventional_metric(self, metric) -> np.ndarray:
         """G_c = S^-1 G S^-T for metric tensors of shape (..., 3, 3) (angstrom^2)."""
@@ -119,15 +137,40 @@ class PseudoCubicMapping:
 
     def describe(self) -> str:
         """One line: what the simulation cell is and how the conventional vectors follow from it."""
-        n = "x".join(str(v) for v in self.supercell)
         vectors = ", ".join(f"c{i + 1} = {_combination(row)}" for i, row in enumerate(np.linalg.inv(self.matrix)))
-        return (f"simulation cell = {n} {self.lattice} {self.kind} cells ({self.source}); "
+        return (f"simulation cell = {_supercell_words(self.supercell_matrix)} {self.lattice} {self.kind} cells ({self.source}); "
                 f"conventional cubic vectors {vectors}; shape from G_c = S^-1 G S^-T")
 
     def to_dict(self) -> dict:
-        return {"lattice": self.lattice, "kind": self.kind, "supercell": list(self.supercell),
-                "matrix": self.matrix.tolist(), "a_angstrom": self.a_angstrom, "misfit": self.misfit,
+        supercell = [list(row) for row in self.supercell] if _is_nested(self.supercell) else list(self.supercell)
+        return {"lattice": self.lattice, "kind": self.kind, "supercell": supercell,
+                "supercell_matrix": self.supercell_matrix.tolist(), "matrix": self.matrix.tolist(), "a_angstrom": self.a_angstrom, "misfit": self.misfit,
                 "source": self.source, "description": self.describe()}
+
+
+def _is_nested(supercell) -> bool:
+    return len(supercell) > 0 and isinstance(supercell[0], (tuple, list, np.ndarray))
+
+
+def _is_diagonal(matrix) -> bool:
+    matrix = np.asarray(matrix)
+    return bool(np.array_equal(matrix, np.diag(np.diag(matrix))))
+
+
+def _supercell_tuple(matrix) -> tuple:
+    """(n1, n2, n3) of a diagonal M, else M as nested tuples."""
+    matrix = np.asarray(matrix, dtype=int)
+    if _is_diagonal(matrix):
+        return tuple(int(v) for v in np.diag(matrix))
+    return tuple(tuple(int(v) for v in row) for row in matrix)
+
+
+def _supercell_words(matrix) -> str:
+    """``2x2x3`` for a diagonal M, else ``[[1, 1, 0], ...] (det 2)``."""
+    matrix = np.asarray(matrix, dtype=int)
+    if _is_diagonal(matrix):
+        return "x".join(str(int(v)) for v in np.diag(matrix))
+    return f"{matrix.tolist()} (det {int(round(np.linalg.det(matrix)))})"
 
 
 def _combination(coefficients) -> str:
@@ -161,27 +204,56 @@ def _fit(metric: np.ndarray, s: np.ndarray) -> tuple[float, float]:
     return edge, misfit
 
 
-def mapping_from_supercell(metric, lattice: str, kind: str, supercell, source: str = "run.json") -> PseudoCubicMapping:
-    """The mapping for a declared cell (``kind`` conventional/primitive and ``supercell`` (n1, n2, n3)), checked against ``metric``."""
+def _integer_matrix(supercell) -> np.ndarray:
+    """3 integers (a diagonal) or 9 / 3x3 integers as an integer 3x3 matrix; InputError otherwise."""
+    try:
+        values = np.asarray(supercell, dtype=float)
+        if values.size not in (3, 9) or not np.all(np.isfinite(values)) or not np.all(values == np.round(values)):
+            raise ValueError
+    except (ValueError, TypeError):
+        raise InputError(f"supercell {supercell!r} in run.json must be three integers or a 3x3 integer matrix; "
+                         "correct it or remove cell_kind/supercell to infer the mapping") from None
+    values = values.astype(int)
+    return np.diag(values) if values.size == 3 else values.reshape(3, 3)
+
+
+def mapping_from_supercell(metric, lattice: str, kind: str, supercell, source: str = "run.json",
+                           n_sites: int | None = None) -> PseudoCubicMapping:
+    """The mapping for a declared cell, checked against ``metric`` (and the number of lattice sites when given).
+
+    ``kind``: conventional or primitive parent cell; ``supercell``: (n1, n2, n3), or a 3x3 integer matrix M
+    (nine values) giving S = M B exactly.  For three values and a primitive cell the sign of each primitive
+    vector is fitted (cells written elsewhere may use 120-degree primitive vectors).
+    """
     if kind not in ("conventional", "primitive"):
         raise InputError(f"cell kind '{kind}' must be conventional or primitive")
-    supercell = tuple(int(v) for v in supercell)
+    m = _integer_matrix(supercell)
+    exact = np.size(supercell) == 9
     metric = np.asarray(metric, dtype=float)
     if np.linalg.det(metric) <= 0:
         raise InputError("the cell is degenerate (zero volume); cell analysis needs three independent lattice vectors")
-    best = None
     basis = _basis(lattice, kind)
-    for signs in _row_signs(kind):
-        s = np.diag(supercell) @ (signs[:, None] * basis)
+    n_cells = int(round(np.linalg.det(m)))
+    if n_cells == 0:
+        raise InputError(f"supercell {_supercell_words(m)} in {source} has determinant 0; correct cell_kind/supercell "
+                         "in run.json or remove them to infer the mapping")
+    expected_sites = abs(n_cells) * (LATTICES[lattice][0] if kind == "conventional" else 1)
+    if n_sites is not None and expected_sites != n_sites:
+        raise InputError(
+            f"{source} declares {_supercell_words(m)} {lattice} {kind} cells ({expected_sites} lattice sites) but the "
+            f"trajectory has {n_sites} lattice sites; correct cell_kind/supercell in run.json or remove them to infer the mapping")
+    best = None
+    for signs in ([np.ones(3)] if exact else _row_signs(kind)):
+        s = m @ (signs[:, None] * basis)
         a, misfit = _fit(metric, s)
         if best is None or misfit < best[2]:
             best = (s, a, misfit)
     s, a, misfit = best
     if misfit > MAPPING_TOLERANCE:
         raise InputError(
-            f"the cell does not match a {'x'.join(map(str, supercell))} {lattice} {kind} supercell (misfit {misfit:.2f} > "
+            f"the cell does not match a {_supercell_words(m)} {lattice} {kind} supercell (misfit {misfit:.2f} > "
             f"{MAPPING_TOLERANCE}); correct cell_kind/supercell in run.json or remove them to infer the mapping")
-    return PseudoCubicMapping(lattice, kind, supercell, s, a, misfit, source)
+    return PseudoCubicMapping(lattice, kind, _supercell_tuple(m), s, a, misfit, source)
 
 
 def _row_signs(kind: str):
@@ -235,14 +307,42 @@ def find_pseudo_cubic_mapping(metric, n_sites: int | None = None, lattice: str =
 
 
 def mapping_for(metric, n_sites: int | None, metadata: dict | None = None, lattice: str = "fcc") -> PseudoCubicMapping:
-    """The mapping of a trajectory from its metric tensors (n, 3, 3): run.json's cell_kind/supercell when given (checked), else inferred.
+    """The mapping of a trajectory from its metric tensors (n, 3, 3) and run.json's cell record.
+
+    run.json's ``supercell_matrix`` with ``cell_kind`` (recorded by the structure builder, see
+    :func:`hydropimd.structures.describe_supercell`) gives S = M B, checked against the cell and the
+    site count.  An older record (``cell_kind`` and ``supercell`` only) is checked the same way,
+    except that one whose cell count contradicts the site count (the atom-count guess of earlier
+    versions, e.g. 2x2x2 for a 2x2x3 cell) is ignored, as is a record that was itself inferred or
+    names another lattice: the mapping is then inferred (said in ``source``).
 
     The reference is the time-averaged metric: orientation-free, and a shuttling
     run averages towards the cube, which keeps the fit unambiguous.
     """
     reference = np.asarray(metric, dtype=float).reshape(-1, 3, 3).mean(axis=0)
     metadata = metadata or {}
-    kind, supercell = metadata.get("cell_kind"), metadata.get("supercell")
-    if kind and supercell:
-        return mapping_from_supercell(reference, lattice, kind, supercell)
-    return find_pseudo_cubic_mapping(reference, n_sites, lattice)
+    kind, matrix, supercell = metadata.get("cell_kind"), metadata.get("supercell_matrix"), metadata.get("supercell")
+    recorded_lattice = metadata.get("parent_lattice") or lattice
+    note = None
+    if metadata.get("supercell_inferred"):
+        note = "run.json's cell record was itself inferred"
+    elif kind and (matrix is not None or supercell):
+        if recorded_lattice != lattice:
+            note = f"run.json records a {recorded_lattice} parent cell, {lattice} was asked for"
+        elif matrix is not None:
+            return mapping_from_supercell(reference, lattice, kind, _integer_matrix(matrix).ravel(), "recorded in run.json",
+                                          n_sites)
+        else:
+            declared = _integer_matrix(supercell)
+            per_cell = LATTICES[lattice][0] if kind == "conventional" and lattice in LATTICES else 1
+            legacy = np.size(supercell) == 3 and len(set(np.diag(declared))) == 1 and "supercell_source" not in metadata
+            if legacy and n_sites is not None and abs(int(round(np.linalg.det(declared)))) * per_cell != n_sites:
+                note = (f"run.json's supercell {_supercell_words(declared)} (an atom-count guess of an earlier version) "
+                        f"contradicts {n_sites} lattice sites and was ignored")
+            else:
+                return mapping_from_supercell(reference, lattice, kind, supercell, "run.json", n_sites)
+    mapping = find_pseudo_cubic_mapping(reference, n_sites, lattice)
+    if note:
+        mapping = PseudoCubicMapping(mapping.lattice, mapping.kind, mapping.supercell, mapping.matrix, mapping.a_angstrom,
+                                     mapping.misfit, f"{mapping.source}; {note}")
+    return mapping

@@ -79,6 +79,8 @@ def cmd_structure_build(args) -> None:
         "volume_angstrom3": atoms.get_volume(),
         "cell_lengths_angstrom": lengths_angles[:3],
         "cell_angles_deg": lengths_angles[3:],
+        "cell_kind": atoms.info["cell_kind"],
+        "supercell_matrix": atoms.info["supercell_matrix"],
     }
     if args.json:
         output.print_json(summary)
@@ -214,7 +216,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--a", type=float, default=5.1, help="cubic lattice constant, angstrom (default 5.1)")
     p.add_argument("--x", type=float, default=0.38, help="32f Wyckoff parameter with La at 4a (default 0.38)")
     p.add_argument("--cell", choices=["conventional", "primitive"], default="conventional")
-    p.add_argument("--supercell", default="1", help="repetitions: N or N1,N2,N3 (352 atoms: conventional 2; 297: primitive 3)")
+    p.add_argument("--supercell", default="1",
+                   help="repetitions of the --cell: N, N1,N2,N3 or a 3x3 integer matrix row by row (nine values), "
+                        "determinant > 0 (352 atoms: conventional 2; 297: primitive 3; 528: conventional 2,2,3)")
     p.add_argument("--angles", type=_floats, help="conventional-cell angles alpha,beta,gamma in degrees, imposed at fixed volume")
     p.add_argument("--isotope", choices=["H", "D"], default="H")
     p.add_argument("--format", help="ASE output format (default: extxyz)")

@@ -39,7 +39,7 @@ from hydropimd.md.lammps import SOCKET_PREFIX, check_clients, stop_clients
 from hydropimd.md.rundir import OUTPUT_FILES, TABLE_COLUMNS
 from hydropimd.md.settings import MDSettings
 from hydropimd.pair.baseline import PairBaseline
-from hydropimd.structures import hydrogen_isotope, read_structure
+from hydropimd.structures import describe_supercell, hydrogen_isotope, read_structure
 
 # i-PI property name -> (our column, unit for unit_to_user)
 _PROPERTIES = {
@@ -59,12 +59,9 @@ def _versions() -> dict:
 
 
 def describe_cell(atoms: Atoms) -> dict:
-    """How the simulation cell relates to the conventional cubic cell of an fcc hydride (for the analysis)."""
-    angles = atoms.cell.cellpar()[3:]
-    kind = "primitive" if np.all(np.abs(angles - 60) < 15) else "conventional"
-    per_cell = 11 if kind == "primitive" else 44
-    reps = round((len(atoms) / per_cell) ** (1 / 3))
-    return {"cell_kind": kind, "supercell": [reps] * 3}
+    """How the simulation cell relates to the conventional cubic cell of an fcc hydride (run.json, for the analysis):
+    the builder's record in ``atoms.info``, else inferred (see :func:`hydropimd.structures.describe_supercell`)."""
+    return describe_supercell(atoms)
 
 
 class MDRun:
