@@ -47,10 +47,10 @@ def subtracted_graph(published) -> Path:
     return published / "models" / "subtracted" / "graph.pb"
 
 
-def assert_one_line_error(result: subprocess.CompletedProcess, *words: str) -> str:
-    """A CLI refusal: exit status 2, one line on stderr (TensorFlow's CUDA-stub notice aside), no traceback,
-    naming every one of ``words``; returns the line."""
-    assert result.returncode == 2, result.stdout + result.stderr
+def assert_one_line_error(result: subprocess.CompletedProcess, *words: str, status: int = 2) -> str:
+    """A CLI error: exit ``status`` (2: bad input, 3: a run that failed), one line on stderr (TensorFlow's
+    CUDA-stub notice aside), no traceback, naming every one of ``words``; returns the line."""
+    assert result.returncode == status, result.stdout + result.stderr
     lines = [ln for ln in result.stderr.splitlines() if ln.strip() and "libcudart" not in ln]
     assert len(lines) == 1, result.stderr
     assert "Traceback" not in result.stderr

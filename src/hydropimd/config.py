@@ -31,20 +31,25 @@ S = TypeVar("S", bound=BaseModel)
 
 
 def read_settings_file(path: str | os.PathLike, what: str = "settings file") -> dict:
-    """The table of a TOML file (JSON when the name ends in ``.json``); InputError naming the file otherwise."""
+    """The table of a TOML file (JSON when the name ends in ``.json``); one InputError naming the file otherwise."""
     path = Path(path)
+    kind = "JSON" if path.suffix == ".json" else "TOML"
     try:
-        text = path.read_text()
-        raw = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+        text = path.read_bytes().decode("utf-8")
+        raw = json.loads(text) if kind == "JSON" else tomllib.loads(text)
     except FileNotFoundError:
-        raise InputError(f"{what} {path} does not exist; give the path of a TOML (or .json) file") from None
+        raise InputError(f"cannot read {what} {path}: it does not exist; give the path of a {kind} file") from None
     except IsADirectoryError:
-        raise InputError(f"{what} {path} is a directory; give the path of a TOML (or .json) file") from None
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, json.JSONDecodeError) as err:
-        message = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise InputError(f"{what} {path} is not valid {'JSON' if path.suffix == '.json' else 'TOML'}: {message}") from None
+        raise InputError(f"cannot read {what} {path}: it is a directory; give the path of a {kind} file") from None
+    except UnicodeDecodeError:
+        raise InputError(f"cannot read {what} {path}: not a text file; give a {kind} file") from None
+    except OSError as err:
+        raise InputError(f"cannot read {what} {path}: {err.strerror or err}") from None
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as err:
+        raise InputError(f"cannot read {what} {path}: not valid {kind} ({str(err).splitlines()[0]})") from None
     if not isinstance(raw, dict):
-        raise InputError(f"{what} {path} must hold a table of settings, not a {type(raw).__name__}")
+        raise InputError(f"{what} {path} holds a {type(raw).__name__}: it must be a table of settings "
+                         "(key = value), not a list")
     return raw
 
 

@@ -13,7 +13,7 @@ import os
 import re
 import warnings
 from pathlib import Path
-from typing import Sequence
+from typing import Literal, Sequence
 
 import numpy as np
 from ase import Atoms
@@ -22,7 +22,9 @@ from ase.io import read
 from ase.data import atomic_masses, atomic_numbers
 from ase.geometry import cellpar_to_cell
 from ase.spacegroup import crystal
+from pydantic import AliasChoices, Field
 
+from hydropimd.config import Settings
 from hydropimd.errors import InputError
 
 #: Deuterium mass (u), CODATA 2018.
@@ -260,3 +262,27 @@ def read_structures(source: str | os.PathLike | Atoms | Sequence[Atoms], index="
 def read_structure(source: str | os.PathLike | Atoms) -> Atoms:
     """One structure: the given Atoms, or the last frame of a file (as ``ase.io.read``)."""
     return read_structures(source, index=-1)[0]
+
+
+class StructureSettings(Settings):
+    """A start structure built from its prototype (the ``[structure]`` of a study, ``[explore.structure]`` of
+    the active-learning loop): lattice constant (A), Wyckoff parameter, cell, supercell, start angles (degrees)."""
+
+    prototype: Literal["lah10"] = "lah10"
+    #: 5.1 A: fcc LaH10 near 150 GPa, the middle of the study's pressure range (SPEC section 2)
+    a: float = Field(5.1, gt=0)
+    #: 0.38: the 32f parameter of the relaxed structure (SPEC section 2); its range is build_lah10's rule
+    x: float = 0.38
+    cell: Literal["conventional", "primitive"] = "conventional"
+    #: N, [N1, N2, N3] or a 3x3 matrix; 1: the 44-atom conventional cell, the cheapest that has every
+    #: cell-shape degree of freedom of the cubic lattice (a study asks for larger cells explicitly)
+    supercell: int | list[int] | list[list[int]] = 1
+    #: conventional-cell angles imposed at fixed volume (a slightly rhombohedral start lets a distortion grow)
+    start_angles_deg: list[float] | None = Field(None, validation_alias=AliasChoices("start_angles_deg", "angles"))
+    isotope: Literal["H", "D"] = "H"
+
+    def build(self, isotope: str | None = None) -> Atoms:
+        """The structure (ASE Atoms), with ``isotope`` instead of the configured one when given; InputError for
+        impossible parameters."""
+        return build_lah10(a=self.a, x=self.x, cell=self.cell, supercell=self.supercell, angles=self.start_angles_deg,
+                           isotope=isotope or self.isotope)

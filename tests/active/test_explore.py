@@ -7,27 +7,24 @@ import numpy as np
 import pytest
 from ase.io import read, write
 
-from hydropimd.active.explore import explore, load_grid
+from hydropimd.active.explore import explore, grid_points, load_grid, run_settings
 from hydropimd.errors import InputError
+from hydropimd.md.run import MDRun
 from hydropimd.structures import build_lah10
 
 GRID = {"temperatures_k": [300, 600], "pressures_gpa": [150], "beads": [1, 2], "steps": 10, "stride": 5,
         "checkpoint_stride": 5}
 
 
-class Killed(Exception):
-    pass
-
-
 def test_grid_defaults_and_errors(tmp_path):
     g = load_grid(None)
-    assert (g.temperatures_k, g.pressures_gpa, g.beads, g.steps, g.dt_fs, g.stride, g.seed) == \
+    assert (g.temperatures_k, g.pressures_gpa, g.beads, g.steps, g.timestep_fs, g.stride, g.seed) == \
         ([300.0], [150.0], [1], 1000, 0.5, 10, 12345)
     assert g.checkpoint_stride == 100
     path = tmp_path / "grid.toml"
     path.write_text("[grid]\ntemperatures_k = 500\nbeads = [4]\nsteps = 40\nstride = 20\n")
     g = load_grid(path)
-    assert (g.temperatures_k, g.beads, g.checkpoint_stride) == ([500.0], [4], 100)
+    assert (g.temperatures_k, g.beads, g.checkpoint_stride) == ([500.0], [4], 200)  # ten output strides
     with pytest.raises(InputError, match="multiple of stride"):
         load_grid({"steps": 15, "stride": 10})
     with pytest.raises(InputError, match="temperatures_kelvin"):
@@ -40,12 +37,14 @@ def test_explore_tiny_grid_with_kill_and_resume(tmp_path, published):
     model, pair = published / "models/subtracted/graph.pb", published / "tables/full.table"
     out = tmp_path / "explore"
 
-    def kill_in_first_run(info):
-        if info.get("step") == 5:  # after the first checkpoint of the first run: as a kill would leave it
-            raise Killed
-
-    with pytest.raises(Killed):
-        explore(model, structures, GRID, out, pair=pair, progress=kill_in_first_run)
+    # a killed exploration: its first run stopped after its first checkpoint, with a row written past it
+    first = out / "runs" / "s000-T300K-P150GPa-b1"
+    grid = load_grid(GRID)
+    run = MDRun(first)
+    run.create(read(structures), run_settings(grid, 0, grid_points(grid, 1)[0], model, pair))
+    run.advance(stop_after_steps=5)
+    with open(first / "table.csv", "a") as f:
+        f.write("10,0.005,1,1,1,90,90,90,1,1,1,1,1,1,\n")  # past the checkpoint: must not survive the resume
     assert not (out / "candidates.extxyz").exists()
 
     summary = explore(model, structures, GRID, out, pair=pair)

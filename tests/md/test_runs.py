@@ -135,16 +135,16 @@ def test_committee_deviation_is_monitored(tmp_path, published, lah10_44):
 def test_an_exploding_cell_stops_with_the_step_and_keeps_what_was_done(tmp_path, lah10_settings, lah10_44):
     """-100 GPa on a cell at 150 GPa: the volume doubles within ~10 fs. The run stops before the model sees an
     absurd cell (DeePMD-kit's kernels crash the process on one), names the step, and keeps its last checkpoint."""
-    from hydropimd.errors import InputError
+    from hydropimd.errors import RunFailed
     from hydropimd.md.run import run_md
 
     settings = dict(pressure_gpa=-100.0, barostat_tau_fs=200.0, steps=300, stride=5)
-    with pytest.raises(InputError, match=r"stopped near step \d+: the cell exploded .*checkpoint \(step \d+\) is kept") as err:
+    with pytest.raises(RunFailed, match=r"stopped near step \d+: the cell exploded .*checkpoint \(step \d+\) is kept") as err:
         run_md(lah10_44, lah10_settings(checkpoint_stride=10, **settings), tmp_path / "kept")
     kept = int(str(err.value).split("checkpoint (step ")[1].split(")")[0])
     assert kept >= 10 and json.loads((tmp_path / "kept" / "state.json").read_text())["step"] == kept
     assert len(read_table(tmp_path / "kept")["step"]) >= kept // 5
     # without a checkpoint yet, the rows written so far stay for inspection
-    with pytest.raises(InputError, match=r"exploded .*rerun with --force \(the \d+ rows written so far stay"):
+    with pytest.raises(RunFailed, match=r"exploded .*rerun with --force \(the \d+ rows written so far stay"):
         run_md(lah10_44, lah10_settings(checkpoint_stride=300, **settings), tmp_path / "rows")
     assert len(read_table(tmp_path / "rows")["step"]) >= 1

@@ -208,15 +208,14 @@ def test_failed_run_on_slurm_gets_the_reason(tmp_path, published, slurm):
     config.write_text(_slurm_config(tmp_path, published, text))
     result = run_cli("study", "run", config, "--dir", tmp_path / "s", "--json", "--quiet")
     run = tmp_path / "s" / "runs" / "T300K-P120GPa-H-1beads"
-    assert result.returncode == 2 and f"1 run failed; see {run / 'failed.json'}" in result.stderr, result.stderr
+    assert result.returncode == 3 and f"1 run failed; see {run / 'failed.json'}" in result.stderr, result.stderr
     [ran] = json.loads(result.stdout)["ran"]  # the summary is printed all the same
-    assert ran["status"] == "failed" and ran["returncode"] == 2
+    assert ran["status"] == "failed" and ran["kind"] == "input"  # the worker's own record, from the cluster
     failed = json.loads((run / "failed.json").read_text())
-    assert failed["returncode"] == 2
-    assert "cannot load model" in failed["reason"] and str(run / "job.err") in failed["reason"]
+    assert failed["exit_status"] == 2 and failed["kind"] == "input" and "cannot load model" in failed["message"]
     status = run_cli("study", "status", config, "--dir", tmp_path / "s", "--json")
     [row] = json.loads(status.stdout)["runs"]
-    assert row["status"] == "failed" and row["reason"] == failed["reason"]
+    assert row["status"] == "failed" and row["reason"] == failed["message"]
 
 
 def _remote_checkpoint(tmp_path) -> bool:
@@ -259,8 +258,9 @@ def test_run_killed_at_walltime_resumes_on_the_next_call(tmp_path, published, sl
     subprocess.run(["scancel", "--name", name], check=True)
     _, err = study.communicate(timeout=120)
     run = tmp_path / "s" / "runs" / name
-    assert study.returncode == 2 and "1 run failed" in err, err
-    assert (run / "failed.json").exists() and 0 < json.loads((run / "state.json").read_text())["step"] < 500
+    assert study.returncode == 3 and "1 run failed" in err, err
+    assert json.loads((run / "failed.json").read_text())["retryable"]  # the worker's record, or the job's end
+    assert 0 < json.loads((run / "state.json").read_text())["step"] < 500
     started = (run / "init.extxyz").stat().st_mtime_ns
     _resumes_to_the_end(config, tmp_path, run)
     assert (run / "init.extxyz").stat().st_mtime_ns == started  # resumed, not started again
@@ -277,7 +277,8 @@ def test_interrupted_study_cancels_its_jobs_and_resumes(tmp_path, published, slu
     jobs = subprocess.run(["squeue", "-h", "-t", "all", "-n", name, "-o", "%T"], capture_output=True, text=True).stdout
     assert jobs.split() == ["CANCELLED"], jobs
     steps = json.loads((run / "state.json").read_text())["step"]
-    assert 0 < steps < 500 and not (run / "failed.json").exists()  # what the job left came back
+    assert 0 < steps < 500  # what the job left came back
+    assert not (run / "failed.json").exists() or json.loads((run / "failed.json").read_text())["retryable"]
     assert list((tmp_path / "remote").iterdir()) == []
     _resumes_to_the_end(config, tmp_path, run)
 

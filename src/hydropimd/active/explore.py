@@ -19,108 +19,76 @@ A finished grid point is skipped, a killed one resumes from its last checkpoint
 (:func:`hydropimd.md.run.resume_md`), so calling :func:`explore` again after a
 kill repeats no finished MD.
 
-Grid (TOML file, flat or under ``[grid]``, or a dict; units K, GPa, fs)::
+Grid (TOML file, flat or under ``[grid]``, or a dict; units K, GPa, fs): the lists of
+conditions, plus any option of the MD stage (:class:`hydropimd.md.settings.MDOptions`,
+the options of ``hydropimd md run``, with its defaults)::
 
     temperatures_k = [300, 1000]   # default [300]
     pressures_gpa = [150, 200]     # default [150]
     beads = [1, 8]                 # default [1]  (1: classical nuclei)
-    steps = 1000                   # MD steps per run, default 1000 (500 fs at 0.5 fs)
-    dt_fs = 0.5                    # timestep, default 0.5 fs (the MD stage's default for LaH10)
-    stride = 10                    # steps between saved frames, default 10 (5 fs: ~ one H vibration,
-                                   # so successive frames are not copies of each other)
+    steps = 1000                   # MD steps per run (a multiple of stride)
+    timestep_fs = 0.5
+    stride = 10                    # steps between saved frames
     seed = 12345                   # run k of the grid uses seed + k (independent thermostat noise)
-    checkpoint_stride = 100        # default: the multiple of stride closest to 100 steps
 
 Each run writes ``steps / stride * beads`` frames.  Runs are NPT with every cell
-parameter free and the MD stage's thermostat and barostat defaults
-(:mod:`hydropimd.md.ipi_input`), forces in-process, the beads split into
-min(beads, cores) concurrent groups.
+parameter free, each advanced by its own worker process (:mod:`hydropimd.md.worker`),
+forces in-process, the beads split into min(beads, cores) concurrent groups.
 """
 
 from __future__ import annotations
 
 import itertools
-import json
 import os
-import tomllib
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 from ase import Atoms
 from ase.io import read, write
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from hydropimd.errors import InputError
 from hydropimd.files import write_json_atomic
+from hydropimd.md import rundir
 from hydropimd.md.grid import BeadList, PressureList, TemperatureList
+from hydropimd.md.settings import MDOptions, MDSettings
 from hydropimd.structures import read_structures
 
 CANDIDATES = "candidates.extxyz"
 SUMMARY = "explore.json"
+#: run k of the grid uses seed + k * SEED_STEP: every run its own thermostat noise, reproducible from one seed
+SEED_STEP = 1
 
 
-class ExploreGrid(BaseModel):
-    """The exploration grid (units K, GPa, fs; steps and strides in MD steps)."""
-
-    model_config = ConfigDict(extra="forbid")
+class ExploreGrid(MDOptions):
+    """The exploration grid: lists of conditions (K, GPa, bead counts) and the MD stage's options."""
 
     temperatures_k: TemperatureList = Field(default_factory=lambda: [300.0])
     pressures_gpa: PressureList = Field(default_factory=lambda: [150.0])
     beads: BeadList = Field(default_factory=lambda: [1])
-    steps: int = Field(1000, ge=1)
-    dt_fs: float = Field(0.5, gt=0)
-    stride: int = Field(10, ge=1)
-    seed: int = 12345
-    checkpoint_stride: int | None = Field(None, ge=1)
 
     @field_validator("temperatures_k", "pressures_gpa", "beads", mode="before")
     @classmethod
     def _listify(cls, v):
         return v if isinstance(v, (list, tuple)) else [v]
 
-
     @model_validator(mode="after")
-    def _strides(self):
+    def _whole_strides(self):
         if self.steps % self.stride:
             raise ValueError(f"steps {self.steps} must be a multiple of stride {self.stride}")
-        if self.checkpoint_stride is None:
-            self.checkpoint_stride = max(1, round(100 / self.stride)) * self.stride
-        elif self.checkpoint_stride % self.stride:
-            raise ValueError(f"checkpoint_stride {self.checkpoint_stride} must be a multiple of stride {self.stride}")
         return self
 
 
 def load_grid(grid: str | os.PathLike | dict | ExploreGrid | None) -> ExploreGrid:
     """Read and validate a grid: a TOML (or JSON) file, a dict, or None (all defaults)."""
-    if isinstance(grid, ExploreGrid):
-        return grid
-    where = "grid"
-    if grid is None:
-        raw = {}
-    elif isinstance(grid, dict):
-        raw = grid
-    else:
-        path = Path(grid)
-        where = str(path)
-        try:
-            text = path.read_text()
-            raw = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
-        except FileNotFoundError:
-            raise InputError(f"grid config {path} does not exist; give a TOML file with temperatures_k, pressures_gpa, "
-                             "beads, steps, dt_fs, stride, seed") from None
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, json.JSONDecodeError) as err:
-            message = str(err).splitlines()[0] if str(err) else type(err).__name__
-            raise InputError(f"cannot read grid config {path}: {message}; give a TOML file with temperatures_k, "
-                             "pressures_gpa, beads, steps, dt_fs, stride, seed") from None
-    if isinstance(raw, dict) and set(raw) == {"grid"} and isinstance(raw["grid"], dict):
-        raw = raw["grid"]
-    try:
-        return ExploreGrid.model_validate(raw)
-    except ValidationError as err:
-        first = err.errors()[0]
-        key = ".".join(str(p) for p in first["loc"]) or "grid"
-        raise InputError(f"{where}: {key}: {first['msg']} (fix the grid config)") from None
+    from hydropimd.config import load_settings, read_settings_file
+
+    if isinstance(grid, (str, os.PathLike)):
+        grid = read_settings_file(grid, "grid config")
+    if isinstance(grid, dict) and set(grid) == {"grid"} and isinstance(grid["grid"], dict):
+        grid = grid["grid"]
+    return load_settings(ExploreGrid, grid, "grid", "fix the grid config")
 
 
 def _run_name(structure: int, temperature: float, pressure: float, beads: int) -> str:
@@ -137,7 +105,7 @@ def _changed_inputs(run, settings, start: Atoms) -> list[str]:
     """What differs between an existing run directory and the run asked for now (empty: the same run)."""
     old = run.meta["settings"]
     changed = [key for key in _IDENTITY if old.get(key) != getattr(settings, key)]
-    first = read(run.dir / "init.extxyz")
+    first = read(run.dir / rundir.START)
     same_start = (first.get_chemical_symbols() == start.get_chemical_symbols()
                   and np.allclose(first.get_masses(), start.get_masses())
                   and np.allclose(first.cell.array, start.cell.array, atol=1e-6)
@@ -173,54 +141,17 @@ def explore(
     ``runs`` (one entry per grid point: name, conditions, ``status`` "ran",
     "resumed", "done before" or "replaced", ``steps_done``, ``frames``) and ``grid``.
     """
-    from hydropimd.md.ipi_input import MDSettings
-    from hydropimd.md.run import MDRun, resume_md, run_md
-    from hydropimd.potential.models import resolve_model
-
     grid = load_grid(grid)
-    starts = read_structures(structures)
-    for k, atoms in enumerate(starts):
-        if not atoms.pbc.all():
-            raise InputError(f"start structure {k} is not periodic in all three directions; give structures with a cell")
-    resolve_model(model)  # a missing or non-model file fails before any run directory exists
-    if pair is not None and not Path(pair).is_file():
-        raise InputError(f"pair table {pair} does not exist")
+    starts = _checked_starts(structures, model, pair)
     out = Path(out).resolve()
     (out / "runs").mkdir(parents=True, exist_ok=True)
-    points = list(itertools.product(range(len(starts)), grid.temperatures_k, grid.pressures_gpa, grid.beads))
+    points = grid_points(grid, len(starts))
     runs = []
-    for k, (s, temperature, pressure, beads) in enumerate(points):
-        name = _run_name(s, temperature, pressure, beads)
+    for k, point in enumerate(points):
         if progress:
-            progress({"runs_done": k, "runs": len(points), "run": name})
-        settings = MDSettings(
-            model=str(Path(model).resolve()), pair=str(Path(pair).resolve()) if pair else None,
-            temperature_k=float(temperature), pressure_gpa=float(pressure), beads=int(beads), steps=grid.steps,
-            timestep_fs=grid.dt_fs, stride=grid.stride, checkpoint_stride=grid.checkpoint_stride,
-            seed=grid.seed + k, save_beads=True,
-            # one model session per bead group: more groups than beads would only load idle copies
-            bead_groups=min(int(beads), len(os.sched_getaffinity(0))),
-        )
-        run_dir = out / "runs" / name
-        run = MDRun(run_dir)
-        changed = _changed_inputs(run, settings, starts[s]) if run.state_file.exists() else []
-        if changed and not force:
-            raise InputError(f"{run_dir} was run with another {', '.join(changed)} than asked for now; "
-                             "use a new --out folder, or --force to replace such runs")
-        if run.state_file.exists() and not changed:
-            if run.state()["step"] >= settings.steps:
-                status = "done before"
-            else:
-                resume_md(run_dir, progress=progress)
-                status = "resumed"
-        else:
-            # no state file: nothing usable was written (killed during set-up, or never started); or --force
-            # and a run made with other inputs
-            run_md(starts[s], settings, run_dir, force=True, progress=progress)
-            status = "replaced" if changed else "ran"
-        runs.append({"name": name, "run_dir": str(run_dir), "structure": s, "temperature_k": float(temperature),
-                     "pressure_gpa": float(pressure), "beads": int(beads), "status": status,
-                     "steps_done": run.state()["step"]})
+            progress({"runs_done": k, "runs": len(points), "run": _run_name(*point)})
+        settings = run_settings(grid, k, point, model, pair)
+        runs.append(_explore_point(out / "runs" / _run_name(*point), settings, starts[point[0]], point, force, progress))
     if progress:
         progress({"runs_done": len(points), "runs": len(points)})
     frames = _write_candidates(out, runs)
@@ -230,14 +161,68 @@ def explore(
     return summary
 
 
+def _checked_starts(structures, model, pair) -> list[Atoms]:
+    """The start structures, after checking them, the model and the table (before any run directory exists)."""
+    from hydropimd.potential.models import resolve_model
+
+    starts = read_structures(structures)
+    for k, atoms in enumerate(starts):
+        if not atoms.pbc.all():
+            raise InputError(f"start structure {k} is not periodic in all three directions; give structures with a cell")
+    resolve_model(model)
+    if pair is not None and not Path(pair).is_file():
+        raise InputError(f"pair table {pair} does not exist")
+    return starts
+
+
+def grid_points(grid: ExploreGrid, n_structures: int) -> list[tuple[int, float, float, int]]:
+    """Every (start structure index, temperature K, pressure GPa, beads) of the grid, in a stable order."""
+    return list(itertools.product(range(n_structures), grid.temperatures_k, grid.pressures_gpa, grid.beads))
+
+
+def run_settings(grid: ExploreGrid, k: int, point: tuple, model, pair) -> MDSettings:
+    """The MD settings of run ``k`` of the grid, at ``point`` (from :func:`grid_points`)."""
+    _, temperature, pressure, beads = point
+    return MDSettings.at_point(
+        grid, model=str(Path(model).resolve()), pair=str(Path(pair).resolve()) if pair else None,
+        temperature_k=float(temperature), pressure_gpa=float(pressure), beads=int(beads),
+        seed=grid.seed + k * SEED_STEP, save_beads=True,
+        # one model session per bead group: more groups than beads would only load idle copies
+        bead_groups=grid.bead_groups or min(int(beads), len(os.sched_getaffinity(0))))
+
+
+def _explore_point(run_dir: Path, settings: MDSettings, start: Atoms, point: tuple, force: bool, progress) -> dict:
+    """Run, resume or skip one grid point (each advanced by its own worker process); its entry of the summary."""
+    from hydropimd.md.run import MDRun, resume_md, run_md
+
+    run = MDRun(run_dir)
+    changed = _changed_inputs(run, settings, start) if run.state_file.exists() else []
+    if changed and not force:
+        raise InputError(f"{run_dir} was run with another {', '.join(changed)} than asked for now; "
+                         "use a new --out folder, or --force to replace such runs")
+    if run.state_file.exists() and not changed:
+        if run.state()["step"] >= settings.steps:
+            status = "done before"
+        else:
+            resume_md(run_dir, progress=progress)
+            status = "resumed"
+    else:
+        # no state file: nothing usable was written (killed during set-up, or never started); or --force
+        # and a run made with other inputs
+        run_md(start, settings, run_dir, force=True, progress=progress)
+        status = "replaced" if changed else "ran"
+    s, temperature, pressure, beads = point
+    return {"name": run_dir.name, "run_dir": str(run_dir), "structure": s, "temperature_k": float(temperature),
+            "pressure_gpa": float(pressure), "beads": int(beads), "status": status, "steps_done": run.state()["step"]}
+
+
 def _write_candidates(out: Path, runs: list[dict]) -> int:
     """Gather every bead frame of every run into ``candidates.extxyz`` (atomically); returns the frame count."""
     tmp = out / (CANDIDATES + ".partial")
     total = 0
     with open(tmp, "w") as f:
         for r in runs:
-            beads_file = Path(r["run_dir"]) / "beads.extxyz"
-            frames = read(beads_file, index=":") if beads_file.stat().st_size else []
+            frames = rundir.read_beads(r["run_dir"])
             for atoms in frames:
                 atoms.info.update({"temperature_k": r["temperature_k"], "pressure_gpa": r["pressure_gpa"],
                                    "beads": r["beads"], "structure": r["structure"], "run": r["name"]})

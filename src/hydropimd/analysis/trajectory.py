@@ -1,10 +1,10 @@
 """Reading run directories of ``hydropimd md run`` and ASE-readable trajectories for analysis.
 
-A run directory holds ``run.json`` (metadata: temperature_k, pressure_gpa,
-beads, isotope, natoms, timestep_fs, stride, optionally cell_kind and
-supercell), ``centroid.extxyz`` (centroid frames with Lattice and info keys
-time_ps and step) and ``table.csv`` (per output: step, time_ps, a, b, c, alpha,
-beta, gamma, volume, ...).  Any other path is read as a trajectory by ASE.
+A run directory (its format: :mod:`hydropimd.md.rundir`) holds ``run.json``
+(metadata: temperature_k, pressure_gpa, beads, isotope, natoms, timestep_fs,
+stride, the cell record), ``centroid.extxyz`` (centroid frames with Lattice and
+info keys time_ps and step) and ``table.csv`` (per output: step, time_ps, a, b,
+c, alpha, beta, gamma, volume, ...).  Any other path is read as a trajectory by ASE.
 
 Times are in ps: from the frames' ``time_ps``, else from run.json
 (step x timestep_fs / 1000, or frame x stride x timestep_fs / 1000), else frame x
@@ -24,10 +24,11 @@ import numpy as np
 
 from hydropimd.analysis.cell import metric_from_cellpar, metric_from_cells
 from hydropimd.errors import InputError
+from hydropimd.md import rundir
+from hydropimd.md.rundir import is_run_directory
 
-RUN_METADATA = "run.json"
-CENTROID = "centroid.extxyz"
-TABLE = "table.csv"
+# the run-directory format is hydropimd.md.rundir's
+RUN_METADATA, CENTROID, TABLE = rundir.SETTINGS, rundir.CENTROID, rundir.TABLE
 HYDROGEN_SYMBOLS = ("H", "D", "T")
 
 _LATTICE = re.compile(r'(?:^|\s)Lattice\s*=\s*"([^"]*)"', re.IGNORECASE)
@@ -74,10 +75,6 @@ class FrameSeries:
 
     def __len__(self) -> int:
         return len(self.time_ps)
-
-
-def is_run_directory(path) -> bool:
-    return Path(path).is_dir() and (Path(path) / RUN_METADATA).is_file()
 
 
 def find_run_directories(study) -> list[Path]:

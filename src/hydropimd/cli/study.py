@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from hydropimd.cli import output
-from hydropimd.errors import InputError
+from hydropimd.errors import RunFailed
 
 
 def _config_args(p, default: str = "the configuration kept in DIR") -> None:
@@ -43,8 +43,9 @@ def _refuse_failures(summary: dict) -> None:
     failed = [r["name"] for r in summary["ran"] if r["status"] == "failed"]
     if failed:
         where = Path(summary["study"]) / "runs" / (failed[0] if len(failed) == 1 else "*") / "failed.json"
-        raise InputError(f"{len(failed)} run{'s' if len(failed) > 1 else ''} failed; see {where}, fix the cause and run "
-                         "'hydropimd study run' again (runs with a checkpoint resume from it)")
+        raise RunFailed(f"{len(failed)} run{'s' if len(failed) > 1 else ''} failed; see {where}, fix the cause and run "
+                         "'hydropimd study run' again (runs with a checkpoint resume from it)",
+                        retryable=any(r.get("retryable") for r in summary["ran"] if r["status"] == "failed"))
 
 
 def cmd_status(args) -> None:

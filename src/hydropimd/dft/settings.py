@@ -35,9 +35,7 @@ import hashlib
 import json
 import math
 import os
-import tomllib
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
@@ -138,19 +136,9 @@ def load_settings(config: str | os.PathLike | dict | None = None, **overrides) -
     if isinstance(config, dict):
         raw = dict(config)
     elif config is not None:
-        path = Path(config)
-        try:
-            text = path.read_text()
-        except OSError as err:
-            raise InputError(f"cannot read DFT settings {path}: {err.strerror}") from None
-        except UnicodeDecodeError:
-            raise InputError(f"DFT settings {path} is not a text file; give a TOML or JSON file") from None
-        try:
-            raw = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
-        except (tomllib.TOMLDecodeError, json.JSONDecodeError) as err:
-            raise InputError(f"{path} is not valid {'JSON' if path.suffix == '.json' else 'TOML'}: {err}") from None
-        if not isinstance(raw, dict):
-            raise InputError(f"DFT settings {path} must hold a table of settings (e.g. ecutwfc_ry = 50), not a list")
+        from hydropimd.config import read_settings_file
+
+        raw = read_settings_file(config, "DFT settings")
         if isinstance(raw.get("dft"), dict):
             raw = raw["dft"]
     raw.update({k: v for k, v in overrides.items() if v is not None})

@@ -18,12 +18,15 @@ DeePMD-kit's thread settings are process-wide.
 
 from __future__ import annotations
 
+import io
 import os
+import re
 import shutil
 import threading
 import time
 from pathlib import Path
 from typing import Callable
+from xml.sax.saxutils import escape, unescape
 
 import numpy as np
 from ase import Atoms
@@ -34,7 +37,7 @@ from hydropimd.files import write_json_atomic
 from hydropimd.md import rundir
 from hydropimd.md.guard import check_configurations
 from hydropimd.md.ipi_driver import FORCE_SECONDS_KEY
-from hydropimd.md.ipi_input import FORCEFIELD_NAME, ipi_input_xml
+from hydropimd.md.ipi_input import ipi_input_xml
 from hydropimd.md.lammps import SOCKET_PREFIX, check_clients, stop_clients
 from hydropimd.md.rundir import OUTPUT_FILES, TABLE_COLUMNS
 from hydropimd.md.settings import MDSettings
@@ -393,8 +396,8 @@ def _load_simulation(run: MDRun, settings: MDSettings, state: dict):
     if settings.engine == "lammps" and not settings.port:
         Path(SOCKET_PREFIX + run.meta["socket"]).unlink(missing_ok=True)  # left behind by a killed run
     try:
-        with open(source) as f:
-            sim = Simulation.load_from_xml(f, custom_verbosity="quiet", post_init_hook=no_ipi_outputs)
+        xml = io.StringIO(_with_this_driver(source.read_text()))
+        sim = Simulation.load_from_xml(xml, custom_verbosity="quiet", post_init_hook=no_ipi_outputs)
     finally:
         os.chdir(cwd)
     # i-PI's soft exit would write a RESTART file into the working directory on Ctrl-C;
@@ -402,6 +405,13 @@ def _load_simulation(run: MDRun, settings: MDSettings, state: dict):
     softexit.reset()
     sim.step = state["step"]
     return sim
+
+
+def _with_this_driver(xml: str) -> str:
+    """The i-PI input or checkpoint with its PES file paths pointing at this installation's: a run created
+    on one machine (or with another installation) is advanced on another, e.g. a cluster node."""
+    return re.sub(r"<pes_path>\s*([^<]*?)\s*</pes_path>",
+                  lambda m: f"<pes_path>{escape(str(DRIVER_PATH.with_name(Path(unescape(m[1])).name)))}</pes_path>", xml)
 
 
 def _run_until(sim, step: int) -> None:

@@ -43,6 +43,8 @@ LAMMPS = "lammps"
 
 #: appended once per output stride; cut back to the lengths state.json records when a run resumes
 OUTPUT_FILES = (TABLE, CENTROID, BEADS)
+#: what :meth:`~hydropimd.md.run.MDRun.create` writes: a new run directory, complete for its worker
+CREATED_FILES = (*OUTPUT_FILES, STATE, SETTINGS, INPUT_XML, START, CHECKPOINTS)
 #: everything a run owns: what replacing a run removes, and what a cluster job takes and brings back
 RUN_FILES = (*OUTPUT_FILES, STATE, SETTINGS, INPUT_XML, START, CHECKPOINTS, LAMMPS, FAILED, PROGRESS)
 #: the columns of table.csv: cell (A, degrees, A^3), centroid-virial pressure (GPa), temperature (K),

@@ -82,9 +82,9 @@ class MDOptions(Settings):
         if self.checkpoint_stride is None:
             self.checkpoint_stride = CHECKPOINT_EVERY_STRIDES * self.stride
         if self.checkpoint_stride % self.stride:
-            raise ValueError(f"checkpoint stride {self.checkpoint_stride} must be a multiple of the output stride {self.stride}")
+            raise ValueError(f"checkpoint_stride {self.checkpoint_stride} must be a multiple of stride {self.stride}")
         if self.monitor_stride and self.monitor_stride % self.stride:
-            raise ValueError(f"monitor stride {self.monitor_stride} must be a multiple of the output stride {self.stride}")
+            raise ValueError(f"monitor_stride {self.monitor_stride} must be a multiple of stride {self.stride}")
         if self.engine == "lammps" and self.drivers == 0 and not self.port:
             raise ValueError("drivers must be at least 1 (0 only with port, when remote clients serve the run)")
         return self
@@ -123,7 +123,7 @@ class MDSettings(MDOptions):
     @classmethod
     def at_point(cls, options: MDOptions, **point) -> "MDSettings":
         """The settings of one run: ``options`` (a study's or an exploration's) at a point (model, temperature_k, ...)."""
-        return cls(**{**options.model_dump(exclude_unset=False), **point})
+        return cls(**{**options.model_dump(include=set(MDOptions.model_fields)), **point})
 
 
 def steps_for(time_ps: float, timestep_fs: float) -> int:

@@ -1,19 +1,19 @@
 """Running a study's grid on a cluster through dpdispatcher.
 
 dpdispatcher (https://docs.deepmodeling.com/projects/dpdispatcher) turns each
-unfinished grid point into one Task: the ``hydropimd md run`` command of
-:meth:`Study.md_command`, executed in ``runs/<name>/`` (a path relative to the
-study directory, dpdispatcher's ``local_root``) with ``--out .``.  A new run
-gets its starting structure copied into the run directory as ``start.extxyz``
-and forwarded; a run with a checkpoint (partial, even one whose job was killed at
-its walltime) forwards its run files and continues with ``--resume``, so runs
-longer than a walltime finish over several ``study run`` calls.  Jobs go to the
-batch system named in the ``[execution.cluster]`` table (Slurm, PBS, LSF, ...
-through a local or SSH context); when they have ended, the run files and the
-task's ``job.out`` / ``job.err`` come back into the run directory, and each run
-is judged by its own ``state.json``: a run that did not reach its last step gets
-``failed.json`` ({"reason", "returncode"}) exactly as :meth:`Study.run_local`
-writes it, the reason being the last ``error:`` line of ``job.err``.
+unfinished grid point into one Task.  The study creates the run directory here
+(:meth:`Study.create_run`, settings in its run.json), or keeps it when it has a
+checkpoint (partial, even one whose job was killed at its walltime); the task
+forwards the run's files, runs the worker that advances it (``hydropimd md
+advance .``, :mod:`hydropimd.md.worker`) in ``runs/<name>/`` (a path relative to
+the study directory, dpdispatcher's ``local_root``), and brings the run's files
+back, so runs longer than a walltime finish over several ``study run`` calls.
+Jobs go to the batch system named in the ``[execution.cluster]`` table (Slurm,
+PBS, LSF, ... through a local or SSH context).  Each run is judged by its own
+files (:func:`hydropimd.md.worker.outcome`): ``state.json``, and ``failed.json``
+written by the worker when it failed; a job that ended without either (killed
+by the batch system before the worker could write) gets a retryable failure
+naming its exit status and logs.  Nobody reads the jobs' text output.
 
 The model, pair table and committee files are passed as absolute paths of this
 machine: the cluster must see them at the same paths (a shared filesystem), or
@@ -30,12 +30,10 @@ fetches what they left: the runs resume from their checkpoints next time.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import re
 import shlex
-import shutil
 import socket
 import subprocess
 import sys
@@ -46,16 +44,13 @@ from typing import Callable
 from hydropimd.errors import InputError
 from hydropimd.files import write_json_atomic
 from hydropimd.study.config import ClusterConfig, RunSpec
-from hydropimd.study.runner import FAILED, Study
+from hydropimd.md.rundir import FAILED
+from hydropimd.study.runner import Study, run_result
 
-START = "start.extxyz"     # the starting structure, forwarded into a new run's directory
-LOG_OUT = "job.out"        # the task's stdout: the --json summary of hydropimd md run
-LOG_ERR = "job.err"        # the task's stderr: its last "error:" line is the failure reason
+LOG_OUT = "job.out"        # the task's stdout, kept for the user
+LOG_ERR = "job.err"        # the task's stderr (a traceback of a crash), kept for the user
 EXIT_FILE = "job.status"   # the task's exit status (dpdispatcher keeps only success/failure)
 LOG_FILE = "dpdispatcher.log"
-#: the run's own files (hydropimd.md.run) that come back from the cluster
-RUN_OUTPUTS = ("state.json", "run.json", "table.csv", "centroid.extxyz", "beads.extxyz", "input.xml", "init.extxyz",
-               "checkpoints")
 POLL_FIRST_S = 2.0         # status polling starts fast (short test runs) ...
 POLL_MAX_S = 60.0          # ... and backs off to once a minute (long production runs, busy schedulers)
 #: per batch system: the commands that must exist where jobs are submitted (submit, status)
@@ -113,13 +108,13 @@ def run_on_cluster(study: Study, progress: Callable[[dict], None] | None = None)
         with open(study.dir / LOG_FILE, "a") as sink, contextlib.redirect_stdout(sink):
             machine = _machine(dp, study, cluster)
             resources = _resources(dp, cluster)
-            tasks = [_task(dp, study, specs[row["name"]], model, row["status"] == "partial", cluster) for row in todo]
+            tasks = [_task(dp, study, specs[row["name"]], row["status"] == "partial", cluster) for row in todo]
             submission = dp.Submission(work_base=".", machine=machine, resources=resources, task_list=tasks,
                                        continue_on_failure=True)
             submission.generate_jobs()  # fixes the submission's hash, hence its remote directory
             _check_scheduler(machine, cluster)
             for row in todo:
-                _prepare(study, specs[row["name"]], row["status"] == "partial")
+                _prepare(study, specs[row["name"]], row["status"] == "partial", model, cluster)
                 marker = Study._marker(study.run_dir(specs[row["name"]]))
                 write_json_atomic(marker, {"pid": os.getpid(), "started": time.time(), "cluster": _host(cluster)})
                 markers.append(marker)
@@ -248,34 +243,30 @@ def _shell(context, command: str) -> tuple[int, str]:
 
 
 # ---------------------------------------------------------------- the tasks
-def _task(dp, study: Study, spec: RunSpec, model: Path, resume: bool, cluster: ClusterConfig):
-    """One run as a dpdispatcher Task (its directory is filled by :func:`_prepare`)."""
-    from hydropimd.md.run import RUN_FILES
+def _task(dp, study: Study, spec: RunSpec, resume: bool, cluster: ClusterConfig):
+    """One run as a dpdispatcher Task: the worker advancing its directory (made by :func:`_prepare`)."""
+    from hydropimd.md.rundir import CREATED_FILES, LAMMPS, RUN_FILES
+    from hydropimd.md.worker import worker_command
 
     d = study.run_dir(spec)
-    forward = [name for name in RUN_FILES if (d / name).exists()] if resume else [START]
-    argv = study.md_command(spec, model, resume, python="python", run_dir=".", structure=START)
-    argv = shlex.split(cluster.python) + argv[1:]  # the profile's python may be a command ("srun python3")
-    # dpdispatcher records only success or failure; keep the exit status for failed.json
+    argv = shlex.split(cluster.python) + worker_command(".")[1:]  # the profile's python may be a command
+    # dpdispatcher records only success or failure; keep the exit status for the record of a killed job
     command = f"{shlex.join(argv)}; status=$?; echo $status > {EXIT_FILE}; exit $status"
-    backward = [*RUN_OUTPUTS, *(["lammps"] if study.config.md.engine == "lammps" else []), LOG_OUT, LOG_ERR, EXIT_FILE]
+    # what a new run directory holds; a resumed one may also hold its LAMMPS clients' folder
+    forward = [*CREATED_FILES, *([LAMMPS] if resume and (d / LAMMPS).exists() else [])]
     return dp.Task(command=command, task_work_path=str(d.relative_to(study.dir)), forward_files=forward,
-                   backward_files=backward, outlog=LOG_OUT, errlog=LOG_ERR, task_name=spec.name)
+                   backward_files=[*RUN_FILES, LOG_OUT, LOG_ERR, EXIT_FILE], outlog=LOG_OUT, errlog=LOG_ERR,
+                   task_name=spec.name)
 
 
-def _prepare(study: Study, spec: RunSpec, resume: bool) -> None:
-    """Clear what an earlier attempt left and, for a new run, put the starting structure in place."""
-    from hydropimd.md.run import RUN_FILES
-
+def _prepare(study: Study, spec: RunSpec, resume: bool, model: Path, cluster: ClusterConfig) -> None:
+    """Clear what an earlier attempt left and, for a run without a checkpoint, create its directory anew."""
     d = study.run_dir(spec)
     d.mkdir(parents=True, exist_ok=True)
     for name in (FAILED, LOG_OUT, LOG_ERR, EXIT_FILE):
-        (d / name).unlink(missing_ok=True)  # an earlier attempt's logs would be taken for this one's
+        (d / name).unlink(missing_ok=True)  # an earlier attempt's records would be taken for this one's
     if not resume:
-        for name in RUN_FILES:  # what --force replaces on the cluster is replaced here too
-            path = d / name
-            shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
-        shutil.copyfile(study.structure_file(spec.isotope), d / START)
+        study.create_run(spec, model, cluster.cpu_per_node)  # one run per job: the job's cores
 
 
 def _submit_and_wait(dp, submission, cluster: ClusterConfig, progress) -> None:
@@ -347,39 +338,17 @@ def _fetch(submission) -> None:
 
 # ---------------------------------------------------------------- the results
 def _collect(study: Study, spec: RunSpec) -> dict:
-    """The result of one run, judged by its state; a run that did not finish gets failed.json."""
+    """The result of one run, from its own files (a job killed before its worker could record why: retryable)."""
+    from hydropimd.md.worker import outcome
+
     d = study.run_dir(spec)
-    steps = study.config.md.steps
-    state = d / "state.json"
-    steps_done = json.loads(state.read_text())["step"] if state.exists() else 0
-    if steps_done >= steps:
-        return {"name": spec.name, "status": "done", **_summary(d, steps_done, steps)}
     returncode = None
     with contextlib.suppress(OSError, ValueError):
         returncode = int((d / EXIT_FILE).read_text().strip())
-    reason = _reason(d / LOG_ERR, returncode, study.dir / LOG_FILE)
-    write_json_atomic(d / FAILED, {"reason": reason, "returncode": returncode})
-    return {"name": spec.name, "status": "failed", "reason": reason, "returncode": returncode}
-
-
-def _summary(d: Path, steps_done: int, steps: int) -> dict:
-    """The --json summary the run printed on the cluster, with its paths made local."""
-    try:
-        summary = json.loads((d / LOG_OUT).read_text())
-    except (OSError, ValueError):
-        summary = {"steps_done": steps_done, "steps": steps}
-    return {**summary, "run_dir": str(d), "table": str(d / "table.csv")}
-
-
-def _reason(err_log: Path, returncode: int | None, dp_log: Path) -> str:
-    """The last ``error:`` line of the task's stderr (else its last line), naming the log."""
-    lines = err_log.read_text(errors="replace").splitlines() if err_log.exists() else []
-    lines = [ln.strip() for ln in lines if ln.strip()]
-    line = next((ln for ln in reversed(lines) if ln.startswith("error:")), None)
-    if line is not None:
-        return f"{line.removeprefix('error:').strip()} (log: {err_log})"
-    if lines:
-        return f"{lines[-1]} (log: {err_log})"
-    if returncode is not None:
-        return f"exit status {returncode} without a message (log: {err_log})"
-    return f"the cluster job ended before the run finished and left no log (see {dp_log})"
+    result = outcome(d, returncode)
+    if result["status"] != "done" and not (d / FAILED).exists():  # the worker could not say why: the job's end
+        result["failure"] = {"kind": "run", "retryable": True, "step": result["steps_done"],
+                             "message": f"the cluster job ended before the run finished "
+                                        f"({'exit status ' + str(returncode) if returncode is not None else 'no exit status'}; "
+                                        f"logs: {d / LOG_ERR}, {study.dir / LOG_FILE})"}
+    return run_result(spec.name, d, result)

@@ -19,7 +19,7 @@ Example (the demo shipped as ``hydropimd/study/demo.toml``)::
     isotopes = ["H"]
     beads = [1]
 
-    [md]
+    [md]                    # hydropimd.md.settings.MDOptions: any option of 'hydropimd md run'
     time_ps = 2.0
     timestep_fs = 0.5
     stride = 20
@@ -43,20 +43,18 @@ import hashlib
 import itertools
 import json
 import os
-import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
+from hydropimd.config import Settings as _Strict
 from hydropimd.errors import InputError
 from hydropimd.md.grid import BeadList, PressureList, TemperatureList
+from hydropimd.md.settings import MDOptions
+from hydropimd.structures import StructureSettings
 
 PUBLISHED_PREFIX = "published:"
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class PotentialConfig(_Strict):
@@ -65,22 +63,6 @@ class PotentialConfig(_Strict):
     #: training script of the model: when given, runs use its ``dp compress`` version (cached)
     compress: str | None = None
     committee: list[str] = Field(default_factory=list)
-
-
-class StructureConfig(_Strict):
-    prototype: Literal["lah10"] = "lah10"
-    a: float = Field(5.1, gt=0)
-    x: float = 0.38  # its range is build_lah10's rule, checked by building the structure (load_config)
-    cell: Literal["conventional", "primitive"] = "conventional"
-    supercell: int | list[int] = 2
-    start_angles_deg: list[float] | None = None
-
-    def build(self, isotope: str):
-        """The starting structure of ``isotope`` (ASE Atoms); InputError for impossible parameters."""
-        from hydropimd.structures import build_lah10
-
-        return build_lah10(a=self.a, x=self.x, cell=self.cell, supercell=self.supercell, angles=self.start_angles_deg,
-                           isotope=isotope)
 
 
 class GridConfig(_Strict):
@@ -96,42 +78,6 @@ class GridConfig(_Strict):
         if len(set(v)) != len(v):
             raise ValueError(f"isotopes {', '.join(sorted({i for i in v if v.count(i) > 1}))} listed more than once")
         return v
-
-
-class MDConfig(_Strict):
-    time_ps: float = Field(gt=0)
-    timestep_fs: float = Field(0.5, gt=0)
-    stride: int = Field(20, ge=1)
-    #: steps between checkpoints, a multiple of stride (default: 10 strides)
-    checkpoint_stride: int | None = Field(None, ge=1)
-    seed: int = 12345
-    thermostat_tau_fs: float = Field(100.0, gt=0)
-    barostat_tau_fs: float = Field(200.0, gt=0)
-    engine: Literal["inprocess", "lammps"] = "inprocess"
-    drivers: int = Field(2, ge=1)
-
-    @property
-    def steps(self) -> int:
-        return round(self.time_ps * 1000 / self.timestep_fs)
-
-    @property
-    def checkpoint_steps(self) -> int:
-        """Steps between checkpoints: ``checkpoint_stride``, else ten output strides."""
-        return self.checkpoint_stride if self.checkpoint_stride is not None else 10 * self.stride
-
-    @property
-    def recorded_ps(self) -> float:
-        """Time covered by a run's rows (the first is written after one output stride)."""
-        return (self.steps - self.stride) * self.timestep_fs / 1000
-
-    @model_validator(mode="after")
-    def _enough_steps(self):
-        if self.steps < self.stride:
-            raise ValueError(f"time_ps {self.time_ps} is shorter than one output stride ({self.stride} steps)")
-        if self.checkpoint_steps % self.stride:
-            # hydropimd md run refuses it too, but only once the runs start
-            raise ValueError(f"checkpoint_stride {self.checkpoint_stride} must be a multiple of stride {self.stride}")
-        return self
 
 
 class AnalysisConfig(_Strict):
@@ -177,14 +123,19 @@ class ExecutionConfig(_Strict):
 
 class StudyConfig(_Strict):
     potential: PotentialConfig
-    structure: StructureConfig = Field(default_factory=StructureConfig)
+    #: the start structure; the grid's isotopes replace its isotope
+    structure: StructureSettings = Field(default_factory=StructureSettings)
     grid: GridConfig
-    md: MDConfig
+    #: the MD stage's own settings model: every key of ``hydropimd md run`` but the structure, potential and point
+    md: MDOptions
     analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
     execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
 
     @model_validator(mode="after")
     def _discard_leaves_data(self):
+        if self.md.steps < self.md.stride:
+            length = f"time_ps {self.md.time_ps}" if self.md.time_ps is not None else f"steps {self.md.steps}"
+            raise ValueError(f"md.{length} is shorter than one output stride ({self.md.stride} steps); run longer")
         discard, recorded = self.analysis.discard_ps, self.md.recorded_ps
         if discard > 0 and discard >= recorded:
             raise ValueError(f"analysis.discard_ps {discard:g} leaves nothing of the {recorded:g} ps each run records "
@@ -256,20 +207,10 @@ def load_config(path: str | os.PathLike | None, base: Path | None = None) -> tup
     ``base``: the folder its relative paths refer to, when not the file's own (the copy a study
     directory keeps refers to the folder of the file it was made from).
     """
+    from hydropimd.config import read_settings_file, validate_settings
+
     path = Path(path) if path else Path(__file__).with_name("demo.toml")
-    try:
-        raw = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise InputError(f"study file {path} does not exist") from None
-    except tomllib.TOMLDecodeError as err:
-        raise InputError(f"{path} is not valid TOML: {err}") from None
-    try:
-        config = StudyConfig.model_validate(raw)
-    except ValidationError as err:
-        first = err.errors()[0]
-        loc = ".".join(str(p) for p in first["loc"])
-        where = f"{loc}: " if loc else ""  # a check across tables (discard_ps against time_ps) has no location
-        raise InputError(f"{path}: {where}{first['msg'].removeprefix('Value error, ')} (fix the study file)") from None
+    config = validate_settings(StudyConfig, read_settings_file(path, "study file"), str(path), "fix the study file")
     base = Path(base) if base else path.parent.resolve()
     _check_inputs(config, base, path)
     return config, base

@@ -6,11 +6,14 @@ Study directory::
     study.json        the digest of what defines the MD runs, and the folder the configuration's
                       relative paths refer to (a directory made by another config is refused unless --force)
     structures/       the starting structure of each isotope
-    runs/<name>/      one ``hydropimd md run`` directory per grid point (+ failed.json on failure)
+    runs/<name>/      one MD run directory per grid point (hydropimd.md.rundir; failed.json on failure)
     report/           written by :mod:`hydropimd.study.report`
 
-Each run executes as its own ``hydropimd md run`` process (i-PI and TensorFlow keep
-process-wide state, so runs never share a process).  A finished run is never
+The study creates each run directory itself, with the settings of its grid point
+(:meth:`Study.run_settings`: the ``[md]`` options at the point), and a worker
+process advances it (:mod:`hydropimd.md.worker`; i-PI and TensorFlow keep
+process-wide state, so runs never share a process); the worker's own files say
+how it ended.  A finished run is never
 repeated; a run with a checkpoint resumes from it whatever stopped it (Ctrl-C, a
 crash, a cluster job's walltime), so runs longer than a walltime finish over
 several ``study run`` calls; a run that failed before its first checkpoint starts again.
@@ -22,8 +25,6 @@ import io
 import json
 import os
 import shutil
-import subprocess
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -34,9 +35,10 @@ from ase.io import write
 
 from hydropimd.errors import InputError
 from hydropimd.files import write_json_atomic, write_text_atomic
+from hydropimd.md import rundir
+from hydropimd.md.rundir import FAILED, resumable
 from hydropimd.study.config import RunSpec, StudyConfig, data_root, resolve_path
 
-FAILED = "failed.json"
 RUNNING = "running.json"
 MARKER = "study.json"
 
@@ -126,13 +128,15 @@ class Study:
         for spec in self.config.runs():
             d = self.run_dir(spec)
             row = {"name": spec.name, **spec.model_dump(), "steps": steps, "steps_done": 0, "status": "pending"}
-            state = json.loads((d / "state.json").read_text()) if (d / "state.json").exists() else {}
+            state = rundir.read_state(d) or {}
             row["steps_done"] = state.get("step", 0)
             if row["steps_done"] >= steps:
                 row["status"] = "done"
             else:
-                if (d / FAILED).exists():
-                    row.update(status="failed", reason=json.loads((d / FAILED).read_text())["reason"])
+                failure = rundir.read_failure(d)
+                if failure is not None:
+                    # failed.json of the worker ("message"), or of versions before it ("reason")
+                    row.update(status="failed", reason=failure.get("message", failure.get("reason")))
                 if resumable(state):
                     row["status"] = "partial"
                 running = self._marker(d)
@@ -147,64 +151,51 @@ class Study:
         return run_dir.parent / f".{run_dir.name}.{RUNNING}"
 
     # ------------------------------------------------------------ execution
-    def md_command(self, spec: RunSpec, model: Path, resume: bool, python: str = sys.executable,
-                   run_dir: str | None = None, structure: str | None = None) -> list[str]:
-        """The ``hydropimd md run`` command of one grid point."""
-        out = run_dir or str(self.run_dir(spec))
-        if resume:
-            return [python, "-m", "hydropimd", "md", "run", "--resume", "--out", out, "--quiet", "--json"]
-        m, c = self.config.md, self.config.potential
-        execution = self.config.execution
-        if execution.mode == "local":
-            groups = max(1, len(os.sched_getaffinity(0)) // execution.workers)
-        else:  # one run per cluster job: the job's cores, not this machine's
-            groups = execution.cluster.cpu_per_node
-        command = [python, "-m", "hydropimd", "md", "run", "--structure", structure or str(self.structure_file(spec.isotope)),
-                   "--model", str(model), "--temperature", f"{spec.temperature_k!r}",
-                   "--pressure-gpa", f"{spec.pressure_gpa!r}", "--beads", str(spec.beads), "--steps", str(m.steps),
-                   "--dt-fs", f"{m.timestep_fs!r}", "--stride", str(m.stride),
-                   "--checkpoint-stride", str(m.checkpoint_steps), "--seed", str(m.seed),
-                   "--thermostat-tau-fs", f"{m.thermostat_tau_fs!r}", "--barostat-tau-fs", f"{m.barostat_tau_fs!r}",
-                   "--engine", m.engine, "--drivers", str(m.drivers), "--bead-groups", str(groups),
-                   "--out", out, "--quiet", "--json", "--force"]
-        if c.pair:
-            command += ["--pair", str(resolve_path(c.pair, self.config_dir))]
-        if c.committee:
-            command += ["--committee", *[str(resolve_path(x, self.config_dir)) for x in c.committee],
-                        "--monitor-stride", str(m.stride * 10)]
-        return command
+    def run_settings(self, spec: RunSpec, model: Path, bead_groups: int):
+        """The MD settings of one grid point: the study's [md] options at the point, with its potential."""
+        from hydropimd.md.settings import MDSettings
+
+        p = self.config.potential
+        return MDSettings.at_point(
+            self.config.md, model=str(model), pair=str(resolve_path(p.pair, self.config_dir)) if p.pair else None,
+            committee=[str(resolve_path(c, self.config_dir)) for c in p.committee],
+            temperature_k=spec.temperature_k, pressure_gpa=spec.pressure_gpa, beads=spec.beads,
+            bead_groups=self.config.md.bead_groups or bead_groups)
+
+    def create_run(self, spec: RunSpec, model: Path, bead_groups: int) -> Path:
+        """Create (or replace) the run directory of a grid point, its settings stored in its run.json."""
+        from ase.io import read
+
+        from hydropimd.md.run import MDRun
+
+        d = self.run_dir(spec)
+        MDRun(d).create(read(self.structure_file(spec.isotope)), self.run_settings(spec, model, bead_groups), force=True)
+        return d
 
     def run_local(self, progress: Callable[[dict], None] | None = None) -> list[dict]:
-        """Run every unfinished grid point on a pool of ``workers`` processes.
+        """Run every unfinished grid point on a pool of ``workers`` worker processes.
 
-        Partial runs resume from their checkpoints; others start (again) from scratch.  On Ctrl-C
+        Partial runs resume from their checkpoints; others are created (again) from scratch.  On Ctrl-C
         the runs still queued are dropped (the running ones stop with the signal and resume next time).
         """
         model = self.model_file()
         todo = [row for row in self.status() if row["status"] not in ("done", "running")]
         specs = {s.name: s for s in self.config.runs()}
+        groups = max(1, len(os.sched_getaffinity(0)) // self.config.execution.workers)
 
         def one(row: dict) -> dict:
+            from hydropimd.md.worker import start_worker, wait_for_worker
+
             spec = specs[row["name"]]
-            d = self.run_dir(spec)
-            d.mkdir(parents=True, exist_ok=True)
+            d = self.run_dir(spec) if row["status"] == "partial" else self.create_run(spec, model, groups)
             (d / FAILED).unlink(missing_ok=True)
-            resume = row["status"] == "partial"
-            env = dict(os.environ, OMP_NUM_THREADS="1", TF_CPP_MIN_LOG_LEVEL="3")
             marker = self._marker(d)
-            process = subprocess.Popen(self.md_command(spec, model, resume), stdout=subprocess.PIPE,
-                                       stderr=subprocess.PIPE, text=True, env=env)
+            process = start_worker(d)
             write_json_atomic(marker, {"pid": process.pid, "started": time.time()})
-            out, err = process.communicate()
-            marker.unlink(missing_ok=True)
-            if process.returncode != 0:
-                reason = next((ln for ln in reversed(err.splitlines()) if ln.startswith("error:")), None) \
-                    or (err.strip().splitlines() or ["exit status %d" % process.returncode])[-1]
-                d.mkdir(parents=True, exist_ok=True)
-                write_json_atomic(d / FAILED, {"reason": reason.removeprefix("error: "), "returncode": process.returncode})
-                result = {"name": spec.name, "status": "failed", "reason": reason}
-            else:
-                result = {"name": spec.name, "status": "done", **json.loads(out)}
+            try:
+                result = run_result(spec.name, d, wait_for_worker(process, d))
+            finally:
+                marker.unlink(missing_ok=True)
             if progress:
                 progress(result)
             return result
@@ -217,9 +208,20 @@ class Study:
             pool.shutdown(wait=True, cancel_futures=True)  # after Ctrl-C: no queued run starts
 
 
-def resumable(state: dict) -> bool:
-    """Whether a run's state.json names a checkpoint to resume from (a run that reached one, whatever stopped it)."""
-    return state.get("checkpoint") is not None and state.get("step", 0) > 0
+def run_result(name: str, run_dir: Path, outcome: dict) -> dict:
+    """A study's record of one run from its worker's outcome (:func:`hydropimd.md.worker.outcome`):
+    ``{"name", "status": "done", ...the run's summary}`` or ``{"name", "status": "failed", "reason", "kind",
+    "retryable"}``; a failure the worker could not record itself (it was killed) is written to failed.json here."""
+    from hydropimd.md.run import MDRun
+
+    if outcome["status"] == "done":
+        return {"name": name, "status": "done", **MDRun(run_dir).summary()}
+    failure = outcome["failure"] or {"kind": "run", "message": "the run stopped before its last step",
+                                     "retryable": True, "step": outcome["steps_done"]}
+    if not (run_dir / FAILED).exists():
+        write_json_atomic(run_dir / FAILED, failure)
+    return {"name": name, "status": "failed", "reason": failure["message"], "kind": failure["kind"],
+            "retryable": failure.get("retryable", False)}
 
 
 def _alive(pid: int) -> bool:

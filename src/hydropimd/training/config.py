@@ -13,9 +13,7 @@ names; a user TOML/JSON file overrides any of them (nested keys merge).
 from __future__ import annotations
 
 import copy
-import json
 import os
-import tomllib
 from pathlib import Path
 
 from hydropimd.errors import InputError
@@ -87,18 +85,7 @@ def load_overrides(path: str | os.PathLike | None) -> dict:
     """User overrides from a TOML or JSON file (DeePMD-kit key names)."""
     if path is None:
         return {}
-    path = Path(path)
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except FileNotFoundError:
-        raise InputError(f"training config {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise InputError(f"cannot read training config {path}: {str(err).splitlines()[0]}; give a TOML or JSON text file") from None
-    try:
-        overrides = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as err:
-        raise InputError(f"cannot read training config {path}: {err}") from None
-    if not isinstance(overrides, dict):
-        raise InputError(f"training config {path} holds a {type(overrides).__name__}, not a table of DeePMD-kit keys; "
-                         'write it as {"training": {...}, ...}')
+    from hydropimd.config import read_settings_file
+
+    overrides = read_settings_file(path, "training config")
     return overrides
