@@ -4,7 +4,7 @@ For each published generation g in SPEC order (aimd, r3m, ensemble0, ...,
 ensemble15; ensemble3 and ensemble4 each hold two pressures), one Deep Potential
 is trained with :func:`hydropimd.training.committee.train_committee` (DeePMD-kit's
 own ``dp train``) on the union of the *training* splits of generations 0..g, and
-evaluated with :func:`hydropimd.potential.testing.test_model` on the *whole*
+evaluated with :func:`hydropimd.potential.testing.model_test_errors` on the *whole*
 published test split (the last set of all 20 systems, 259 frames).  The models
 learn the subtracted targets (DFT minus the pair tables, as the published model
 did); the pair term cancels in every error, so testing the subtracted model on
@@ -77,7 +77,7 @@ def _log(text: str) -> None:
 def stage_train(work: Path, root: Path, steps: int, stop_lr: float) -> list[dict]:
     from hydropimd.data.systems import find_systems
     from hydropimd.potential.calculator import HydridePotential
-    from hydropimd.potential.testing import test_model
+    from hydropimd.potential.testing import model_test_errors
     from hydropimd.training.committee import train_committee
 
     data = root / "data" / "subtracted"
@@ -92,7 +92,7 @@ def stage_train(work: Path, root: Path, steps: int, stop_lr: float) -> list[dict
             t0, c0 = time.perf_counter(), _cpu_seconds()
             summary = train_committee(systems, work / f"gen-{g:02d}-{name}", committee=1, steps=steps, config=overrides)
             t_train = time.perf_counter() - t0
-            report = test_model(HydridePotential(summary["members"][0]["model"]), test_systems, split="test")
+            report = model_test_errors(HydridePotential(summary["members"][0]["model"]), test_systems, split="test")
             n_train = sum(s.split_frames("train") for p in systems for s in find_systems(p))
             _atomic_json(result, {
                 "generation": g, "name": name, "steps": steps, "stop_lr": stop_lr, "train_frames": n_train,

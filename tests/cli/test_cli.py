@@ -1,4 +1,5 @@
-"""Command-line behaviour: --json payloads, and one-line errors (exit 2, no traceback) for bad input."""
+"""Command-line behaviour: --json payloads, and one-line errors without a traceback: exit 2 for bad input, exit 3
+for a computation that failed while it ran."""
 
 import json
 import shutil
@@ -85,6 +86,27 @@ def test_bad_input_gives_one_line(tmp_path, published, full_table, subtracted_gr
     assert_one_line_error(run_cli("md", "run", "--engine", "gpu", "--out", tmp_path / "r"), "invalid choice", "--help")
     assert_one_line_error(run_cli("structure", "build", "lah10", "-o", tmp_path / "no" / "dir" / "x.xyz"), "cannot access")
     assert_one_line_error(run_cli("structure", "build", "lah10", "-o", tmp_path / "x.foo"), "format")
+
+
+def test_a_run_failure_exits_3_with_one_line(published, tmp_path):
+    """A run that fails after its input was accepted (RunFailed): exit 3, one line naming what failed and its log.
+
+    Here ``dp train`` on a data set whose coordinates are not a numpy file: hydropimd's checks read only the
+    system layout, so the failure comes from DeePMD-kit while it loads the frames.
+    """
+    data = tmp_path / "corrupt"
+    shutil.copytree(published / "data" / "full" / "ensemble5", data / "ensemble5")
+    (data / "ensemble5" / "set.000" / "coord.npy").write_bytes(b"not a numpy file")
+    tiny = tmp_path / "tiny.json"
+    tiny.write_text(json.dumps({"model": {"descriptor": {"neuron": [4, 8, 16], "axis_neuron": 4},
+                                          "fitting_net": {"neuron": [16, 16]}}}))
+    result = run_cli("train", "--data", data, "--out", tmp_path / "out", "--committee", "1", "--steps", "2",
+                     "--config", tiny, "--quiet")
+    assert result.returncode == 3, result.stdout + result.stderr
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip() and "libcudart" not in ln]
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert "training member 0 failed" in lines[0] and "train.log" in lines[0]
+    assert "magic string" in (tmp_path / "out" / "member-0" / "train.log").read_text()  # numpy's complaint, in the log
 
 
 def test_json_has_no_nan():

@@ -100,3 +100,22 @@ def test_missing_lammps_names_the_pinned_build(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(InputError, match=re.escape(pin)):
         lammps_executable()
+
+
+def test_a_dead_client_is_a_retryable_run_failure(tmp_path):
+    """A LAMMPS client that died (killed, crashed) fails the run at run time, retryably: the run continues
+    from its last checkpoint with new clients.  The error names the client and its log."""
+    from hydropimd.errors import RunFailed
+    from hydropimd.md.lammps import check_clients
+
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    dead = subprocess.Popen([sys.executable, "-c", "raise SystemExit(1)"])
+    dead.wait()
+    try:
+        check_clients([alive], tmp_path)  # a running client is fine
+        with pytest.raises(RunFailed, match=r"LAMMPS client 1 exited with status 1; read .*client-1.log") as err:
+            check_clients([alive, dead], tmp_path)
+        assert err.value.retryable and err.value.exit_status == 3
+    finally:
+        alive.kill()
+        alive.wait()

@@ -141,3 +141,29 @@ def test_import_and_compress(subtracted_graph, published, potential, rattled_cel
     assert run_cli("model", "import", subtracted_graph, "--out", plain).returncode == 0
     assert HydridePotential(plain).evaluate(atoms.positions[None], atoms.cell.array[None],
                                             atoms.get_chemical_symbols()).energy[0] == pytest.approx(a.energy[0] - potential.pair.compute(atoms)[0])
+
+
+def test_a_killed_or_failing_conversion_is_a_run_failure(subtracted_graph, tmp_path, monkeypatch, capsys):
+    """DeePMD-kit's converter or ``dp compress`` failing on an accepted graph is a run failure (exit 3), not bad
+    input; killed by a signal (out of memory, say) it is retryable, stopping on its own it is not."""
+    from hydropimd.cli.main import main
+    from hydropimd.errors import EXIT_RUN_FAILED, RunFailed
+    from hydropimd.potential.models import _run_dp
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # no cached upgrade of the published graph
+    killed = tmp_path / "killed-python"
+    killed.write_text("#!/bin/sh\nkill -9 $$\n")
+    killed.chmod(0o755)
+    monkeypatch.setattr("sys.executable", str(killed))  # the converter's interpreter dies as the OOM killer would
+    assert main(["model", "import", str(subtracted_graph), "--out", str(tmp_path / "graph.pb")]) == EXIT_RUN_FAILED
+    line = capsys.readouterr().err.strip()
+    assert "\n" not in line and "signal 9" in line and "dp.log" in line
+    assert not (tmp_path / "graph.pb").exists()
+    monkeypatch.undo()
+
+    with pytest.raises(RunFailed, match="signal 9") as err:
+        _run_dp([str(killed)], "compressing x")
+    assert err.value.retryable
+    with pytest.raises(RunFailed, match="compressing x failed: no graph here") as err:
+        _run_dp(["sh", "-c", "echo starting; echo no graph here >&2; exit 1"], "compressing x")
+    assert not err.value.retryable

@@ -11,7 +11,7 @@ import pytest
 from hydropimd.data.systems import link_split
 from hydropimd.potential.calculator import HydridePotential
 from hydropimd.potential.models import resolve_model
-from hydropimd.potential.testing import test_model as evaluate_errors
+from hydropimd.potential.testing import model_test_errors as evaluate_errors
 
 
 @pytest.fixture(scope="session")

@@ -172,3 +172,24 @@ def test_published_root_longer_run_and_changed_inputs(tmp_path, published_like_r
             module.train_committee(out=out, **arguments)
     assert (out / "work.json").read_bytes() == record and not (out / "data" / "subtracted-0").exists()
     assert json.loads((member / "input.json").read_text())["training"]["numb_steps"] == 4
+
+
+def test_a_failing_or_killed_dp_is_a_run_failure(tmp_path, small_full_data, monkeypatch):
+    """``dp train`` stopping on its own is a run failure that would repeat (not retryable); killed by a signal
+    (out of memory, a walltime) it is retryable: the same call continues from the member's checkpoint."""
+    from hydropimd.errors import RunFailed
+    from hydropimd.training import committee as module
+
+    def fake_dp(code):
+        return lambda *args: [sys.executable, "-c", code]
+
+    tiny = tmp_path / "tiny.json"
+    tiny.write_text(json.dumps(TINY))
+    monkeypatch.setattr(module, "_dp", fake_dp("import os, signal; os.kill(os.getpid(), signal.SIGKILL)"))
+    with pytest.raises(RunFailed, match="training member 0 was killed by signal 9") as err:
+        module.train_committee([small_full_data], tmp_path / "killed", committee=1, steps=2, config=tiny)
+    assert err.value.retryable and err.value.exit_status == 3
+    monkeypatch.setattr(module, "_dp", fake_dp("raise SystemExit('DeePMD-kit: bad things')"))
+    with pytest.raises(RunFailed, match=r"training member 0 failed \(exit status 1\); read .*train.log") as err:
+        module.train_committee([small_full_data], tmp_path / "failed", committee=1, steps=2, config=tiny)
+    assert not err.value.retryable

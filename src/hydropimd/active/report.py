@@ -1,7 +1,7 @@
 """Diagnostics of an active-learning loop (SPEC section 6).
 
 * Test errors per generation on one common test set: every committee member of
-  every generation is evaluated with :func:`hydropimd.potential.testing.test_model`
+  every generation is evaluated with :func:`hydropimd.potential.testing.model_test_errors`
   (DeePMD-kit's ``dp test`` figures: energy RMSE per atom, force RMSE over all
   components), and the committee mean is plotted against the generation.  One
   common, fixed test set makes the generations comparable: each generation's
@@ -187,7 +187,7 @@ def active_report(work_dir: str | os.PathLike, test_data: str | os.PathLike, out
     from hydropimd.active.loop import active_status, stage_state
     from hydropimd.data.systems import find_systems
     from hydropimd.potential.calculator import HydridePotential
-    from hydropimd.potential.testing import test_model
+    from hydropimd.potential.testing import model_test_errors
     from hydropimd.training.committee import data_folder
 
     status = active_status(work_dir)
@@ -211,7 +211,7 @@ def active_report(work_dir: str | os.PathLike, test_data: str | os.PathLike, out
         train = stage_state(work, g, "train")
         members = []
         for model in train["models"]:
-            report = test_model(HydridePotential(model, pair=pair), test_systems, split=split)
+            report = model_test_errors(HydridePotential(model, pair=pair), test_systems, split=split)
             members.append({k: report[k] for k in ("energy_rmse_per_atom_ev", "force_rmse_ev_per_angstrom",
                                                    "virial_rmse_per_atom_ev", "n_frames")})
             done += 1

@@ -184,7 +184,7 @@ def cmd_model_import(args) -> None:
 
 def cmd_model_test(args) -> None:
     from hydropimd.potential.calculator import HydridePotential
-    from hydropimd.potential.testing import test_model
+    from hydropimd.potential.testing import model_test_errors
 
     from hydropimd.data.systems import find_systems
 
@@ -192,7 +192,7 @@ def cmd_model_test(args) -> None:
     systems = find_systems(data)  # before the model loads: bad data fails fast
     potential = HydridePotential(args.model, pair=args.pair)
     with output.progress_bar("evaluating systems", args.quiet) as update:
-        report = test_model(potential, systems, split=args.split, progress=update)
+        report = model_test_errors(potential, systems, split=args.split, progress=update)
     if args.json:
         output.print_json(report)
         return

@@ -32,16 +32,25 @@ from ase.units import GPa
 
 from hydropimd.dft.pseudo import INSTALL_HINT
 from hydropimd.dft.settings import DFTSettings, kpoint_grid
-from hydropimd.errors import InputError
+from hydropimd.errors import InputError, RunFailed
 
 PW_ENV = "HYDROPIMD_PW"  # command that runs pw.x (default: pw.x on PATH)
 
 
-class PWFailure(InputError):
-    """A pw.x run that gave no label: ``kind`` is ``unconverged``, ``crashed`` or ``killed``; ``output`` is pw.x's output file."""
+#: failure kinds a second pw.x run may not repeat (a crash or a kill, not pw.x's verdict on the structure)
+RETRYABLE_KINDS = ("crashed", "killed")
+
+
+class PWFailure(RunFailed):
+    """A pw.x run that gave no label: ``kind`` is ``unconverged``, ``error`` (pw.x's own message), ``crashed`` or
+    ``killed``; ``output`` is pw.x's output file.  ``retryable`` for a crash or a kill.
+
+    ``kind`` here is pw.x's failure kind (the labeller records it as the structure's status), not
+    :attr:`HydropimdError.kind`; as a :class:`RunFailed` the CLI exits 3.
+    """
 
     def __init__(self, message: str, kind: str, output: Path):
-        super().__init__(message)
+        super().__init__(message, retryable=kind in RETRYABLE_KINDS)
         self.kind = kind
         self.output = Path(output)
 

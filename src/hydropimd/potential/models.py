@@ -23,7 +23,7 @@ import tempfile
 from pathlib import Path
 
 from hydropimd.data.location import cache_dir
-from hydropimd.errors import InputError
+from hydropimd.errors import InputError, RunFailed
 
 # Node names every DeePMD-kit TensorFlow graph carries, and the one only >= 2.0 graphs carry.
 _DEEPMD_MARKER = b"descrpt_attr/rcut"
@@ -53,15 +53,22 @@ def is_legacy_graph(path: str | os.PathLike) -> bool:
 
 
 def _run_dp(args: list[str], what: str) -> None:
-    """Run a DeePMD-kit command in a scratch folder; raise a one-line error naming the log on failure."""
+    """Run a DeePMD-kit command in a scratch folder; on failure raise :class:`RunFailed` naming the log.
+
+    The input was checked before (a DeePMD-kit graph, a training script whose systems exist), so a
+    failure here is DeePMD-kit's: retryable when the process was killed by a signal, not when it
+    stopped on its own (it would stop again).
+    """
     work = Path(tempfile.mkdtemp(prefix="hydropimd-dp-"))
     log = work / "dp.log"
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     with open(log, "w") as out:
         status = subprocess.run(args, cwd=work, stdout=out, stderr=subprocess.STDOUT, env=env).returncode
+    if status < 0:
+        raise RunFailed(f"{what} was killed by signal {-status} (full log: {log})", retryable=True)
     if status != 0:
         tail = [ln for ln in log.read_text().splitlines() if ln.strip()][-1:] or ["(no output)"]
-        raise InputError(f"{what} failed: {tail[0].strip()} (full log: {log})")
+        raise RunFailed(f"{what} failed: {tail[0].strip()} (full log: {log})")
 
 
 def upgrade_graph(source: str | os.PathLike, target: str | os.PathLike) -> Path:

@@ -23,7 +23,7 @@ def _rmse(x: np.ndarray) -> float:
     return float(np.sqrt(np.mean(np.square(x))))
 
 
-def test_model(
+def model_test_errors(
     potential: HydridePotential,
     data: str | os.PathLike | list[DeepmdSystem],
     split: str = "test",

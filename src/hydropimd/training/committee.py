@@ -5,7 +5,7 @@ module writes the training script (:mod:`hydropimd.training.config`), runs
 ``dp train`` (``--restart`` from the member's checkpoint when a previous attempt
 was killed), ``dp freeze`` and optionally ``dp compress``, then records the
 member's errors on the held-out DeePMD-kit 1.x test split with
-:func:`hydropimd.potential.testing.test_model`.  Nothing of the training loop is
+:func:`hydropimd.potential.testing.model_test_errors`.  Nothing of the training loop is
 re-implemented.  Given full labels and a pair table, the members learn the
 subtracted targets (full - pair, SPEC section 3) and are tested with the table
 added back.  A published root given as data (a folder holding data/full and
@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from hydropimd.data.systems import find_systems, link_split
-from hydropimd.errors import InputError
+from hydropimd.errors import InputError, RunFailed
 from hydropimd.files import write_json_atomic
 from hydropimd.training.config import load_overrides, training_script
 
@@ -69,8 +69,10 @@ def _run(command: list[str], cwd: Path, log: Path, what: str, steps: int | None 
             time.sleep(1.0)
             if progress and steps:
                 progress({"member": member, "step": _last_step(cwd / "lcurve.out"), "steps": steps})
-    if process.returncode != 0:
-        raise InputError(f"{what} failed (exit status {process.returncode}); read {log}")
+    if process.returncode < 0:  # killed by a signal (out of memory, a walltime, a user): the same run may succeed
+        raise RunFailed(f"{what} was killed by signal {-process.returncode}; read {log}", retryable=True)
+    if process.returncode != 0:  # DeePMD-kit stopped on its own: it would stop again on the same input
+        raise RunFailed(f"{what} failed (exit status {process.returncode}); read {log}")
 
 
 def data_folder(path: str | os.PathLike) -> Path:
@@ -170,7 +172,9 @@ def train_committee(
 
     ``train_only``: more data sets trained on whole (every set, none held out).  Every
     argument is checked before anything is written; an ``out`` made with other data, table,
-    configuration or committee is refused.  Returns a JSON-ready summary.
+    configuration or committee is refused (:class:`InputError`).  A ``dp train`` or ``dp freeze``
+    that fails raises :class:`RunFailed`, retryable when the process was killed (the next call
+    continues from the member's checkpoint).  Returns a JSON-ready summary.
     """
     if committee < 1:
         raise InputError(f"--committee {committee} must be at least 1")
@@ -218,10 +222,10 @@ def train_committee(
         errors_file = d / "errors.json"
         if not errors_file.exists():
             from hydropimd.potential.calculator import HydridePotential
-            from hydropimd.potential.testing import test_model
+            from hydropimd.potential.testing import model_test_errors
 
             potential = HydridePotential(model, pair=pair_model)
-            report = test_model(potential, [s for p in (full_test if pair_model else test) for s in find_systems(p)])
+            report = model_test_errors(potential, [s for p in (full_test if pair_model else test) for s in find_systems(p)])
             write_json_atomic(errors_file, report)
         report = json.loads(errors_file.read_text())
         members.append({"member": k, "model": str(model), "seed": seed, "steps": _trained_steps(d),
