@@ -138,6 +138,28 @@ def test_dimer_cli(tmp_path, full_table):
                           "PySCF cannot build", "nonsense")
 
 
+def test_unconverged_scf_is_a_run_failure(tmp_path, monkeypatch, capsys):
+    """An SCF that does not converge fails the run (exit 3, one line naming the pair and distance); it is not bad input."""
+    from pyscf.scf import hf
+
+    from hydropimd.cli.main import main
+    from hydropimd.errors import EXIT_RUN_FAILED, RunFailed
+
+    class OneCycle(hf.RHF):  # Hartree-Fock allowed a single iteration: it cannot reach conv_tol 1e-10
+        max_cycle = property(lambda self: 1, lambda self, value: None)
+
+    monkeypatch.setattr("pyscf.scf.RHF", OneCycle)
+    with pytest.raises(RunFailed, match="Hartree-Fock did not converge for H-H at 0.7000 A") as err:
+        dimer_energies("H-H", [0.7], basis="cc-pVDZ", cache=False)
+    assert not err.value.retryable
+    out = tmp_path / "hh.table"
+    status = main(["pair", "dimer", "--pair", "H-H", "--basis", "cc-pVDZ", "--r-min", "0.5", "--points", "4", "-o", str(out),
+                   "--quiet", "--no-cache"])
+    line = capsys.readouterr().err.strip()
+    assert status == EXIT_RUN_FAILED and "\n" not in line and "did not converge for H-H" in line
+    assert not out.exists()
+
+
 def test_other_sections_are_kept(tmp_path, stored, monkeypatch):
     from hydropimd.pair import dimer
 

@@ -50,7 +50,6 @@ def load_committee(committee: Sequence[str | os.PathLike]):
 def force_deviation(
     frames: Sequence[Atoms],
     committee: Sequence[str | os.PathLike] | object,
-    pair=None,
     progress: Callable[[int, int], None] | None = None,
 ) -> np.ndarray:
     """Maximal committee force deviation of each frame, eV/Angstrom, shape (len(frames),).
@@ -58,16 +57,15 @@ def force_deviation(
     ``committee``: two or more model files (or an already loaded
     :class:`HydridePotential` with a committee, to reuse its sessions).
 
-    ``pair`` is accepted and ignored: the pair baseline adds the same force to
-    every member's prediction, so it cancels exactly in F_i - <F_i>, and
-    evaluating it would only cost time.  The models must therefore all be
-    trained on the same targets (all subtracted, or all full).
+    No pair baseline is needed: it adds the same force to every member's
+    prediction, so it cancels exactly in F_i - <F_i>, and evaluating it would
+    only cost time.  The models must therefore all be trained on the same
+    targets (all subtracted, or all full).
 
     Frames are grouped by their sequence of chemical symbols and evaluated in
     batches of :data:`CHUNK_FRAMES`; ``progress(done, total)`` is called
     after each batch.
     """
-    del pair  # cancels in the deviation (see the docstring)
     from hydropimd.potential.calculator import HydridePotential
 
     potential = committee if isinstance(committee, HydridePotential) else load_committee(committee)

@@ -223,8 +223,8 @@ def select_frames(
 
     ``committee``: two or more model files (or a loaded :class:`HydridePotential`
     with a committee).  ``lo``, ``hi``: deviation bounds, eV/A (kept:
-    lo <= E < hi).  ``pair`` is passed to :func:`force_deviation` (where it
-    cancels).  ``soap_settings``: a :class:`SOAPSettings` or dict of its fields
+    lo <= E < hi).  ``pair`` is not used: the pair baseline cancels in the
+    deviation.  ``soap_settings``: a :class:`SOAPSettings` or dict of its fields
     (diversity mode; species default to the committee's type map).
     ``deviations``: E of every candidate if already known (the committee is
     then loaded only to check it).  ``progress(done, total)``: frames evaluated.
@@ -256,7 +256,7 @@ def select_frames(
     if not isinstance(committee, HydridePotential):
         potential = load_committee(names)  # type maps checked here, before any frame is evaluated
     if deviations is None:
-        dev = force_deviation(frames, potential, pair=pair, progress=progress)
+        dev = force_deviation(frames, potential, progress=progress)
     else:
         dev = np.asarray(deviations, dtype=float)
         if dev.shape != (len(frames),):

@@ -44,6 +44,83 @@ def _distorted_state(lengths, deviations, fraction: float, significance: float) 
             "lengths_angstrom": length_means, "lengths_stderr_angstrom": length_errors, "test": test}
 
 
+def _check_arguments(n_frames: int, threshold_deg: float, smooth_ps: float) -> None:
+    if n_frames < MIN_FRAMES:
+        raise InputError(f"{n_frames} frames are too few for error bars; at least {MIN_FRAMES} are needed "
+                         "(run longer or discard less)")
+    if not threshold_deg > 0:
+        raise InputError(f"--threshold-deg {threshold_deg} must be positive")
+    if not smooth_ps >= 0:
+        raise InputError(f"--smooth-ps {smooth_ps} must not be negative")
+
+
+def _classification(lengths, deviations, shuttling, fraction: float, significance: float) -> tuple[dict, str, str, dict | None]:
+    """The test on all (variant-aligned) frames, the class reported, the rule that chose it, and the distorted state.
+
+    A run shuttling between cubic and distorted (with enough distorted frames) is classed by the state
+    it occupies most of the time; its distorted frames are classified on their own.
+    """
+    classification = classify_cell(lengths, deviations, significance)
+    kind, rule, state = classification["classification"], "test on all frames (variant-aligned)", None
+    if 0 < fraction < 1 and shuttling.distorted.sum() >= MIN_FRAMES:
+        state = _distorted_state(lengths[shuttling.distorted], deviations[shuttling.distorted], fraction, significance)
+        kind = state["classification"] if fraction >= 0.5 else "cubic"
+        rule = (f"shuttling between cubic and {state['classification']} (distorted {100 * fraction:.0f} % of the time): "
+                "the class of the state occupied most of the time")
+    return classification, kind, rule, state
+
+
+def _notes(summary: dict, unaligned: list, reference, estimates) -> list[str]:
+    """Warnings the reader of the report needs: shuttling, variants not aligned, rough error bars."""
+    notes = []
+    if summary["is_shuttling"]:
+        notes.append("the cell shuttles: means of raw angles mix variants and are meaningless; angles_deg are variant-aligned "
+                     "and order_parameter (mean |angle - 90|) does not depend on the variant")
+    if unaligned:
+        notes.append(f"variants {', '.join(unaligned)} are not symmetry-equivalent to {reference} (opposite sense) and were not aligned")
+    if not all(e.reliable for e in estimates):
+        notes.append("some series are shorter than 50 autocorrelation times: error bars are rough; run longer")
+    return notes
+
+
+def _angle_statistics(aligned_lengths, aligned_deviations, angles, dt: float, aligned_to) -> tuple[dict, list]:
+    """Means and correlated error bars of the conventional lengths and angles (report keys), and every estimate.
+
+    ``aligned_to``: the variant the angles were aligned to (None when no alignment was needed).
+    """
+    length_means, length_errors, length_estimates = _estimates(aligned_lengths)
+    deviation_means, angle_errors, angle_estimates = _estimates(aligned_deviations)
+    raw_means, raw_errors, _ = _estimates(angles)
+    all_estimates = length_estimates + angle_estimates
+    sorted_index = np.argsort(-np.abs(deviation_means), kind="stable")
+    return {
+        "angles_deg": [90.0 + m for m in deviation_means],
+        "angles_stderr_deg": angle_errors,
+        "lengths_angstrom": length_means,
+        "lengths_stderr_angstrom": length_errors,
+        "n_effective": float(min(e.n_effective for e in all_estimates)),
+        "tau_int_ps": {"lengths": [e.tau_int_frames * dt for e in length_estimates],
+                       "angles": [e.tau_int_frames * dt for e in angle_estimates]},
+        "angles_aligned_to_variant": aligned_to,
+        "raw_angles_deg": raw_means,
+        "raw_angles_stderr_deg": raw_errors,
+        "angle_deviations_sorted_deg": [abs(deviation_means[i]) for i in sorted_index],
+        "angle_deviations_sorted_stderr_deg": [angle_errors[i] for i in sorted_index],
+        "distortion_deg": float(np.mean(np.abs(deviation_means))),
+        "distortion_stderr_deg": float(np.sqrt(np.sum(np.square(angle_errors))) / 3.0),
+    }, all_estimates
+
+
+def _order_parameter(order) -> dict:
+    estimate = correlated_mean(order)
+    return {
+        "definition": "eta(t) = mean_i |angle_i(t) - 90| of the conventional cell, per frame; variant-independent, "
+                      "but thermal noise biases it upward (about 0.8 x the per-frame angle spread for a cubic cell)",
+        "mean_deg": estimate.mean,
+        "stderr_deg": estimate.stderr,
+    }
+
+
 def cell_shape(metric, time_ps, n_sites: int | None = None, lattice: str = "fcc", metadata: dict | None = None,
                threshold_deg: float = THRESHOLD_DEG, smooth_ps: float = SMOOTH_PS, significance: float = 0.01) -> dict:
     """Cell-shape report from simulation-cell metric tensors (angstrom^2, (n, 3, 3)) and times (ps).
@@ -54,50 +131,20 @@ def cell_shape(metric, time_ps, n_sites: int | None = None, lattice: str = "fcc"
     """
     metric = np.asarray(metric, dtype=float)
     time_ps = np.asarray(time_ps, dtype=float)
-    if len(metric) < MIN_FRAMES:
-        raise InputError(f"{len(metric)} frames are too few for error bars; at least {MIN_FRAMES} are needed "
-                         "(run longer or discard less)")
-    if not threshold_deg > 0:
-        raise InputError(f"--threshold-deg {threshold_deg} must be positive")
-    if not smooth_ps >= 0:
-        raise InputError(f"--smooth-ps {smooth_ps} must not be negative")
+    _check_arguments(len(metric), threshold_deg, smooth_ps)
     mapping = mapping_for(metric, n_sites, metadata, lattice)
     lengths, angles = cellpar_from_metric(mapping.conventional_metric(metric))
     deviations = angles - 90.0
     order = np.abs(deviations).mean(axis=1)
     shuttling = detect_shuttling(time_ps, deviations, threshold_deg, smooth_ps)
     aligned_lengths, aligned_deviations, reference, unaligned = align_to_variant(lengths, deviations, shuttling.labels)
-
-    length_means, length_errors, length_estimates = _estimates(aligned_lengths)
-    deviation_means, angle_errors, angle_estimates = _estimates(aligned_deviations)
-    raw_means, raw_errors, _ = _estimates(angles)
-    order_estimate = correlated_mean(order)
-    all_estimates = length_estimates + angle_estimates
-    n_effective = min(e.n_effective for e in all_estimates)
-    dt = float(np.median(np.diff(time_ps)))
-    sorted_index = np.argsort(-np.abs(deviation_means), kind="stable")
     summary = shuttling.summary(time_ps)
     aligned = len(summary["variants_visited"]) - len(unaligned) > 1
-    classification = classify_cell(aligned_lengths, aligned_deviations, significance)
-    kind, rule, state = classification["classification"], "test on all frames (variant-aligned)", None
-    fraction = summary["fraction_distorted"]
-    if 0 < fraction < 1 and shuttling.distorted.sum() >= MIN_FRAMES:
-        state = _distorted_state(aligned_lengths[shuttling.distorted], aligned_deviations[shuttling.distorted], fraction,
-                                 significance)
-        kind = state["classification"] if fraction >= 0.5 else "cubic"
-        rule = (f"shuttling between cubic and {state['classification']} (distorted {100 * fraction:.0f} % of the time): "
-                "the class of the state occupied most of the time")
-    distortion = float(np.mean(np.abs(deviation_means)))
-    distortion_error = float(np.sqrt(np.sum(np.square(angle_errors))) / 3.0)
-    notes = []
-    if summary["is_shuttling"]:
-        notes.append("the cell shuttles: means of raw angles mix variants and are meaningless; angles_deg are variant-aligned "
-                     "and order_parameter (mean |angle - 90|) does not depend on the variant")
-    if unaligned:
-        notes.append(f"variants {', '.join(unaligned)} are not symmetry-equivalent to {reference} (opposite sense) and were not aligned")
-    if not all(e.reliable for e in all_estimates):
-        notes.append("some series are shorter than 50 autocorrelation times: error bars are rough; run longer")
-    report = {
+    statistics, all_estimates = _angle_statistics(aligned_lengths, aligned_deviations, angles,
+                                                  float(np.median(np.diff(time_ps))), reference if aligned else None)
+    classification, kind, rule, state = _classification(aligned_lengths, aligned_deviations, shuttling,
+                                                        summary["fraction_distorted"], significance)
+    return {
         "source": None,
         "n_frames": int(len(metric)),
         "time_ps": [float(time_ps[0]), float(time_ps[-1])],
@@ -106,34 +153,15 @@ def cell_shape(metric, time_ps, n_sites: int | None = None, lattice: str = "fcc"
         "classification_rule": rule,
         "classification_test": classification,
         "distorted_state": state,
-        "angles_deg": [90.0 + m for m in deviation_means],
-        "angles_stderr_deg": angle_errors,
-        "lengths_angstrom": length_means,
-        "lengths_stderr_angstrom": length_errors,
-        "n_effective": float(n_effective),
-        "tau_int_ps": {"lengths": [e.tau_int_frames * dt for e in length_estimates],
-                       "angles": [e.tau_int_frames * dt for e in angle_estimates]},
-        "angles_aligned_to_variant": reference if aligned else None,
-        "raw_angles_deg": raw_means,
-        "raw_angles_stderr_deg": raw_errors,
-        "angle_deviations_sorted_deg": [abs(deviation_means[i]) for i in sorted_index],
-        "angle_deviations_sorted_stderr_deg": [angle_errors[i] for i in sorted_index],
-        "distortion_deg": distortion,
-        "distortion_stderr_deg": distortion_error,
-        "order_parameter": {
-            "definition": "eta(t) = mean_i |angle_i(t) - 90| of the conventional cell, per frame; variant-independent, "
-                          "but thermal noise biases it upward (about 0.8 x the per-frame angle spread for a cubic cell)",
-            "mean_deg": order_estimate.mean,
-            "stderr_deg": order_estimate.stderr,
-        },
+        **statistics,
+        "order_parameter": _order_parameter(order),
         "volume_per_conventional_cell_angstrom3": float(np.mean(np.sqrt(np.linalg.det(metric))) / abs(np.linalg.det(mapping.matrix))),
         "shuttling": summary,
-        "notes": notes,
+        "notes": _notes(summary, unaligned, reference, all_estimates),
         "series": {"time_ps": time_ps, "lengths_angstrom": lengths, "angles_deg": angles, "order_parameter_deg": order,
                    "smoothed_deviations_deg": shuttling.smoothed_deviations_deg, "labels": shuttling.labels,
                    "threshold_deg": threshold_deg},
     }
-    return report
 
 
 def analyze_cell(source, discard_ps: float = 0.0, dt_ps: float | None = None, lattice: str = "fcc",

@@ -30,13 +30,47 @@ from scipy import fft, stats
 from hydropimd.analysis.trajectory import HYDROGEN_SYMBOLS, discard_start, read_frames
 from hydropimd.errors import InputError
 
+#: cm^2/s per angstrom^2/ps: (1e-8 cm)^2 / 1e-12 s; diffusion coefficients are also reported in cm^2/s,
+#: the unit of the experimental literature
 ANGSTROM2_PER_PS_IN_CM2_PER_S = 1e-4
-#: Fewest frames for a diffusion estimate with a block error (4 blocks of at least 8 frames).
+#: frames: fewest for a diffusion estimate with a block error (N_BLOCKS blocks of at least 8 frames, enough
+#: lag times in each block's fit window)
 MIN_FRAMES = 32
+#: consecutive blocks of the run whose D spread gives the error of D: 4 is the fewest with a usable
+#: standard deviation that still leaves each block a quarter of the run
 N_BLOCKS = 4
+#: error bars D must exceed to count as diffusing: the usual 3-sigma threshold, kept well above 2 because an
+#: error from N_BLOCKS blocks is itself rough
+DIFFUSING_SIGMAS = 3.0
+#: angstrom: default RDF range, past the first shells of LaH10 (H-H ~1.1 A, La-H ~2.1 A, La-La ~3.6 A) and
+#: the next ones; a smaller cell caps it at half its smallest height (see RDF_RANGE_MARGIN)
+RDF_RANGE_ANGSTROM = 6.0
+#: fraction of half the smallest cell height the default RDF range may reach: just below that limit, up to
+#: which rounding fractional differences finds every pair (the minimum image is exact)
+RDF_RANGE_MARGIN = 0.999
+#: default RDF histogram bins over the range (6 A / 200 = 0.03 A, finer than the thermal width of the peaks)
+RDF_BINS = 200
+#: default frames (evenly spaced) averaged for the RDFs: RDFs converge with far fewer frames than the MSD
+RDF_FRAMES = 20
+#: default MSD fit window, fractions of the run length: past the ballistic and vibrational short lags,
+#: before the long lags that few time origins make noisy
+FIT_WINDOW = (0.1, 0.5)
+#: angstrom: the H-H nearest-neighbour peak is searched below this (H-H bonds in the clathrate hydrides are
+#: 1.0-1.3 A; the next H-H shell and the La-H shell lie beyond 1.8 A at the pressures studied)
+HH_PEAK_BELOW_ANGSTROM = 2.0
+#: angstrom: hop distance assumed when g_HH has no peak below HH_PEAK_BELOW_ANGSTROM: a typical H-H
+#: nearest-neighbour distance of the superhydrides (1.0-1.2 A)
+DEFAULT_HOP_ANGSTROM = 1.0
+#: angstrom: distances below this are an atom and itself (the same species' pair histogram)
+SELF_DISTANCE_ANGSTROM = 1e-8
+#: a atoms per batch of the pair histogram: the 256 x N x 3 difference array stays ~20 MB for N = 2816
+PAIR_CHUNK_ATOMS = 256
+#: padded time lags x atoms per FFT batch of the MSD: with 3 coordinates of 8 bytes, ~100 MB whatever the
+#: system size
+FFT_BATCH_VALUES = 2**22
 
 
-def _pair_histogram(frac_a, frac_b, cell, edges, same: bool, chunk: int = 256) -> np.ndarray:
+def _pair_histogram(frac_a, frac_b, cell, edges, same: bool, chunk: int = PAIR_CHUNK_ATOMS) -> np.ndarray:
     """Counts of minimum-image a-b distances in the bins ``edges`` (ordered pairs, self excluded).
 
     Rounding fractional differences finds every pair closer than half the
@@ -52,12 +86,12 @@ def _pair_histogram(frac_a, frac_b, cell, edges, same: bool, chunk: int = 256) -
         diff = frac_b[None, :, :] - frac_a[start:start + chunk, None, :]
         diff -= np.round(diff)
         d = np.linalg.norm(diff @ cell, axis=-1).ravel()
-        d = d[(d < r_max) & (d > 1e-8 if same else True)]
+        d = d[(d < r_max) & (d > SELF_DISTANCE_ANGSTROM if same else True)]
         counts += np.histogram(d, bins=edges)[0]
     return counts
 
 
-def radial_distribution_functions(frac, cells, symbols, pairs, r_max_angstrom: float, bins: int = 200) -> tuple[np.ndarray, dict]:
+def radial_distribution_functions(frac, cells, symbols, pairs, r_max_angstrom: float, bins: int = RDF_BINS) -> tuple[np.ndarray, dict]:
     """Frame-averaged partial g(r) for each (a, b) in ``pairs`` from fractional positions (n, N, 3) and cells (n, 3, 3).
 
     Returns the bin centres (angstrom) and ``{"a-b": g}``.
@@ -103,7 +137,7 @@ def mean_square_displacement(trajectories) -> np.ndarray:
         total -= squares[m] + squares[n - 1 - m]
     size = fft.next_fast_len(2 * n, real=True)
     s2 = np.zeros(n)
-    chunk = max(1, 2**22 // size)  # atoms per FFT batch: bounds memory to ~100 MB whatever the system size
+    chunk = max(1, FFT_BATCH_VALUES // size)  # atoms per FFT batch
     for start in range(0, x.shape[1], chunk):
         spectrum = fft.rfft(x[:, start:start + chunk], n=size, axis=0)
         s2 += fft.irfft(spectrum * spectrum.conj(), n=size, axis=0)[:n].sum(axis=(1, 2))
@@ -120,7 +154,7 @@ def _fit_diffusion(lag_ps, msd, window) -> tuple[float, float]:
     return fit.slope / 6.0, fit.intercept
 
 
-def diffusion_coefficient(time_ps, trajectories, fit_window=(0.1, 0.5), n_blocks: int = N_BLOCKS) -> dict:
+def diffusion_coefficient(time_ps, trajectories, fit_window=FIT_WINDOW, n_blocks: int = N_BLOCKS) -> dict:
     """D (angstrom^2/ps) of unwrapped, drift-free trajectories (n, N, 3) with its block error.
 
     ``fit_window``: lag times as fractions of the analysed run length; the same
@@ -165,7 +199,7 @@ def _masses(frames) -> np.ndarray:
     return np.array([atomic_masses[atomic_numbers[s]] for s in frames.symbols])
 
 
-def _first_peak(r, g, below: float = 2.0) -> float | None:
+def _first_peak(r, g, below: float = HH_PEAK_BELOW_ANGSTROM) -> float | None:
     rows = (r < below) & (g > 0)
     if not rows.any():
         return None
@@ -173,11 +207,12 @@ def _first_peak(r, g, below: float = 2.0) -> float | None:
 
 
 def analyze_hydrogen(source, discard_ps: float = 0.0, dt_ps: float | None = None, r_max_angstrom: float | None = None,
-                     bins: int = 200, rdf_frames: int = 20, fit_window=(0.1, 0.5), plot=None, progress=None) -> dict:
+                     bins: int = RDF_BINS, rdf_frames: int = RDF_FRAMES, fit_window=FIT_WINDOW, plot=None,
+                     progress=None) -> dict:
     """RDFs (H-H, X-H, X-X for each other species X) and hydrogen diffusion of a run directory or trajectory.
 
-    ``r_max_angstrom``: RDF range (default: 6 A or half the smallest cell
-    height, whichever is smaller); ``rdf_frames``: frames (evenly spaced) used
+    ``r_max_angstrom``: RDF range (default: :data:`RDF_RANGE_ANGSTROM` or half the
+    smallest cell height, whichever is smaller); ``rdf_frames``: frames (evenly spaced) used
     for the RDFs; ``fit_window``: MSD fit range as fractions of the run.
     Returns a JSON-ready dict with ``rdf``, ``diffusion``, ``verdict`` and ``criterion``.
     """
@@ -200,7 +235,7 @@ def analyze_hydrogen(source, discard_ps: float = 0.0, dt_ps: float | None = None
     heights = np.abs(np.linalg.det(cells))[:, None] / np.linalg.norm(np.cross(cells[:, [1, 2, 0]], cells[:, [2, 0, 1]]), axis=2)
     limit = 0.5 * float(heights.min())
     if r_max_angstrom is None:
-        r_max_angstrom = min(6.0, 0.999 * limit)
+        r_max_angstrom = min(RDF_RANGE_ANGSTROM, RDF_RANGE_MARGIN * limit)
     elif not 0 < r_max_angstrom <= limit:
         raise InputError(f"--rmax {r_max_angstrom} A must be positive and at most half the smallest cell height ({limit:.3f} A)")
     others = [s for s in dict.fromkeys(symbols.tolist()) if s not in HYDROGEN_SYMBOLS]
@@ -218,10 +253,10 @@ def analyze_hydrogen(source, discard_ps: float = 0.0, dt_ps: float | None = None
     drift_free = unwrapped[:, hydrogen] - (centre - centre[0])[:, None, :]
     diffusion = diffusion_coefficient(time_ps, drift_free, fit_window)
     series = diffusion.pop("series")
-    hop = _first_peak(r, rdfs[f"{h}-{h}"]) or 1.0
+    hop = _first_peak(r, rdfs[f"{h}-{h}"]) or DEFAULT_HOP_ANGSTROM
     diffusion["hop_distance_angstrom"] = hop
     d, err = diffusion["coefficient_angstrom2_per_ps"], diffusion["stderr_angstrom2_per_ps"]
-    diffusing = d > 3.0 * err and diffusion["msd_at_fit_end_angstrom2"] > hop**2
+    diffusing = d > DIFFUSING_SIGMAS * err and diffusion["msd_at_fit_end_angstrom2"] > hop**2
     if progress:
         progress(2, 2)
     result = {
@@ -234,7 +269,7 @@ def analyze_hydrogen(source, discard_ps: float = 0.0, dt_ps: float | None = None
                 "first_peak_angstrom": {k: _first_peak(r, v, r_max_angstrom) for k, v in rdfs.items()}},
         "diffusion": diffusion,
         "verdict": "diffusing" if diffusing else "solid",
-        "criterion": (f"diffusing if D > 3 x its error and MSD at the end of the fit window > (H-H nearest-neighbour distance "
+        "criterion": (f"diffusing if D > {DIFFUSING_SIGMAS:g} x its error and MSD at the end of the fit window > (H-H nearest-neighbour distance "
                       f"{hop:.3g} A)^2; otherwise solid (protons vibrate about their sites)"),
     }
     if plot:

@@ -50,7 +50,7 @@ import numpy as np
 from scipy.interpolate import CubicSpline
 
 from hydropimd.data.location import cache_dir
-from hydropimd.errors import InputError
+from hydropimd.errors import InputError, RunFailed
 from hydropimd.pair.baseline import PUBLISHED_LAH10_PAIRS
 from hydropimd.pair.table import TableSection, read_table, write_table
 
@@ -120,7 +120,9 @@ def ccsd_energy(elements, r_angstrom: float, basis: str, ecp: str | None, spin: 
     """CCSD total energy (hartree) of a dimer at ``r_angstrom``, and the SCF density for the next point.
 
     RHF reference for ``spin == 0`` (with an internal stability check: an unstable
-    solution is followed downhill and reconverged), UHF otherwise.
+    solution is followed downhill and reconverged), UHF otherwise.  A basis PySCF does not
+    know raises :class:`InputError`; an SCF or CCSD that does not converge raises
+    :class:`RunFailed` (not retryable: the same point fails the same way).
     """
     from pyscf import cc, gto, scf
 
@@ -144,14 +146,14 @@ def ccsd_energy(elements, r_angstrom: float, basis: str, ecp: str | None, spin: 
             break
         mf.kernel(mf.make_rdm1(mo, mf.mo_occ))
     if not mf.converged:
-        raise InputError(f"Hartree-Fock did not converge for {elements[0]}-{elements[1]} at {r_angstrom:.4f} A; "
-                         "try fewer points or another --spin")
+        raise RunFailed(f"Hartree-Fock did not converge for {elements[0]}-{elements[1]} at {r_angstrom:.4f} A; "
+                        "try fewer points or another --spin")
     solver = cc.CCSD(mf)
     solver.conv_tol = 1e-9
     solver.max_cycle = 200
     e_corr = solver.kernel()[0]
     if not solver.converged:
-        raise InputError(f"CCSD did not converge for {elements[0]}-{elements[1]} at {r_angstrom:.4f} A")
+        raise RunFailed(f"CCSD did not converge for {elements[0]}-{elements[1]} at {r_angstrom:.4f} A")
     return float(mf.e_tot + e_corr), mf.make_rdm1()
 
 
@@ -170,7 +172,7 @@ def dimer_energies(
     """
     spec = dimer_spec(pair)
     basis = basis or spec.basis
-    ecp = spec.ecp if basis.lower().startswith("def2") else None  # the def2 ECP goes with def2 bases only
+    ecp = _ecp_for(spec, basis)
     r = np.asarray(distances_angstrom, dtype=float)
     if np.any(r <= 0):
         raise InputError("dimer distances must be positive")
@@ -295,29 +297,8 @@ def plot_comparison(ours: TableSection, published: TableSection | None, path: st
     return path
 
 
-def build_dimer_table(
-    pair: str,
-    output: str | os.PathLike,
-    r_min: float | None = None,
-    r_max: float | None = None,
-    points: int | None = None,
-    rows: int | None = None,
-    basis: str | None = None,
-    spin: int = 0,
-    compare: str | os.PathLike | None = None,
-    figure: str | os.PathLike | None = None,
-    cache: bool = True,
-    progress: Callable[[int, int], None] | None = None,
-) -> dict:
-    """Compute a dimer curve and write it as a LAMMPS table section; optionally compare with another table.
-
-    ``output`` keeps its other sections: running the three pairs into one file builds a
-    ``full.table``.  ``r_max`` is the cutoff, where the energy is zero.  ``compare`` is a
-    table with a section of the same keyword (e.g. the published ``full.table``;
-    ``compare="published"`` finds it by the data-location rule); ``figure`` a PNG path for
-    both curves.  Returns a JSON-ready summary.
-    """
-    spec = dimer_spec(pair)
+def _checked_range(spec: DimerSpec, r_min, r_max, points, rows, basis: str | None, spin: int) -> tuple[float, float, int, int]:
+    """``r_min``, ``r_max`` (angstrom), ``points`` and ``rows`` with the spec's defaults, refused when unusable."""
     r_min = spec.r_min if r_min is None else float(r_min)
     r_max = spec.r_max if r_max is None else float(r_max)
     points = spec.points if points is None else int(points)
@@ -338,41 +319,82 @@ def build_dimer_table(
     if spin < 0 or (spin + sum(_nelectrons(e, basis or spec.basis) for e in spec.elements)) % 2:
         raise InputError(f"--spin {spin} (2S) is impossible for {'-'.join(spec.elements)}: it must be >= 0 with the "
                          "parity of the electron count")
-    published = None
-    if compare is not None:
-        if str(compare) == "published":  # the study's table, by the data-location rule
-            from hydropimd.data.location import published_path
+    return r_min, r_max, points, rows
 
-            compare = published_path("tables/full.table")
-        sections = read_table(compare)
-        if spec.keyword not in sections:
-            raise InputError(f"{compare} has no section {spec.keyword} to compare with (it has {', '.join(sections)})")
-        published = sections[spec.keyword]
+
+def _section_to_compare(spec: DimerSpec, compare) -> tuple[str | os.PathLike | None, TableSection | None]:
+    """The table to compare with (``"published"``: the study's full.table) and its section of this pair."""
+    if compare is None:
+        return None, None
+    if str(compare) == "published":  # the study's table, by the data-location rule
+        from hydropimd.data.location import published_path
+
+        compare = published_path("tables/full.table")
+    sections = read_table(compare)
+    if spec.keyword not in sections:
+        raise InputError(f"{compare} has no section {spec.keyword} to compare with (it has {', '.join(sections)})")
+    return compare, sections[spec.keyword]
+
+
+def _ecp_for(spec: DimerSpec, basis: str) -> str | None:
+    """The effective core potential used with ``basis``: the def2 ECP goes with def2 bases only."""
+    return spec.ecp if basis.lower().startswith("def2") else None
+
+
+def _method_record(spec: DimerSpec, basis: str, spin: int) -> dict:
+    """The pair and how its curve was computed, as the summary reports them."""
+    return {"pair": "-".join(spec.elements), "keyword": spec.keyword, "method": spec.method, "basis": basis,
+            "ecp": _ecp_for(spec, basis), "spin_2s": spin, "reference": "RHF" if spin == 0 else "UHF"}
+
+
+def _table_comment(spec: DimerSpec, basis: str, spin: int, points: int, r_min: float, r_max: float) -> str:
+    """The table file's comment line: method, basis, reference, points and units."""
+    ecp = _ecp_for(spec, basis)
+    return (f"hydropimd pair dimer: {'-'.join(spec.elements)} {spec.method}/{basis}"
+            f"{' + ECP ' + ecp if ecp else ''}, "
+            f"{'RHF' if spin == 0 else 'UHF'} reference, 2S = {spin}; {points} points {r_min:.6f}-{r_max:.6f} A, "
+            f"shifted to zero at the cutoff {r_max:.6f} A; energies eV, forces eV/A")
+
+
+def build_dimer_table(
+    pair: str,
+    output: str | os.PathLike,
+    r_min: float | None = None,
+    r_max: float | None = None,
+    points: int | None = None,
+    rows: int | None = None,
+    basis: str | None = None,
+    spin: int = 0,
+    compare: str | os.PathLike | None = None,
+    figure: str | os.PathLike | None = None,
+    cache: bool = True,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict:
+    """Compute a dimer curve and write it as a LAMMPS table section; optionally compare with another table.
+
+    ``output`` keeps its other sections: running the three pairs into one file builds a
+    ``full.table``.  ``r_max`` is the cutoff, where the energy is zero.  ``compare`` is a
+    table with a section of the same keyword (e.g. the published ``full.table``;
+    ``compare="published"`` finds it by the data-location rule); ``figure`` a PNG path for
+    both curves.  Bad arguments raise :class:`InputError` before any CCSD runs; a point that
+    does not converge raises :class:`RunFailed`.  Returns a JSON-ready summary.
+    """
+    spec = dimer_spec(pair)
+    r_min, r_max, points, rows = _checked_range(spec, r_min, r_max, points, rows, basis, spin)
+    compare, published = _section_to_compare(spec, compare)
     output = Path(output)
-    existing = {}
-    if output.exists():
-        existing = read_table(output)  # refuses a file that is not a table before hours of CCSD
+    existing = read_table(output) if output.exists() else {}  # refuses a file that is not a table before hours of CCSD
     start = time.perf_counter()
     r_points = np.linspace(r_min, r_max, points)
     energies = dimer_energies(pair, r_points, basis=basis, spin=spin, cache=cache, progress=progress)
     section = table_from_points(spec.keyword, r_points, energies, rows)
     existing[spec.keyword] = section
     basis = basis or spec.basis
-    comment = (f"hydropimd pair dimer: {'-'.join(spec.elements)} {spec.method}/{basis}"
-               f"{' + ECP ' + spec.ecp if spec.ecp and basis.lower().startswith('def2') else ''}, "
-               f"{'RHF' if spin == 0 else 'UHF'} reference, 2S = {spin}; {points} points {r_min:.6f}-{r_max:.6f} A, "
-               f"shifted to zero at the cutoff {r_max:.6f} A; energies eV, forces eV/A")
     output.parent.mkdir(parents=True, exist_ok=True)
-    write_table(output, list(existing.values()), comment=comment)
+    write_table(output, list(existing.values()), comment=_table_comment(spec, basis, spin, points, r_min, r_max))
     summary = {
-        "pair": "-".join(spec.elements),
-        "keyword": spec.keyword,
+        **_method_record(spec, basis, spin),
         "output": str(output),
-        "method": spec.method,
-        "basis": basis,
-        "ecp": spec.ecp if basis.lower().startswith("def2") else None,
-        "spin_2s": spin,
-        "reference": "RHF" if spin == 0 else "UHF",
         "r_min_angstrom": r_min,
         "cutoff_angstrom": r_max,
         "points": points,
