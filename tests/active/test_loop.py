@@ -11,6 +11,7 @@ from hydropimd.data.systems import find_systems
 from hydropimd.errors import InputError
 from tests.active.loop_setup import loop_config, loop_root
 from tests.conftest import run_cli
+from tests.dft.conftest import pseudo_dir  # noqa: F401  (fixture)
 
 
 class Crash(Exception):
@@ -57,8 +58,8 @@ def test_two_generations_grow_the_data(loop):
     linked = list((work / "gen-001" / "committee" / "data" / "train" / "1").rglob("set.*"))
     assert len(linked) == 2  # gen 0's three sets minus its held-out last set
     for g in (0, 1):
-        # each generation is its own DeePMD npy data set, like the published ensembleN
-        (system,) = find_systems(work / "data" / f"gen-{g:03d}")
+        # each generation is its own DeePMD npy data set, like the published ensembleN (full labels in full/)
+        (system,) = find_systems(work / "data" / f"gen-{g:03d}" / "full")
         assert system.name == "La4H40" and system.natoms == 44 and system.frames_per_set == (1, 1, 1)
         assert system.type_map == ("La", "H") and system.symbols[:4] == ["La"] * 4
         frames = system.load("all")
@@ -174,8 +175,11 @@ def test_bad_configs(tmp_path):
         load_config(loop_config_stub(labeller__kind="reference"))
     with pytest.raises(InputError, match="initial data nowhere does not exist"):
         load_config(loop_config_stub(data__initial=["nowhere"]), base=tmp_path)
-    with pytest.raises(InputError, match="DFT labeller"):
-        run_active(load_config(loop_config_stub(), base=tmp_path))
+    empty = tmp_path / "upf"
+    empty.mkdir()
+    with pytest.raises(InputError, match="DFT labeller: .*labeller.pseudo_dir"):
+        run_active(load_config(loop_config_stub(labeller__pseudo_dir=str(empty)), base=tmp_path))
+    assert not (tmp_path / "w").exists()  # checked before the loop's work directory is made
 
 
 def test_bad_input_cli(tmp_path):
@@ -199,12 +203,43 @@ def test_bad_input_cli(tmp_path):
     assert status.returncode == 2 and "not an active-learning work directory" in status.stderr
 
 
-def test_cli_builds_the_dft_labeller(tmp_path):
-    from hydropimd.cli.active import _dft_labeller
-    from hydropimd.dft.label import DFTLabeller
+def test_python_builds_and_checks_the_dft_labeller(tmp_path, monkeypatch, pseudo_dir, full_table):  # noqa: F811
+    """run_active(config) builds the DFT labeller itself (no CLI): pw.x, mpirun and the pseudopotentials are checked
+    as 'hydropimd active run' checks them, the errors naming the config's keys."""
+    import sys
 
-    labeller = _dft_labeller(load_config({**loop_config_stub(), "labeller": {"kind": "dft", "mpi": 2}}, base=tmp_path))
-    assert isinstance(labeller, DFTLabeller) and isinstance(labeller, Labeller) and labeller.mpi == 2
+    from hydropimd.active.loop import _make_labeller
+    from hydropimd.dft.label import DFTLabeller, loop_labeller
+
+    monkeypatch.setenv("HYDROPIMD_PW", sys.executable)  # any executable passes the check; pw.x never runs here
+    config = {**loop_config_stub(), "data": {"initial": ["."], "pair": str(full_table)},
+              "labeller": {"kind": "dft", "mpi": 1, "pseudo_dir": str(pseudo_dir), "settings": None}}
+    cfg = load_config(config, base=tmp_path)
+    labeller = _make_labeller(cfg)
+    assert isinstance(labeller, DFTLabeller) and isinstance(labeller, Labeller)
+    assert (labeller.mpi, labeller.pseudo_dir, labeller.pair) == (1, str(pseudo_dir), str(full_table))
+    assert loop_labeller({"pseudo_dir": str(pseudo_dir)}).settings == labeller.settings  # a plain dict works too
+
+    def refused(*words, **labeller_keys):
+        cfg = load_config({**config, "labeller": {**config["labeller"], **labeller_keys}}, base=tmp_path)
+        with pytest.raises(InputError) as err:
+            run_active(cfg)
+        message = str(err.value)
+        assert message.startswith("DFT labeller: "), message
+        assert not any(flag in message for flag in ("--pseudo-dir", "--mpi", "--config")), message  # config keys
+        assert all(w in message for w in words), message
+        assert not (tmp_path / "w").exists()  # before the loop's first stage
+
+    empty = tmp_path / "upf"
+    empty.mkdir()
+    refused("La.pbe-spfn-rrkjus_psl.1.0.0.UPF", "labeller.pseudo_dir", pseudo_dir=str(empty))
+    (tmp_path / "bad.toml").write_text("ecut = 50\n")
+    refused("ecut", settings=str(tmp_path / "bad.toml"))
+    monkeypatch.setenv("HYDROPIMD_PW", str(tmp_path / "no-pw.x"))
+    refused("HYDROPIMD_PW")
+    monkeypatch.setenv("HYDROPIMD_PW", sys.executable)
+    monkeypatch.setenv("PATH", str(empty))  # no mpirun
+    refused("labeller.mpi 2", "mpirun", mpi=2)
 
 
 def test_start_structure_and_sets_checked_at_load(tmp_path):

@@ -464,12 +464,15 @@ def _stage_label(cfg, work, g, labeller, progress) -> dict:
 
 # ---------------------------------------------------------------- the loop
 def _make_labeller(cfg: ActiveConfig):
+    """The labeller of the ``[labeller]`` table: the reference potential, or pw.x with pw.x, mpirun and the
+    pseudopotentials checked now (:func:`hydropimd.dft.label.loop_labeller`), before the first stage."""
     if cfg.labeller.kind == "reference":
         from hydropimd.active.labeller import ReferenceLabeller
 
         return ReferenceLabeller(cfg.labeller.model, pair=cfg.labeller.pair, type_map=cfg.type_map)
-    raise InputError("the DFT labeller comes from hydropimd.dft.label.DFTLabeller: run the loop with "
-                     "'hydropimd active run', or pass labeller=DFTLabeller(...) to run_active")
+    from hydropimd.dft.label import loop_labeller
+
+    return loop_labeller(cfg.labeller, pair=cfg.data.pair, type_map=cfg.type_map)
 
 
 def _report(progress, g: int, stage: str, event: str) -> None:
@@ -494,8 +497,8 @@ def run_active(config, progress: Callable[[dict], None] | None = None, labeller=
     """Run (or resume) the loop until a stop criterion holds; returns :func:`active_status`'s summary.
 
     ``config``: TOML file, dict or :class:`ActiveConfig`.  ``labeller``: any
-    :class:`~hydropimd.active.labeller.Labeller` (default: the configured reference
-    potential; a ``dft`` config needs one passed in, as the command line does).
+    :class:`~hydropimd.active.labeller.Labeller` (default: the configured one, the
+    reference potential or pw.x, built and checked by :func:`_make_labeller`).
     ``progress`` receives ``{"generation", "stage", "event"}`` dicts (event
     ``start``, ``done``, ``skip`` or ``stop``) and, in between, each stage's own
     progress dicts with ``generation`` and ``stage`` added.  ``stop_after``:

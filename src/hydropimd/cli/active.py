@@ -125,37 +125,6 @@ def add_select(commands) -> None:
 
 
 # ---------------------------------------------------------------- active (the loop)
-def _dft_labeller(config):
-    """The DFT labeller of a ``labeller.kind = "dft"`` loop (the loop itself never imports the DFT stage)."""
-    from hydropimd.dft.label import DFTLabeller
-
-    lab = config.labeller
-    return DFTLabeller(settings=lab.settings, pseudo_dir=lab.pseudo_dir, pair=config.data.pair, mpi=lab.mpi)
-
-
-def _check_dft(config) -> None:
-    """pw.x, mpirun and every type's pseudopotential, checked before the loop's first stage: they are used only by
-    the label stage, days of training and exploration later.  Errors name the config keys, not the flags of 'hydropimd label'."""
-    from hydropimd.dft.pseudo import check_pseudopotentials, pseudo_dir
-    from hydropimd.dft.pwx import find_pw, launcher
-    from hydropimd.dft.settings import load_settings
-    from hydropimd.errors import InputError
-
-    lab = config.labeller
-    settings = load_settings(lab.settings)
-    try:
-        find_pw()
-        launcher(lab.mpi, 1)
-        folder = pseudo_dir(lab.pseudo_dir)
-        check_pseudopotentials(folder, {e: settings.pseudopotential(e) for e in config.type_map}, settings.functional)
-    except InputError as err:
-        message = str(err)
-        for flag, key in (("--pseudo-dir", "labeller.pseudo_dir"), ("--mpi", "labeller.mpi"),
-                          ("--config", "labeller.settings")):
-            message = message.replace(flag, key)
-        raise InputError(f"DFT labeller: {message}") from None
-
-
 def _active_table(status: dict) -> None:
     errors = any(r["error"] for r in status["generations"])
     rows = []
@@ -176,17 +145,13 @@ def cmd_active_run(args) -> None:
     from hydropimd.active.loop import load_config, run_active
 
     config = load_config(args.config)
-    labeller = None
-    if config.labeller.kind == "dft":
-        _check_dft(config)
-        labeller = _dft_labeller(config)
 
     def progress(info: dict) -> None:
         if not args.quiet and info.get("event") in ("start", "done", "stop"):
             what = info["reason"] if info["event"] == "stop" else f"{info['stage']} {info['event']}"
             output.stderr.print(f"generation {info['generation']}: {what}")
 
-    status = run_active(config, progress=progress, labeller=labeller)
+    status = run_active(config, progress=progress)
     output.print_json(status) if args.json else _active_table(status)
 
 
