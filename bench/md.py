@@ -47,7 +47,7 @@ def measure(engine: str, beads: int, steps: int, model: Path, table: Path, drive
     atoms = bench_structure()
     stride = max(steps // 4, 1)
     settings = MDSettings(model=str(model), pair=str(table), temperature_k=300.0, pressure_gpa=150.0, beads=beads,
-                          steps=steps, stride=stride, checkpoint_stride=steps, engine=engine, drivers=drivers)
+                          steps=steps, stride=stride, checkpoint_stride=steps, engine=engine, lammps_clients=drivers)
     t0 = time.perf_counter()
     summary = run_md(atoms, settings, work / f"{engine}-{beads}")
     total = time.perf_counter() - t0

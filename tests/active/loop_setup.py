@@ -21,7 +21,7 @@ TINY_NETWORK = {"model": {"descriptor": {"neuron": [4, 8, 16], "axis_neuron": 4}
 
 def initial_data(folder: Path, model: Path, table: Path) -> Path:
     """Six rattled 44-atom frames in three sets (two training sets, one test set), full labels."""
-    if not (folder / "La4H40" / "set.002").exists():
+    if not (folder / "full" / "La4H40" / "set.002").exists():  # the labellers' layout: full/<system>/set.NNN
         rng = np.random.default_rng(7)
         base = build_lah10(a=5.1, cell="conventional", angles=(90.5, 90.5, 90.5))
         frames = []

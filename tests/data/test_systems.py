@@ -3,7 +3,8 @@ import json
 import numpy as np
 import pytest
 
-from hydropimd.data.systems import Frames, dataset_info, find_systems, open_system, write_set
+from hydropimd.data.systems import Frames, dataset_info, find_systems, open_system
+from hydropimd.data.writer import write_set
 from hydropimd.errors import InputError
 from tests.conftest import run_cli
 

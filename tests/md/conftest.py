@@ -9,9 +9,9 @@ from hydropimd.md.settings import MDSettings
 from hydropimd.structures import build_lah10
 
 
-def read_table(run_dir):
+def read_table(run_dir, name="table.csv"):
     """The run's table as a dict of float arrays (empty strings -> nan)."""
-    with open(run_dir / "table.csv") as f:
+    with open(run_dir / name) as f:
         rows = list(csv.DictReader(f))
     return {k: np.array([float(r[k]) if r[k] != "" else np.nan for r in rows]) for k in rows[0]}
 

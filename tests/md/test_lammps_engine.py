@@ -53,7 +53,7 @@ def test_lammps_evaluates_the_same_potential(tmp_path, published, lah10_44):
 def test_two_lammps_clients_reproduce_the_inprocess_run(tmp_path, lah10_settings, lah10_44):
     common = dict(beads=2, steps=60, stride=10, checkpoint_stride=30, seed=11)
     inprocess = run_md(lah10_44, lah10_settings(**common), tmp_path / "inprocess")
-    lammps = run_md(lah10_44, lah10_settings(engine="lammps", drivers=2, **common), tmp_path / "lammps")
+    lammps = run_md(lah10_44, lah10_settings(engine="lammps", lammps_clients=2, **common), tmp_path / "lammps")
     assert inprocess["steps_done"] == lammps["steps_done"] == 60
     a, b = read_table(tmp_path / "inprocess"), read_table(tmp_path / "lammps")
     # LAMMPS' fix ipi converts eV to hartree with its own constant, which scales every energy it
@@ -73,7 +73,7 @@ def test_inet_socket_for_clients_on_other_machines(tmp_path, lah10_settings, lah
     with socket.socket() as s:  # a free port
         s.bind(("", 0))
         port = s.getsockname()[1]
-    summary = run_md(lah10_44, lah10_settings(engine="lammps", drivers=2, port=port, steps=20, stride=10,
+    summary = run_md(lah10_44, lah10_settings(engine="lammps", lammps_clients=2, port=port, steps=20, stride=10,
                                               checkpoint_stride=20), tmp_path / "inet")
     assert summary["steps_done"] == 20
     assert f"<port>{port}</port>" in (tmp_path / "inet" / "input.xml").read_text()
@@ -85,8 +85,8 @@ def test_one_client_on_two_mpi_ranks(tmp_path, lah10_settings, lah10_44):
     """A larger cell spread over MPI ranks (domain decomposition) gives the same run."""
     cell = lah10_44.repeat((2, 1, 1))
     common = dict(steps=20, stride=10, checkpoint_stride=20, seed=3)
-    run_md(cell, lah10_settings(engine="lammps", drivers=1, ranks_per_driver=2, **common), tmp_path / "mpi")
-    run_md(cell, lah10_settings(engine="lammps", drivers=1, **common), tmp_path / "serial")
+    run_md(cell, lah10_settings(engine="lammps", lammps_clients=1, ranks_per_client=2, **common), tmp_path / "mpi")
+    run_md(cell, lah10_settings(engine="lammps", lammps_clients=1, **common), tmp_path / "serial")
     a, b = read_table(tmp_path / "mpi"), read_table(tmp_path / "serial")
     assert np.allclose(a["potential_ev"], b["potential_ev"], rtol=1e-9)
     assert np.allclose(a["pressure_gpa"], b["pressure_gpa"], rtol=1e-7)

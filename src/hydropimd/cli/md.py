@@ -16,7 +16,8 @@ from hydropimd.cli import output
 from hydropimd.errors import InputError
 
 #: established option spellings, accepted besides the field's own ``--field-name``
-_ALIASES = {"temperature_k": ["--temperature"], "timestep_fs": ["--dt-fs"], "threads_per_driver": ["--threads"]}
+_ALIASES = {"temperature_k": ["--temperature"], "timestep_fs": ["--dt-fs"], "lammps_clients": ["--drivers"],
+            "threads_per_client": ["--threads"], "ranks_per_client": ["--ranks-per-driver"]}
 #: options of ``md run`` that are not run settings
 _RUN_OPTIONS = ("structure", "out", "resume", "force", "json", "quiet")
 

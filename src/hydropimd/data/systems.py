@@ -126,29 +126,6 @@ def concatenate(parts: list[Frames], symbols: list[str]) -> Frames:
     return Frames(list(symbols), cat("coords"), cat("cells"), cat("energy"), cat("forces"), cat("virial"))
 
 
-def write_set(set_dir: Path, frames: Frames) -> None:
-    """Write frames as one ``set.NNN`` folder atomically (built beside it, then renamed)."""
-    set_dir = Path(set_dir)
-    tmp = set_dir.with_name(set_dir.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    nf = len(frames)
-    np.save(tmp / "box.npy", frames.cells.reshape(nf, 9))
-    np.save(tmp / "coord.npy", frames.coords.reshape(nf, -1))
-    for name, arr, width in (("energy", frames.energy, None), ("force", frames.forces, -1), ("virial", frames.virial, 9)):
-        if arr is not None:
-            np.save(tmp / f"{name}.npy", arr.reshape(nf) if width is None else arr.reshape(nf, width))
-    if set_dir.exists():
-        # moved aside, not deleted first: a kill in between leaves the old set, not none
-        old = set_dir.with_name(set_dir.name + ".replaced")
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(set_dir, old)
-        os.replace(tmp, set_dir)
-        shutil.rmtree(old)
-    else:
-        os.replace(tmp, set_dir)
-
-
 def open_system(path: str | os.PathLike, root: str | os.PathLike | None = None, type_map=None) -> DeepmdSystem:
     """Describe the system at ``path`` without reading its arrays (frame counts come from memory-mapped headers).
 

@@ -9,7 +9,7 @@ cell, LAMMPS returns energy, forces and virial of
 exactly as in the study.  K clients serve the beads of a path-integral step in
 parallel; across machines, the same input with an inet socket lets clients run
 anywhere i-PI can be reached.  Each client is single-threaded by default
-(``threads_per_driver``) or spreads one large cell over ``ranks_per_driver`` MPI
+(``threads_per_client``) or spreads one large cell over ``ranks_per_client`` MPI
 ranks (``mpirun -np R lmp``).
 """
 

@@ -256,7 +256,7 @@ class _Session:
         start = read(run.dir / rundir.START)
         elements = list(dict.fromkeys(self.symbols))  # LAMMPS atom types; pair_coeff maps them to the model by name
         self.clients = start_clients(run.dir, start, str(resolve_model(s.model)), s.pair, elements, run.meta["socket"],
-                                     s.drivers, s.threads_per_driver, port=s.port, ranks=s.ranks_per_driver)
+                                     s.lammps_clients, s.threads_per_client, port=s.port, ranks=s.ranks_per_client)
         if self.clients:
             self.watchdog = _ClientWatchdog(self.clients)
             self.watchdog.start()

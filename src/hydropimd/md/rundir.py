@@ -13,6 +13,7 @@ reads a run through this module and nothing else:
     state.json        the current checkpoint, the output lengths it covers, timings so far
     failed.json       written by the worker when a call fails: kind ("input" or "run"), message, retryable, step
     progress.json     the worker's latest step and warnings (rewritten every ~0.5 s while it runs)
+    worker.log        what the worker process and its native libraries printed (for people: a crash's traceback)
     table.csv         one row per output stride (:data:`TABLE_COLUMNS`)
     centroid.extxyz   centroid positions and cell per output stride
     beads.extxyz      every bead per output stride (with ``save_beads``)
@@ -35,6 +36,7 @@ SETTINGS = "run.json"
 STATE = "state.json"
 FAILED = "failed.json"
 PROGRESS = "progress.json"
+WORKER_LOG = "worker.log"
 TABLE = "table.csv"
 CENTROID = "centroid.extxyz"
 BEADS = "beads.extxyz"
@@ -46,7 +48,7 @@ OUTPUT_FILES = (TABLE, CENTROID, BEADS)
 #: what :meth:`~hydropimd.md.run.MDRun.create` writes: a new run directory, complete for its worker
 CREATED_FILES = (*OUTPUT_FILES, STATE, SETTINGS, INPUT_XML, START, CHECKPOINTS)
 #: everything a run owns: what replacing a run removes, and what a cluster job takes and brings back
-RUN_FILES = (*OUTPUT_FILES, STATE, SETTINGS, INPUT_XML, START, CHECKPOINTS, LAMMPS, FAILED, PROGRESS)
+RUN_FILES = (*OUTPUT_FILES, STATE, SETTINGS, INPUT_XML, START, CHECKPOINTS, LAMMPS, FAILED, PROGRESS, WORKER_LOG)
 #: the columns of table.csv: cell (A, degrees, A^3), centroid-virial pressure (GPa), temperature (K),
 #: potential, conserved and centroid-virial kinetic energy (eV), committee force deviation (eV/A, empty when
 #: not evaluated at that row)

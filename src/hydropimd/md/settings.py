@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import AliasChoices, Field, model_validator
 
 from hydropimd.config import Settings
 
@@ -59,10 +59,13 @@ class MDOptions(Settings):
     # ------------------------------------------------------------------ force engine (not the trajectory)
     #: in-process and i-PI + LAMMPS are at parity on CPU (bench/md.py); in-process needs no sockets
     engine: Literal["inprocess", "lammps"] = Field("inprocess", description="where forces come from")
-    #: one LAMMPS client per core of the 2-core machine measured in bench/md.py
-    drivers: int = Field(2, ge=0, description="LAMMPS clients (engine lammps; 0 only with port)")
-    threads_per_driver: int = Field(1, ge=1, description="OpenMP threads per LAMMPS client")
-    ranks_per_driver: int = Field(1, ge=1, description="MPI ranks of each LAMMPS client")
+    #: one LAMMPS client per core of the 2-core machine measured in bench/md.py ("drivers" in i-PI's words)
+    lammps_clients: int = Field(2, ge=0, validation_alias=AliasChoices("lammps_clients", "drivers"),
+                                description="LAMMPS clients (engine lammps; 0 only with port)")
+    threads_per_client: int = Field(1, ge=1, validation_alias=AliasChoices("threads_per_client", "threads_per_driver"),
+                                    description="OpenMP threads per LAMMPS client")
+    ranks_per_client: int = Field(1, ge=1, validation_alias=AliasChoices("ranks_per_client", "ranks_per_driver"),
+                                  description="MPI ranks of each LAMMPS client")
     port: int = Field(0, ge=0, lt=65536, description="inet socket port for LAMMPS clients on other machines "
                       "(0: a unix socket, local clients)")
     bead_groups: int = Field(0, ge=0, description="bead groups evaluated concurrently in-process (0: one per core)")
@@ -85,8 +88,8 @@ class MDOptions(Settings):
             raise ValueError(f"checkpoint_stride {self.checkpoint_stride} must be a multiple of stride {self.stride}")
         if self.monitor_stride and self.monitor_stride % self.stride:
             raise ValueError(f"monitor_stride {self.monitor_stride} must be a multiple of stride {self.stride}")
-        if self.engine == "lammps" and self.drivers == 0 and not self.port:
-            raise ValueError("drivers must be at least 1 (0 only with port, when remote clients serve the run)")
+        if self.engine == "lammps" and self.lammps_clients == 0 and not self.port:
+            raise ValueError("lammps_clients must be at least 1 (0 only with port, when remote clients serve the run)")
         return self
 
     @property

@@ -53,10 +53,13 @@ def worker_command(run_dir: str | os.PathLike, python: str = sys.executable) -> 
 
 
 def start_worker(run_dir: str | os.PathLike) -> subprocess.Popen:
-    """Start the process that advances ``run_dir``; it ends when this process dies."""
+    """Start the process that advances ``run_dir``, its output going to the run's worker.log; it ends when this
+    process dies."""
     env = worker_environment(run_dir)
     env[PARENT_ENV] = str(os.getpid())
-    return subprocess.Popen(worker_command(run_dir), env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    # its text (TensorFlow's start-up notices, a crash's traceback) is kept for people, read by no program
+    with open(Path(run_dir) / rundir.WORKER_LOG, "ab") as log:
+        return subprocess.Popen(worker_command(run_dir), env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
 
 
 def wait_for_worker(process: subprocess.Popen, run_dir: str | os.PathLike,
@@ -129,8 +132,8 @@ def advance_here(run_dir: str | os.PathLike, progress: Callable[[dict], None] | 
         _record_failure(run, error_record(RunFailed("interrupted (Ctrl-C or a batch system's signal)", retryable=True)))
         raise
     except Exception as err:  # a bug: recorded for the parent, traceback for the developer
-        _record_failure(run, {"kind": "crash", "message": f"{type(err).__name__}: {err}", "retryable": False,
-                              "exit_status": 1})
+        _record_failure(run, {"kind": "crash", "message": f"{type(err).__name__}: {err} (traceback in "
+                              f"{run.dir / rundir.WORKER_LOG})", "retryable": False, "exit_status": 1})
         raise
     finally:
         reporter.flush()

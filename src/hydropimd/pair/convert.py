@@ -11,7 +11,8 @@ import shutil
 from pathlib import Path
 from typing import Callable
 
-from hydropimd.data.systems import Frames, find_systems, read_set, write_set
+from hydropimd.data.systems import Frames, find_systems, read_set
+from hydropimd.data.writer import write_set
 from hydropimd.errors import InputError
 from hydropimd.pair.baseline import PairBaseline
 
