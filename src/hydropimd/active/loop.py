@@ -49,7 +49,7 @@ State on disk (``work_dir``)::
     gen-NNN/selected.extxyz           the selected frames
     gen-NNN/state/<stage>.json        written atomically when the stage finishes
     gen-NNN/state/error.json          the last error of an unfinished stage
-    data/gen-NNN/<system>/set.NNN     the labels (each set written atomically)
+    data/gen-NNN/full/<system>/set.NNN  the labels (each set written atomically; subtracted/ beside it with a table)
 
 A finished stage (its state file exists) is never repeated; an unfinished one is
 re-entered, and each stage's own resumption (DeePMD-kit checkpoints, MD
@@ -62,27 +62,30 @@ from __future__ import annotations
 import json
 import os
 import time
-import tomllib
 import traceback
 from collections import Counter
 from pathlib import Path
 from typing import Callable, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from hydropimd.config import Settings
 from hydropimd.errors import InputError
 from hydropimd.files import lock_directory, write_json_atomic
+from hydropimd.structures import StructureSettings
 from hydropimd.training.committee import data_folder
 
 STAGES = ("train", "explore", "select", "label")
 #: labeller settings outside the loop's identity (how labels are computed, not what they are)
 RUN_ONLY = ("pseudo_dir", "mpi")
+#: generation g explores with seed + GENERATION_SEED_STEP * g: generations do not repeat each other's thermostat
+#: noise, and no two runs of a generation's grid (seed + k, k < 1000 grid points) share a seed with another's
+GENERATION_SEED_STEP = 1000
 PUBLISHED_PREFIX = "published:"
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+_Strict = Settings
 
 
 class DataConfig(_Strict):
@@ -115,23 +118,12 @@ class TrainingConfig(_Strict):
         return self
 
 
-class StructureConfig(_Strict):
-    """Start structure built by :func:`hydropimd.structures.build_lah10` (A, degrees)."""
-
-    a: float = Field(5.1, gt=0)
-    x: float = Field(0.38, gt=0, lt=1)
-    cell: Literal["conventional", "primitive"] = "conventional"
-    supercell: int | list[int] = 1
-    angles: list[float] | None = None
-    isotope: Literal["H", "D"] = "H"
-
-
 class ExploreConfig(_Strict):
     #: start structures (any ASE format, every frame); else ``structure`` is built
     structures: str | None = None
-    structure: StructureConfig | None = None
-    #: the exploration grid (see hydropimd.active.explore: temperatures_k, pressures_gpa, beads, steps, ...);
-    #: generation g uses seed + 1000 g so that generations do not repeat the same thermostat noise
+    structure: StructureSettings | None = None
+    #: the exploration grid (hydropimd.active.explore.ExploreGrid: temperatures_k, pressures_gpa, beads and the MD
+    #: stage's options); generation g uses seed + GENERATION_SEED_STEP g
     grid: dict = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -139,7 +131,7 @@ class ExploreConfig(_Strict):
         if self.structures and self.structure:
             raise ValueError("give either structures (a file) or [explore.structure], not both")
         if not self.structures and not self.structure:
-            self.structure = StructureConfig()
+            self.structure = StructureSettings()
         return self
 
 
@@ -239,26 +231,15 @@ def load_config(config: str | os.PathLike | dict | ActiveConfig, base: str | os.
     """
     if isinstance(config, ActiveConfig):
         return config
+    from hydropimd.config import read_settings_file, validate_settings
+
     where = "config"
     if isinstance(config, dict):
         raw, base = config, Path(base or ".").resolve()
     else:
         path = Path(config)
-        where = str(path)
-        try:
-            raw = tomllib.loads(path.read_text())
-        except FileNotFoundError:
-            raise InputError(f"active-learning config {path} does not exist") from None
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
-            raise InputError(f"cannot read active-learning config {path}: {str(err).splitlines()[0]}") from None
-        base = path.resolve().parent
-    try:
-        cfg = ActiveConfig.model_validate(raw)
-    except ValidationError as err:
-        first = err.errors()[0]
-        key = ".".join(str(p) for p in first["loc"]) or "config"
-        message = first["msg"].removeprefix("Value error, ")
-        raise InputError(f"{where}: {key}: {message} (fix the active-learning config)") from None
+        where, raw, base = str(path), read_settings_file(path, "active-learning config"), path.resolve().parent
+    cfg = validate_settings(ActiveConfig, raw, where, "fix the active-learning config")
     cfg.work_dir = str((base / Path(cfg.work_dir).expanduser()).resolve())
     cfg.data.initial = [str(data_folder(_resolve(d, base, "initial data"))) for d in cfg.data.initial]
     cfg.data.pair = _resolve(cfg.data.pair, base, "pair table")
@@ -339,13 +320,12 @@ def _cap_reason(cfg: ActiveConfig, labelled: int) -> str:
 # ---------------------------------------------------------------- stages
 def _start_atoms(cfg: ActiveConfig) -> list:
     """The exploration's start structures: read from ``explore.structures`` or built from ``[explore.structure]``."""
-    from hydropimd.structures import build_lah10, read_structures
+    from hydropimd.structures import read_structures
 
     if cfg.explore.structures:
         return read_structures(cfg.explore.structures)
-    s = cfg.explore.structure
     try:
-        return [build_lah10(a=s.a, x=s.x, cell=s.cell, supercell=s.supercell, angles=s.angles, isotope=s.isotope)]
+        return [cfg.explore.structure.build()]
     except InputError as err:
         raise InputError(f"[explore.structure]: {err} (fix the active-learning config)") from None
 
@@ -394,7 +374,7 @@ def _stage_explore(cfg, work, g, progress) -> dict:
 
     train = stage_state(work, g, "train")
     grid = load_grid(cfg.explore.grid).model_copy()
-    grid.seed = grid.seed + 1000 * g
+    grid.seed = grid.seed + GENERATION_SEED_STEP * g
     summary = explore(train["models"][0], _start_structures(cfg, work), grid, gen_dir(work, g) / "explore",
                       pair=cfg.data.pair, progress=progress)
     return {"candidates": summary["candidates"], "frames": summary["frames"], "model": train["models"][0],

@@ -292,7 +292,7 @@ def _label(run: _Run, jobs: list[_Job]) -> dict:
         run.progress(len(jobs), len(jobs))
     crash = tally.first_crash
     if crash is not None and tally.counts["done"] == 0 and tally.counts["skipped"] == 0:
-        raise RunFailed(str(crash), retryable=crash.kind in RETRIED) from None
+        raise RunFailed(str(crash), retryable=crash.outcome in RETRIED) from None
     return _summary(run, jobs, set_of, tally)
 
 
@@ -339,11 +339,11 @@ def _label_one(run: _Run, job: _Job, batch: str, set_name: str, tally: _Tally) -
     try:
         result = run_pw(job.atoms, run.settings, scratch, run.pseudo_folder, mpi=run.mpi, pools=job.plan.pools)
     except PWFailure as failure:
-        record.update(status=failure.kind, reason=str(failure), output=str(failure.output), finished=time.time())
+        record.update(status=failure.outcome, reason=str(failure), output=str(failure.output), finished=time.time())
         store.save_record(record)
         tally.counts["failed"] += 1
         # pw.x's own errors belong to the structure; unexplained crashes may mean pw.x itself is broken
-        if (run.fail_when_none_labelled or failure.kind in RETRIED) and failure.kind != "unconverged" \
+        if (run.fail_when_none_labelled or failure.outcome in RETRIED) and failure.outcome != "unconverged" \
                 and tally.first_crash is None:
             tally.first_crash = failure
     else:

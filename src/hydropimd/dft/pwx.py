@@ -42,16 +42,14 @@ RETRYABLE_KINDS = ("crashed", "killed")
 
 
 class PWFailure(RunFailed):
-    """A pw.x run that gave no label: ``kind`` is ``unconverged``, ``error`` (pw.x's own message), ``crashed`` or
-    ``killed``; ``output`` is pw.x's output file.  ``retryable`` for a crash or a kill.
-
-    ``kind`` here is pw.x's failure kind (the labeller records it as the structure's status), not
-    :attr:`HydropimdError.kind`; as a :class:`RunFailed` the CLI exits 3.
+    """A pw.x run that gave no label: ``outcome`` is ``unconverged``, ``error`` (pw.x's own message), ``crashed``
+    or ``killed`` (the labeller records it as the structure's status); ``output`` is pw.x's output file.
+    ``retryable`` for a crash or a kill; as a :class:`RunFailed` the CLI exits 3.
     """
 
     def __init__(self, message: str, kind: str, output: Path):
         super().__init__(message, retryable=kind in RETRYABLE_KINDS)
-        self.kind = kind
+        self.outcome = kind
         self.output = Path(output)
 
 
