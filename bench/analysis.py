@@ -45,7 +45,8 @@ from ase.geometry import cellpar_to_cell
 from ase.io import write
 
 from hydropimd.analysis import analyze_cell, analyze_xrd, cell_shape, powder_pattern
-from hydropimd.analysis.cell import find_pseudo_cubic_mapping, metric_from_cellpar, metric_from_cells
+from hydropimd.lattice import find_pseudo_cubic_mapping, metric_from_cellpar, metric_from_cells
+from hydropimd.md import rundir
 from hydropimd.analysis.xrd import DEBYE_WINDOW_SIGMAS, FWHM_PER_SIGMA
 from hydropimd.structures import build_lah10
 
@@ -104,8 +105,8 @@ def bench_cell(n: int, workdir: Path) -> dict:
     run.mkdir(exist_ok=True)
     header = "step,time_ps,a,b,c,alpha,beta,gamma,volume,pressure_gpa,temperature_k,potential_ev,conserved_ev,kinetic_cv_ev"
     table = np.column_stack([np.arange(n) * 10, time_ps, lengths, angles, np.zeros((n, 6))])
-    np.savetxt(run / "table.csv", table, delimiter=",", header=header, comments="", fmt="%.8g")
-    (run / "run.json").write_text(json.dumps({"temperature_k": 300, "pressure_gpa": 150, "beads": 1, "isotope": "H",
+    np.savetxt(run / rundir.TABLE, table, delimiter=",", header=header, comments="", fmt="%.8g")
+    (run / rundir.SETTINGS).write_text(json.dumps({"temperature_k": 300, "pressure_gpa": 150, "beads": 1, "isotope": "H",
                                               "natoms": 2816, "timestep_fs": 0.5, "stride": 20}))
     seconds, report = timed(analyze_cell, str(run))
     result.update(table_csv_end_to_end_s=seconds, table_csv_classification=report["classification"])

@@ -31,12 +31,21 @@ S = TypeVar("S", bound=BaseModel)
 
 
 def read_settings_file(path: str | os.PathLike, what: str = "settings file") -> dict:
-    """The table of a TOML file (JSON when the name ends in ``.json``); one InputError naming the file otherwise."""
+    """The table of a TOML file, or of a JSON one (a ``.json`` name, or text that parses as JSON); one
+    InputError naming the file otherwise."""
     path = Path(path)
     kind = "JSON" if path.suffix == ".json" else "TOML"
     try:
         text = path.read_bytes().decode("utf-8")
-        raw = json.loads(text) if kind == "JSON" else tomllib.loads(text)
+        if path.suffix != ".toml" and text.lstrip().startswith(("{", "[")) and not text.lstrip().startswith("[["):
+            kind = "JSON"  # a JSON file under another name (a TOML file cannot start with "{"; "[x]" is a TOML table)
+            try:
+                raw = json.loads(text)
+            except json.JSONDecodeError:
+                kind = "TOML"
+                raw = tomllib.loads(text)
+        else:
+            raw = json.loads(text) if kind == "JSON" else tomllib.loads(text)
     except FileNotFoundError:
         raise InputError(f"cannot read {what} {path}: it does not exist; give the path of a {kind} file") from None
     except IsADirectoryError:

@@ -174,7 +174,7 @@ def describe_supercell(atoms: Atoms) -> dict:
     (``supercell_inferred`` true, the reason in ``supercell_source``).  When nothing fits, the cell
     keys are None and the analysis infers the mapping from the trajectory.
     """
-    from hydropimd.analysis.cell import LATTICES, find_pseudo_cubic_mapping, metric_from_cells
+    from hydropimd.lattice import LATTICES, find_pseudo_cubic_mapping, metric_from_cells
 
     n_sites = int(np.sum(~np.isin(atoms.get_chemical_symbols(), ["H", "D", "T"])))
     info = atoms.info

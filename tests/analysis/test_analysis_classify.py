@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from hydropimd.analysis import cell_shape
-from hydropimd.analysis.cell import metric_from_cells
+from hydropimd.lattice import metric_from_cells
 from tests.analysis.synthetic import shape_series, simulation_cells
 
 SITES = {("conventional", 1): 4, ("conventional", 2): 32, ("conventional", 4): 256, ("primitive", 3): 27}

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from hydropimd.analysis import cell_shape
-from hydropimd.analysis.cell import metric_from_cells
+from hydropimd.lattice import metric_from_cells
 from hydropimd.analysis.shuttling import align_to_variant, describe_variant, detect_shuttling, variant_operation
 from tests.analysis.synthetic import ar1, simulation_cells
 

@@ -7,7 +7,7 @@ import pytest
 from ase.io import write
 
 from hydropimd.analysis import analyze_xrd, powder_pattern
-from hydropimd.analysis.cell import find_pseudo_cubic_mapping, metric_from_cells
+from hydropimd.lattice import find_pseudo_cubic_mapping, metric_from_cells
 from hydropimd.analysis.xrd import form_factor, lorentz_polarization
 from hydropimd.errors import InputError
 from hydropimd.structures import build_lah10

@@ -248,19 +248,25 @@ def test_prepare_writes_the_study_and_its_structures(tmp_path, published):
 def test_digest_covers_only_what_changes_the_md(tmp_path, published):
     base, _ = _study(tmp_path)
     edits = {"analysis": ("discard_ps = 0.05", "discard_ps = 0.1"), "execution": ("workers = 2", "workers = 1"),
-             "md": ("stride = 5", "stride = 10"), "grid": ("[120, 200]", "[120, 210]"), "structure": ("a = 5.05", "a = 5.1")}
+             "md": ("stride = 5", "stride = 10"), "grid": ("[120, 200]", "[120, 210]"), "structure": ("a = 5.05", "a = 5.1"),
+             "md placement": ("stride = 5", "stride = 5\nbead_groups = 1\nlammps_clients = 4")}
     same = {}
     for key, (old, new) in edits.items():
         study, _ = _study(tmp_path, CONFIG.format(p1=120).replace(old, new))
         same[key] = study.config.digest() == base.config.digest()
-    assert same == {"analysis": True, "execution": True, "md": False, "grid": False, "structure": False}
+    assert same == {"analysis": True, "execution": True, "md": False, "grid": False, "structure": False,
+                    "md placement": True}
 
 
-def test_directory_of_an_earlier_version_is_accepted(tmp_path, published):
-    """study.json written before [analysis] left the digest: the same configuration still owns it."""
+@pytest.mark.parametrize("digest", [
+    "c7b72b7896384edf",  # written by 03324ff for CONFIG (before [md] and [structure] became the stages' settings)
+    "fb70f60009835840",  # written before [analysis] left the digest
+])
+def test_directory_of_an_earlier_version_is_accepted(tmp_path, published, digest):
+    """study.json written by earlier versions for the same configuration: it still owns the directory."""
     study, text = _study(tmp_path)
     study.dir.mkdir()
-    (study.dir / "study.json").write_text(json.dumps({"digest": study.config.legacy_digest()}))
+    (study.dir / "study.json").write_text(json.dumps({"digest": digest}))
     study.prepare(text)  # no "another configuration"
     assert json.loads((study.dir / "study.json").read_text())["digest"] == study.config.digest()
 

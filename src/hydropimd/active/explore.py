@@ -3,15 +3,15 @@
 The DP-GEN exploration step (Zhang et al., Phys. Rev. Materials 3, 023804
 (2019)) as SPEC section 6 describes it: constant-pressure (path-integral) MD
 with one model of the committee at every (start structure, temperature,
-pressure, beads) point of a grid, through the MD stage (:mod:`hydropimd.md.run`,
-i-PI in-process).  Every sampled configuration becomes a candidate, and for
+pressure, beads) point of a grid, through the MD stage (:mod:`hydropimd.md.run`:
+each run a directory advanced by its own worker process).  Every sampled configuration becomes a candidate, and for
 path-integral runs that means every bead, not only the centroid: the beads are
 the configurations whose forces the model is asked for, so they are what the
 committee has to judge (and what DFT labels).
 
 Output folder::
 
-    runs/<name>/          one MD run directory per grid point (see hydropimd.md.run)
+    runs/<name>/          one MD run directory per grid point (see hydropimd.md.rundir)
     candidates.extxyz     all frames of all runs, written atomically at the end
     explore.json          the grid and the summary of the last call
 
@@ -84,11 +84,12 @@ def load_grid(grid: str | os.PathLike | dict | ExploreGrid | None) -> ExploreGri
     """Read and validate a grid: a TOML (or JSON) file, a dict, or None (all defaults)."""
     from hydropimd.config import load_settings, read_settings_file
 
+    where = "grid"
     if isinstance(grid, (str, os.PathLike)):
-        grid = read_settings_file(grid, "grid config")
+        where, grid = str(grid), read_settings_file(grid, "grid config")
     if isinstance(grid, dict) and set(grid) == {"grid"} and isinstance(grid["grid"], dict):
         grid = grid["grid"]
-    return load_settings(ExploreGrid, grid, "grid", "fix the grid config")
+    return load_settings(ExploreGrid, grid, where, "fix the grid config")
 
 
 def _run_name(structure: int, temperature: float, pressure: float, beads: int) -> str:

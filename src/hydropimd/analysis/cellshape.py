@@ -1,7 +1,7 @@
 """The cell-shape report of a trajectory: ``hydropimd analyze cell``.
 
 Pipeline: metric tensors of the simulation cell -> pseudo-cubic conventional
-metric (:mod:`hydropimd.analysis.cell`) -> conventional lengths (angstrom) and
+metric (:mod:`hydropimd.lattice`) -> conventional lengths (angstrom) and
 angles (degrees) per frame -> shuttling labels (:mod:`~.shuttling`) ->
 variant-aligned series -> means with correlated error bars
 (:mod:`~.statistics`) -> classification (:mod:`~.classify`).
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hydropimd.analysis.cell import cellpar_from_metric, mapping_for
+from hydropimd.lattice import cellpar_from_metric, mapping_for
 from hydropimd.analysis.classify import classify_cell
 from hydropimd.analysis.shuttling import align_to_variant, detect_shuttling
 from hydropimd.analysis.statistics import correlated_mean, correlated_means

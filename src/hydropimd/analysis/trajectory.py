@@ -15,14 +15,13 @@ Times are in ps: from the frames' ``time_ps``, else from run.json
 from __future__ import annotations
 
 import itertools
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from hydropimd.analysis.cell import metric_from_cellpar, metric_from_cells
+from hydropimd.lattice import metric_from_cellpar, metric_from_cells
 from hydropimd.errors import InputError
 from hydropimd.md import rundir
 from hydropimd.md.rundir import is_run_directory
@@ -90,16 +89,7 @@ def find_run_directories(study) -> list[Path]:
 
 def read_run_metadata(run) -> dict:
     """run.json of a run directory as a dict."""
-    path = Path(run) / RUN_METADATA
-    try:
-        metadata = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise InputError(f"{path} does not exist: {run} is not a run directory of 'hydropimd md run'") from None
-    except json.JSONDecodeError as err:
-        raise InputError(f"{path} is not valid JSON ({err}); rewrite it or rerun the MD") from None
-    if not isinstance(metadata, dict):
-        raise InputError(f"{path} must hold a JSON object")
-    return metadata
+    return rundir.read_metadata(run)
 
 
 def _trajectory_path(source) -> tuple[Path, dict]:

@@ -8,7 +8,7 @@ positions r_j(t) of the N atoms of that species::
 
 Reciprocal route (default).  G runs over the reciprocal lattice of the
 conventional cubic cell, G = 2 pi (h, k, l) C(t)^-T with C(t) = S^-1 H(t) the
-frame's conventional cell (:mod:`hydropimd.analysis.cell`), restricted to hkl
+frame's conventional cell (:mod:`hydropimd.lattice`), restricted to hkl
 that are also reciprocal vectors of the simulation cell (S hkl integer; all hkl
 for conventional supercells, the fcc-allowed ones for primitive-based cells).
 Each G contributes at its own Bragg angle 2 theta = 2 asin(|G| lambda / 4 pi)
@@ -52,7 +52,7 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d
 from scipy.signal import find_peaks
 
-from hydropimd.analysis.cell import PseudoCubicMapping, mapping_for, metric_from_cells
+from hydropimd.lattice import PseudoCubicMapping, mapping_for, metric_from_cells
 from hydropimd.analysis.trajectory import discard_start, read_frames
 from hydropimd.errors import InputError
 

@@ -40,8 +40,6 @@ def cmd_md_run(args) -> None:
             missing.insert(1, "--model")
         if missing:
             raise InputError(f"a new run needs {' '.join(missing)} (or --resume --out DIR to continue one)")
-        if ("steps" in given) == ("time_ps" in given):
-            raise InputError("give exactly one of --steps N or --time-ps T")
         settings = _settings(given)
         with _progress(args.quiet) as update:
             summary = run_md(args.structure, settings, args.out, force=args.force, progress=update)
@@ -49,8 +47,14 @@ def cmd_md_run(args) -> None:
 
 
 def cmd_md_advance(args) -> None:
-    from hydropimd.md.worker import advance_here
+    import os
 
+    from hydropimd.md.worker import advance_here, thread_settings
+
+    # this command is the run's own process (md run, a study, a cluster job start it): its thread settings are
+    # set here, before DeePMD-kit is imported, unless its caller chose them
+    for name, value in thread_settings(args.run_dir).items():
+        os.environ.setdefault(name, value)
     with _progress(args.quiet) as update:
         summary = advance_here(args.run_dir, progress=update)
     _print_summary(args, summary)
@@ -128,8 +132,9 @@ def _add_settings_options(p: argparse.ArgumentParser) -> None:
     for name, field in _settings_fields().items():
         flags = [f"--{name.replace('_', '-')}", *_ALIASES.get(name, [])]
         kind = _scalar_type(field.annotation)
-        default = field.get_default(call_default_factory=True)
-        shown = "" if default in (None, [], False) else f" (default {default})"
+        default = None if field.is_required() else field.get_default(call_default_factory=True)
+        shown = " (required for a new run)" if field.is_required() else \
+            "" if default in (None, [], False) else f" (default {default})"
         help_text = (field.description or name) + shown
         if kind is bool:
             p.add_argument(*flags, dest=name, action="store_true", help=help_text)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from hydropimd.cli import output
 from hydropimd.errors import RunFailed
+from hydropimd.md.rundir import FAILED
 
 
 def _config_args(p, default: str = "the configuration kept in DIR") -> None:
@@ -42,7 +43,7 @@ def _refuse_failures(summary: dict) -> None:
     """Exit non-zero (after the output) when runs of this call failed: the study is not complete."""
     failed = [r["name"] for r in summary["ran"] if r["status"] == "failed"]
     if failed:
-        where = Path(summary["study"]) / "runs" / (failed[0] if len(failed) == 1 else "*") / "failed.json"
+        where = Path(summary["study"]) / "runs" / (failed[0] if len(failed) == 1 else "*") / FAILED
         raise RunFailed(f"{len(failed)} run{'s' if len(failed) > 1 else ''} failed; see {where}, fix the cause and run "
                          "'hydropimd study run' again (runs with a checkpoint resume from it)",
                         retryable=any(r.get("retryable") for r in summary["ran"] if r["status"] == "failed"))

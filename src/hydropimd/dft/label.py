@@ -26,8 +26,10 @@ Bookkeeping, all inside ``OUT``:
 
 A relaunch skips ``done`` structures and, unless ``retry_failed``, unconverged ones
 (they fail again with the same settings); crashed and killed runs are retried.  When
-every structure of a call failed with a crash or kill, the call raises
-:class:`~hydropimd.errors.RunFailed` (retryable for crashes and kills of unknown cause).
+a call labelled nothing and skipped nothing, and one of its structures failed otherwise
+than by not converging (a crash or a kill; with ``fail_when_none_labelled``, also pw.x's
+own error), the call raises :class:`~hydropimd.errors.RunFailed` with the first such
+failure (retryable for crashes and kills).
 ``settings.json`` fixes the settings (and pair table) of ``OUT``: labels made with
 different settings never share a data set.
 """

@@ -7,18 +7,17 @@ J. Chem. Phys. 110, 3275 (1999)), with temperature controlled by the PILE
 thermostat (Ceriotti, Parrinello, Markland and Manolopoulos, J. Chem. Phys.
 133, 124104 (2010)).
 
-Thermostat choices, documented here because they are ours:
+Thermostat choices (their defaults and the reasons for them are in
+:mod:`hydropimd.md.settings`):
 
 * ring-polymer internal modes: PILE, critically damped (``pile_lambda`` 1,
   i-PI's default, i.e. gamma_k = 2 omega_k), which is optimal for sampling
   static properties such as the cell shape;
 * centroid: PILE-L, a local Langevin thermostat with time constant
-  ``thermostat_tau_fs`` (default 100 fs): strong enough to equilibrate a
-  2816-atom cell in a few ps, weak against the ~10-100 fs vibrations of H;
-* cell: its own Langevin thermostat (``cell_thermostat_tau_fs``, default
-  100 fs) on the barostat momenta, which is how i-PI keeps the cell
-  fluctuations canonical; barostat time constant ``barostat_tau_fs``
-  (default 200 fs) sets the cell mass.
+  ``thermostat_tau_fs``;
+* cell: its own Langevin thermostat (``cell_thermostat_tau_fs``) on the
+  barostat momenta, which is how i-PI keeps the cell fluctuations canonical;
+  the barostat time constant ``barostat_tau_fs`` sets the cell mass.
 
 Values carry units in the XML (i-PI converts them to atomic units on reading):
 temperatures in kelvin, pressures in gigapascal, times in femtoseconds.

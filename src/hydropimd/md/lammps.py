@@ -26,6 +26,7 @@ from ase import Atoms
 from ase.io import write
 
 from hydropimd.errors import InputError, RunFailed
+from hydropimd.md import rundir
 from hydropimd.pair.baseline import PUBLISHED_LAH10_PAIRS, PUBLISHED_TABLE_LENGTH
 
 SOCKET_PREFIX = "/tmp/ipi_"  # where i-PI and LAMMPS' fix ipi put unix-domain sockets
@@ -84,7 +85,7 @@ def start_clients(run_dir: Path, atoms: Atoms, model: str, table: str | None, ty
     With an inet ``port``, ``client-remote.in`` is also written: the same input pointing at this
     machine's host name, for clients started by hand (or by a batch job) on other machines.
     """
-    work = run_dir / "lammps"
+    work = run_dir / rundir.LAMMPS
     work.mkdir(exist_ok=True)
     write(work / "structure.data", atoms, format="lammps-data", specorder=type_map, masses=True, atom_style="atomic")
     model, table = str(Path(model).resolve()), str(Path(table).resolve()) if table else None
@@ -120,5 +121,5 @@ def check_clients(clients: list[subprocess.Popen], run_dir: Path) -> None:
     """Raise :class:`RunFailed` naming the log when a client has died (retryable: the run continues from its checkpoint)."""
     for k, c in enumerate(clients):
         if c.poll() is not None:
-            raise RunFailed(f"LAMMPS client {k} exited with status {c.returncode}; read {run_dir / 'lammps' / f'client-{k}.log'}",
+            raise RunFailed(f"LAMMPS client {k} exited with status {c.returncode}; read {run_dir / rundir.LAMMPS / f'client-{k}.log'}",
                             retryable=True)

@@ -110,9 +110,9 @@ class MDRun:
         write_json_atomic(self.state_file, {"step": 0, "checkpoint": None, "lengths": self._lengths(),
                                             "wall_seconds": 0.0, "force_seconds": 0.0, "warned_step": None})
 
-    def discard(self) -> None:
-        """Remove the run's own files; a run directory may also hold the user's (its start structure, ...)."""
-        for name in rundir.RUN_FILES:
+    def discard(self, keep: tuple[str, ...] = ()) -> None:
+        """Remove the run's own files but ``keep``; a run directory may also hold the user's (its start structure)."""
+        for name in set(rundir.RUN_FILES) - set(keep):
             path = self.dir / name
             shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
 
@@ -162,6 +162,7 @@ class MDRun:
         target = settings.steps if stop_after_steps is None else min(settings.steps, state["step"] + stop_after_steps)
         session = _Session(self, settings, state)
         try:
+            session.start()
             session.run_to(target, progress)
         except HydropimdError as err:
             raise err.reworded(f"stopped near step {session.step}: {err}; {self._kept(state)}") from None
@@ -239,14 +240,17 @@ class _Session:
         self.wall_before, self.force_before = state["wall_seconds"], state.get("force_seconds", 0.0)
         self.wall0 = time.perf_counter()
         self.steady = None  # (time, step, force seconds) after the first stride, which pays for start-up
-        self.clients, self.watchdog = [], None
-        self.files = {}
-        self.sim = _load_simulation(run, settings, state)
+        self.sim, self.clients, self.watchdog, self.files, self.committee = None, [], None, {}, None
         self.measures_forces = settings.engine == "inprocess" and settings.einstein_frequency_thz is None
-        self.committee = _committee(settings)
-        if settings.engine == "lammps":
+
+    def start(self) -> None:
+        """Load i-PI (its force field: the driver and its model sessions), the committee, the LAMMPS clients, and
+        open the outputs; :meth:`close` undoes whatever of it was done."""
+        self.sim = _load_simulation(self.run, self.settings, self.state)
+        self.committee = _committee(self.settings)
+        if self.settings.engine == "lammps":
             self._start_clients()
-        self.files = {name: open(run.dir / name, "a") for name in OUTPUT_FILES}
+        self.files = {name: open(self.run.dir / name, "a") for name in OUTPUT_FILES}
 
     def _start_clients(self) -> None:
         from hydropimd.md.lammps import start_clients
@@ -369,7 +373,8 @@ class _Session:
         if self.watchdog:
             self.watchdog.stop()
         stop_clients(self.clients)
-        self.sim.stop()
+        if self.sim is not None:
+            self.sim.stop()
 
 
 def _committee(settings: MDSettings):
@@ -490,7 +495,7 @@ def _advance_or_discard(run: MDRun, progress) -> dict:
         if run.state()["checkpoint"] is None:
             rows = rundir.table_row_count(run.dir)
             if rows <= 0:
-                run.discard()
+                run.discard(keep=(rundir.WORKER_LOG,))  # what the worker printed stays for a diagnosis
             else:
                 raise err.reworded(f"{err} with --force (the {rows} rows written so far stay for inspection)") from None
         raise

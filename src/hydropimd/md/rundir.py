@@ -11,7 +11,8 @@ reads a run through this module and nothing else:
                       point, the cell record, the reference volume of the volume guard, versions; ``timings``
                       once a call ends
     state.json        the current checkpoint, the output lengths it covers, timings so far
-    failed.json       written by the worker when a call fails: kind ("input" or "run"), message, retryable, step
+    failed.json       written by the worker when a call fails: kind ("input", "run", or "crash" for a bug),
+                      message, retryable, exit_status, step
     progress.json     the worker's latest step and warnings (rewritten every ~0.5 s while it runs)
     worker.log        what the worker process and its native libraries printed (for people: a crash's traceback)
     table.csv         one row per output stride (:data:`TABLE_COLUMNS`)
@@ -67,16 +68,19 @@ def _read_json(path: Path, what: str) -> dict | None:
     if not path.exists():
         return None
     try:
-        return json.loads(path.read_text())
+        payload = json.loads(path.read_text())
     except (ValueError, OSError) as err:
         raise InputError(f"{path} ({what}) cannot be read ({err}); the run directory is damaged") from None
+    if not isinstance(payload, dict):
+        raise InputError(f"{path} ({what}) must hold a JSON object; the run directory is damaged")
+    return payload
 
 
 def read_metadata(run_dir: str | os.PathLike) -> dict:
     """run.json of a run: its settings, point, cell record, reference volume, versions, timings."""
     meta = _read_json(Path(run_dir) / SETTINGS, "the run's settings")
     if meta is None:
-        raise InputError(f"{run_dir} is not a hydropimd run directory (no {SETTINGS})")
+        raise InputError(f"{run_dir} is not a run directory of 'hydropimd md run' (no {SETTINGS})")
     return meta
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field, PrivateAttr, model_validator
 
 from hydropimd.config import Settings
 
@@ -37,7 +37,7 @@ class MDOptions(Settings):
     steps: int | None = Field(None, ge=1, description="number of MD steps (or give time_ps)")
     time_ps: float | None = Field(None, gt=0, description="simulated time, ps (instead of steps)")
     #: 0.5 fs: the study's timestep (SPEC section 7); 25 steps per period of the fastest H stretch (~2700 cm^-1)
-    timestep_fs: float = Field(0.5, gt=0, description="timestep, fs")
+    timestep_fs: float = Field(0.5, gt=0, validation_alias=AliasChoices("timestep_fs", "dt_fs"), description="timestep, fs")
     ensemble: Literal["npt", "nvt", "nve"] = Field("npt", description="npt: every cell parameter free")
     seed: int = Field(12345, description="seed of i-PI's random numbers (thermostats, initial velocities)")
     # ------------------------------------------------------------------ thermostats and barostat
@@ -70,9 +70,13 @@ class MDOptions(Settings):
                       "(0: a unix socket, local clients)")
     bead_groups: int = Field(0, ge=0, description="bead groups evaluated concurrently in-process (0: one per core)")
 
+    #: the fields the user gave, before the defaults that follow from other fields were filled in
+    _given: frozenset = PrivateAttr(frozenset())
+
     @model_validator(mode="after")
     def _resolve_defaults(self):
         """Fill in the defaults that follow from other fields, once, so that a stored run names its values."""
+        self._given = frozenset(self.model_fields_set)
         if self.steps is not None and self.time_ps is not None:
             if self.steps != steps_for(self.time_ps, self.timestep_fs):
                 raise ValueError("give steps or time_ps, not both")
@@ -91,6 +95,10 @@ class MDOptions(Settings):
         if self.engine == "lammps" and self.lammps_clients == 0 and not self.port:
             raise ValueError("lammps_clients must be at least 1 (0 only with port, when remote clients serve the run)")
         return self
+
+    def given(self, name: str) -> bool:
+        """Whether ``name`` was given (rather than filled in from a default)."""
+        return name in self._given
 
     @property
     def recorded_ps(self) -> float:

@@ -87,7 +87,8 @@ def run_on_cluster(study: Study, progress: Callable[[dict], None] | None = None)
     """Run every unfinished grid point of ``study`` as a dpdispatcher task; one result per run.
 
     Results are those of :meth:`Study.run_local`: ``{"name", "status": "done", ...the md run summary}``
-    or ``{"name", "status": "failed", "reason", "returncode"}``.  ``progress`` gets each result, and a
+    or ``{"name", "status": "failed", "reason", "kind", "retryable"}`` (:func:`hydropimd.study.runner.run_result`).
+    ``progress`` gets each result, and a
     ``{"name", "status": "submitted", "job_id"}`` when a run's job has been queued.
     """
     cluster = study.config.execution.cluster

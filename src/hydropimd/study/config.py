@@ -55,6 +55,8 @@ from hydropimd.md.settings import MDOptions
 from hydropimd.structures import StructureSettings
 
 PUBLISHED_PREFIX = "published:"
+#: [md] options that say where the forces are evaluated, not what is simulated: not part of a study's digest
+EXECUTION_ONLY_MD = ("lammps_clients", "threads_per_client", "ranks_per_client", "port", "bead_groups")
 
 
 class PotentialConfig(_Strict):
@@ -132,6 +134,12 @@ class StudyConfig(_Strict):
     execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
 
     @model_validator(mode="after")
+    def _isotopes_from_the_grid(self):
+        if "isotope" in self.structure.model_fields_set:
+            raise ValueError("structure.isotope: a study's isotopes are the grid's (grid.isotopes); remove it")
+        return self
+
+    @model_validator(mode="after")
     def _discard_leaves_data(self):
         if self.md.steps < self.md.stride:
             length = f"time_ps {self.md.time_ps}" if self.md.time_ps is not None else f"steps {self.md.steps}"
@@ -145,14 +153,29 @@ class StudyConfig(_Strict):
     def digest(self) -> str:
         """Content hash of what defines the MD runs: potential, start structure, grid and MD settings.
 
-        Where the runs execute ([execution]) and how they are analysed ([analysis]) may change
-        between calls without touching finished runs (the report is recomputed), so they are left out.
+        Where the runs execute ([execution], and the [md] options that only place the force evaluations)
+        and how they are analysed ([analysis]) may change between calls without touching finished runs
+        (the report is recomputed), so they are left out.
         """
-        return _hash(self.model_dump(exclude={"execution", "analysis"}))
+        payload = self.model_dump(exclude={"execution", "analysis"})
+        for key in EXECUTION_ONLY_MD:
+            payload["md"].pop(key)
+        return _hash(payload)
 
-    def legacy_digest(self) -> str:
-        """The digest earlier versions wrote to study.json ([analysis] included): their runs stay valid."""
-        return _hash(self.model_dump(exclude={"execution"}))
+    def earlier_digests(self) -> tuple[str, str]:
+        """The digests earlier versions wrote to study.json for this same configuration, so that their runs stay
+        valid: before the shared settings models ([md] and [structure] of the study's own), without and with
+        [analysis] (the oldest)."""
+        md, structure = self.md, self.structure
+        payload = {
+            "potential": self.potential.model_dump(), "grid": self.grid.model_dump(),
+            "structure": {k: getattr(structure, k) for k in ("prototype", "a", "x", "cell", "supercell", "start_angles_deg")},
+            "md": {"time_ps": md.time_ps, "timestep_fs": md.timestep_fs, "stride": md.stride,
+                   "checkpoint_stride": md.checkpoint_stride if md.given("checkpoint_stride") else None,
+                   "seed": md.seed, "thermostat_tau_fs": md.thermostat_tau_fs, "barostat_tau_fs": md.barostat_tau_fs,
+                   "engine": md.engine, "drivers": md.lammps_clients},
+        }
+        return _hash(payload), _hash({**payload, "analysis": self.analysis.model_dump()})
 
     def runs(self) -> list["RunSpec"]:
         """Every point of the grid, in a stable order."""

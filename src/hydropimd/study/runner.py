@@ -62,7 +62,7 @@ class Study:
 
     def made_by_this_config(self, stored: dict) -> bool:
         """Whether a study.json belongs to this configuration (or to one differing only in analysis or execution)."""
-        return stored["digest"] in (self.config.digest(), self.config.legacy_digest())
+        return stored["digest"] in (self.config.digest(), *self.config.earlier_digests())
 
     def prepare(self, config_text: str, force: bool = False) -> None:
         """Create the directory, or check that it belongs to this configuration.

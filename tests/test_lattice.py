@@ -8,7 +8,7 @@ from ase.cell import Cell
 from ase.io import write
 from scipy.spatial.transform import Rotation
 
-from hydropimd.analysis.cell import (
+from hydropimd.lattice import (
     cellpar_from_metric,
     find_pseudo_cubic_mapping,
     mapping_for,
@@ -18,6 +18,11 @@ from hydropimd.analysis.cell import (
 from hydropimd.errors import InputError
 from hydropimd.analysis.cellshape import analyze_cell, cell_shape
 from hydropimd.structures import build_lah10, describe_supercell
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(20240601)
 
 
 def lah10_metric(**kw):
