@@ -306,3 +306,20 @@ def test_a_relaunch_reads_each_record_once(tmp_path, fake_pw, replayed, pseudo_d
     assert (again["skipped"], again["labelled"]) == (4, 1)
     assert len(reads) == 4 and len(set(reads)) == 4
     assert find_systems(out / "full")[0].frames_per_set == (4, 1)
+
+
+def test_labels_of_earlier_versions_are_found_under_their_keys(tmp_path):
+    """Earlier versions hashed -0.0 and 0.0 apart: a structure labelled then keeps its label (no second pw.x run)."""
+    from hydropimd.dft.label import LabelStore, _Job, _known_key, earlier_structure_key, structure_key
+    from hydropimd.dft.settings import DFTSettings
+
+    settings = DFTSettings()
+    atoms = Atoms("H2", positions=[[-1e-9, 0, 0], [0.74, 0, 0]], cell=np.eye(3) * 4, pbc=True)  # -0.0 once rounded
+    new, old = structure_key(atoms, settings), earlier_structure_key(atoms, settings)
+    assert new != old
+    store = LabelStore(tmp_path)
+    store.records_dir.mkdir(parents=True)
+    store.save_record({"key": old, "status": "done"})
+    job = _Job(0, atoms, np.arange(2), new, "H2", None)
+    assert _known_key(store, job, settings).key == old
+    assert _known_key(LabelStore(tmp_path / "empty"), job, settings).key == new  # nothing earlier: today's key

@@ -69,7 +69,7 @@ def add_explore(commands) -> None:
     p.add_argument("--model", required=True, help="DeePMD-kit model driving the MD (one committee member)")
     p.add_argument("--structures", required=True, help="start structures (any ASE format; every frame is used)")
     p.add_argument("--grid", required=True,
-                   help="TOML: temperatures_k, pressures_gpa, beads (lists), steps, dt_fs, stride, seed")
+                   help="TOML: temperatures_k, pressures_gpa, beads (lists) and any option of md run (steps, timestep_fs, stride, seed, ...)")
     p.add_argument("--out", required=True, help="output folder (one run per grid point; a killed exploration resumes)")
     p.add_argument("--pair", help="pair table added to the model")
     p.add_argument("--force", action="store_true",

@@ -36,6 +36,7 @@ different settings never share a data set.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -67,6 +68,26 @@ TYPE_MAP_FIX = "add them to type_map in the --config file"
 def structure_key(atoms: Atoms, settings: DFTSettings) -> str:
     """The identity of a label: :func:`hydropimd.data.writer.frame_key` of the (type-ordered) structure and the settings."""
     return writer.frame_key(atoms.get_chemical_symbols(), atoms.positions, atoms.cell.array, salt=settings.digest())
+
+
+def earlier_structure_key(atoms: Atoms, settings: DFTSettings) -> str:
+    """The identity versions before :mod:`hydropimd.data.writer` gave a label (-0.0 and 0.0 hashed apart), so that
+    labels they made are found again instead of being computed twice."""
+    h = hashlib.sha256()
+    h.update(" ".join(atoms.get_chemical_symbols()).encode())
+    h.update(np.round(np.asarray(atoms.positions, dtype=float), writer.KEY_DECIMALS).tobytes())
+    h.update(np.round(np.asarray(atoms.cell.array, dtype=float), writer.KEY_DECIMALS).tobytes())
+    h.update(settings.digest().encode())
+    return h.hexdigest()[:20]
+
+
+def _known_key(store: "LabelStore", job: "_Job", settings: DFTSettings) -> "_Job":
+    """``job`` under the key its label already has in ``store``: today's, else an earlier version's."""
+    if store.record(job.key) is None:
+        earlier = earlier_structure_key(job.atoms, settings)
+        if earlier != job.key and store.record(earlier) is not None:
+            return dataclasses.replace(job, key=earlier)
+    return job
 
 
 class LabelStore:
@@ -270,6 +291,7 @@ def label_structures(
     lock = store.lock()
     try:
         store.check_settings(settings, pair_info)
+        jobs = [_known_key(store, job, settings) for job in jobs]
         run = _Run(store, settings, folder, baseline, mpi, retry_failed, fail_when_none_labelled, progress)
         return _label(run, jobs)
     finally:
