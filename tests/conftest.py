@@ -63,3 +63,16 @@ def run_cli(*args: str, env: dict | None = None, cwd=None) -> subprocess.Complet
     """Run the installed ``hydropimd`` command in a child process."""
     return subprocess.run([sys.executable, "-m", "hydropimd", *map(str, args)], capture_output=True, text=True,
                           env={**os.environ, **(env or {})}, cwd=cwd)
+
+
+def copy_dataset(source, target) -> None:
+    """Copy a DeePMD data set (folder of systems, or one system) and write each system's type_map.raw: the published
+    sets have none (their type names are in the training scripts beside them, which a copy leaves behind)."""
+    import shutil
+    from pathlib import Path
+
+    from hydropimd.data.systems import find_systems
+
+    shutil.copytree(source, target)
+    for system in find_systems(source):
+        (Path(target) / system.path.relative_to(source) / "type_map.raw").write_text("\n".join(system.type_map) + "\n")

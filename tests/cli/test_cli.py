@@ -11,13 +11,13 @@ from ase.io import write
 
 from hydropimd.cli.output import _plain
 from hydropimd.structures import build_lah10
-from tests.conftest import assert_one_line_error, run_cli
+from tests.conftest import assert_one_line_error, copy_dataset, run_cli
 
 
 @pytest.fixture(scope="module")
 def small_dataset(published, tmp_path_factory):
     root = tmp_path_factory.mktemp("small")
-    shutil.copytree(published / "data" / "subtracted" / "ensemble5", root / "ensemble5")
+    copy_dataset(published / "data" / "subtracted" / "ensemble5", root / "ensemble5")
     return root
 
 
@@ -54,7 +54,7 @@ def test_bad_input_gives_one_line(tmp_path, published, full_table, subtracted_gr
     only_hh.write_text("H_H\nN 3\n\n1 0.5 1.0 2.0\n2 0.6 0.5 1.5\n3 0.8 0.0 0.1\n")
     structure = tmp_path / "s.xyz"
     run_cli("structure", "build", "lah10", "-o", structure)
-    assert_one_line_error(run_cli("pair", "eval", "--table", only_hh, "--structure", structure), "no section La_La")
+    assert_one_line_error(run_cli("pair", "eval", "--table", only_hh, "--structure", structure), "no terms for La")
 
     junk = tmp_path / "junk.pb"
     junk.write_text("not a model")
@@ -95,7 +95,7 @@ def test_a_run_failure_exits_3_with_one_line(published, tmp_path):
     system layout, so the failure comes from DeePMD-kit while it loads the frames.
     """
     data = tmp_path / "corrupt"
-    shutil.copytree(published / "data" / "full" / "ensemble5", data / "ensemble5")
+    copy_dataset(published / "data" / "full" / "ensemble5", data / "ensemble5")
     (data / "ensemble5" / "set.000" / "coord.npy").write_bytes(b"not a numpy file")
     tiny = tmp_path / "tiny.json"
     tiny.write_text(json.dumps({"model": {"descriptor": {"neuron": [4, 8, 16], "axis_neuron": 4},

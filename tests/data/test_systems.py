@@ -13,6 +13,7 @@ def make_system(path, frames_per_set, natoms=3, seed=0):
     rng = np.random.default_rng(seed)
     path.mkdir(parents=True)
     (path / "type.raw").write_text("\n".join(["0"] + ["1"] * (natoms - 1)) + "\n")
+    (path / "type_map.raw").write_text("La\nH\n")
     symbols = ["La"] + ["H"] * (natoms - 1)
     for k, n in enumerate(frames_per_set):
         write_set(path / f"set.{k:03d}", Frames(symbols, rng.normal(size=(n, natoms, 3)), np.tile(np.eye(3) * 5, (n, 1, 1)),
@@ -71,6 +72,9 @@ def test_malformed_data(tmp_path):
         find_systems(bad)
     (bad / "set.000").mkdir()
     np.save(bad / "set.000" / "box.npy", np.zeros((2, 9)))
+    with pytest.raises(InputError, match="no type_map.raw"):  # type names are never guessed
+        find_systems(bad)
+    (bad / "type_map.raw").write_text("La\nH\n")
     np.save(bad / "set.000" / "coord.npy", np.zeros((2, 5)))
     with pytest.raises(InputError, match="coord"):
         find_systems(bad)[0].load()

@@ -1,6 +1,5 @@
 """Acceptance: full - subtracted of every published structure equals our pair term (LAMMPS table linear 1194)."""
 
-import shutil
 
 import numpy as np
 import pytest
@@ -9,7 +8,7 @@ from hydropimd.data.systems import find_systems, read_set
 from hydropimd.pair.baseline import PairBaseline
 from hydropimd.pair.check import compare_with_dataset
 from hydropimd.pair.table import read_table
-from tests.conftest import run_cli
+from tests.conftest import copy_dataset, run_cli
 
 
 @pytest.fixture(scope="session")
@@ -66,7 +65,7 @@ def test_naive_interpolation_would_be_caught(published, full_table):
 def test_convert_round_trip(tmp_path, published, full_table):
     source = tmp_path / "sub"
     for name in ("aimd", "ensemble3/150GPa"):
-        shutil.copytree(published / "data" / "subtracted" / name, source / name)
+        copy_dataset(published / "data" / "subtracted" / name, source / name)
     full = tmp_path / "full"
     result = run_cli("data", "convert", "--from", source, "--to", full, "--add-pair", full_table, "--json", "--quiet")
     assert result.returncode == 0, result.stderr

@@ -116,3 +116,24 @@ def test_table_errors(tmp_path, full_table):
         read_table(bad)
     with pytest.raises(InputError, match="cannot read"):
         read_table(tmp_path / "missing.table")
+
+
+def test_any_element_pairs_come_from_the_table_file(tmp_path):
+    """Sections named A_B are the A-B terms, cut off where their tables end (H3S: S_H and S_S)."""
+    from hydropimd.pair.table import TableSection, write_table
+
+    r = np.linspace(0.8, 2.0, 50)
+    energy = 3.0 * (2.0 - r) ** 2  # zero at the table's end, as a dimer table shifted at its cutoff
+    force = 6.0 * (2.0 - r)
+    write_table(tmp_path / "h3s.table", [TableSection("S_H", r, energy, force), TableSection("S_S", r + 0.5, energy, force)])
+    baseline = PairBaseline.from_file(tmp_path / "h3s.table")
+    assert baseline.sections == {("H", "S"): "S_H", ("S", "S"): "S_S"}
+    assert {k: t.cutoff for k, t in baseline.tables.items()} == {("H", "S"): pytest.approx(2.0), ("S", "S"): pytest.approx(2.5)}
+    atoms = Atoms("SH", positions=[(0, 0, 0), (1.5, 0, 0)], cell=np.eye(3) * 10, pbc=True)
+    energy_ev, forces, _ = baseline.compute(atoms)
+    assert energy_ev == pytest.approx(3.0 * 0.5 ** 2, rel=1e-2)  # linear interpolation as LAMMPS, to its accuracy
+    with pytest.raises(InputError, match="no terms for La"):
+        baseline.check_elements(["La", "H"])
+    write_table(tmp_path / "bad.table", [TableSection("repulsion", r, energy, force)])
+    with pytest.raises(InputError, match="does not name an element pair"):
+        PairBaseline.from_file(tmp_path / "bad.table")

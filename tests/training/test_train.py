@@ -2,22 +2,22 @@
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 from hydropimd.training.config import training_script
-from tests.conftest import assert_one_line_error, run_cli
+from tests.conftest import assert_one_line_error, copy_dataset, run_cli
 
 
 @pytest.fixture(scope="module")
 def small_full_data(published, tmp_path_factory):
     root = tmp_path_factory.mktemp("full")
-    shutil.copytree(published / "data" / "full" / "ensemble5", root / "ensemble5")
+    copy_dataset(published / "data" / "full" / "ensemble5", root / "ensemble5")
     return root
 
 
@@ -26,15 +26,25 @@ def lcurve_steps(member_dir):
     return [int(float(ln.split()[0])) for ln in lines if ln.strip() and not ln.startswith("#")]
 
 
-def test_study_defaults_and_short_schedules(tmp_path):
-    script = training_script([str(tmp_path)], seed=7)
+def test_study_defaults_and_short_schedules(tmp_path, published):
+    data = str(published / "data" / "full" / "ensemble5")
+    script = training_script([data], seed=7)
+    assert script["model"]["type_map"] == ["La", "H"]  # from the data set (its models' input.json: no type_map.raw)
     d = script["model"]["descriptor"]
     assert (d["type"], d["rcut"], d["rcut_smth"], d["sel"], d["neuron"]) == ("se_e2_a", 4.0, 2.0, [15, 150], [25, 50, 100])
     assert script["model"]["fitting_net"]["neuron"] == [240, 240, 240]
     assert (script["loss"]["start_pref_f"], script["loss"]["limit_pref_v"]) == (1000.0, 0.1)
     assert script["training"]["numb_steps"] == 1_000_000 and script["learning_rate"]["decay_steps"] == 5000
-    short = training_script([str(tmp_path)], seed=7, steps=10_000)
+    short = training_script([data], seed=7, steps=10_000)
     assert short["learning_rate"]["decay_steps"] == 50  # the rate still decays to stop_lr
+    # another system: its type map from its type_map.raw, and DeePMD-kit's own neighbour counts
+    system = tmp_path / "h3s" / "S2H6"
+    (system / "set.000").mkdir(parents=True)
+    (system / "type.raw").write_text("0\n0\n" + "1\n" * 6)
+    (system / "type_map.raw").write_text("S\nH\n")
+    np.save(system / "set.000" / "box.npy", np.eye(3).reshape(1, 9) * 3.09)
+    other = training_script([str(tmp_path / "h3s")], seed=7)
+    assert other["model"]["type_map"] == ["S", "H"] and other["model"]["descriptor"]["sel"] == "auto:1.1"
 
 
 def test_committee_on_subtracted_targets_resumes_after_kill(tmp_path, small_full_data, full_table):
@@ -88,7 +98,7 @@ def published_like_root(published, tmp_path_factory):
     """A folder laid out like the published root: ensemble5 with full and with subtracted labels."""
     root = tmp_path_factory.mktemp("root")
     for labels in ("full", "subtracted"):
-        shutil.copytree(published / "data" / labels / "ensemble5", root / "data" / labels / "ensemble5")
+        copy_dataset(published / "data" / labels / "ensemble5", root / "data" / labels / "ensemble5")
     return root
 
 

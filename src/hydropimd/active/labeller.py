@@ -38,7 +38,7 @@ import numpy as np
 from ase import Atoms
 
 from hydropimd.data import writer
-from hydropimd.data.systems import DEFAULT_TYPE_MAP, Frames
+from hydropimd.data.systems import Frames
 from hydropimd.errors import InputError
 
 
@@ -59,16 +59,20 @@ class ReferenceLabeller:
     table, i.e. full labels, like DFT's).  The model is loaded on first use.
     """
 
-    def __init__(self, model: str | os.PathLike, pair: str | os.PathLike | None = None,
-                 type_map=DEFAULT_TYPE_MAP):
+    def __init__(self, model: str | os.PathLike, pair: str | os.PathLike | None = None, type_map=None):
         self.model = Path(model)
         self.pair = Path(pair) if pair is not None else None
-        self.type_map = tuple(type_map)
+        self._type_map = tuple(type_map) if type_map else None
         if not self.model.is_file():
             raise InputError(f"reference model {self.model} does not exist; give the labeller's model file")
         if self.pair is not None and not self.pair.is_file():
             raise InputError(f"pair table {self.pair} does not exist; give the labeller's pair table")
         self._potential = None
+
+    @property
+    def type_map(self) -> tuple[str, ...]:
+        """The element of each atom type of the sets written: as given, else the reference model's."""
+        return self._type_map or tuple(self.potential.type_map)
 
     @property
     def potential(self):

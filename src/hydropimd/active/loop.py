@@ -190,7 +190,8 @@ class StopConfig(_Strict):
 
 class ActiveConfig(_Strict):
     work_dir: str
-    type_map: list[str] = Field(default_factory=lambda: ["La", "H"])
+    #: the element of each atom type; default: the initial data's (hydropimd.data.systems.system_type_map)
+    type_map: list[str] | None = None
     data: DataConfig
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     explore: ExploreConfig = Field(default_factory=ExploreConfig)
@@ -243,6 +244,10 @@ def load_config(config: str | os.PathLike | dict | ActiveConfig, base: str | os.
     cfg.work_dir = str((base / Path(cfg.work_dir).expanduser()).resolve())
     cfg.data.initial = [str(data_folder(_resolve(d, base, "initial data"))) for d in cfg.data.initial]
     cfg.data.pair = _resolve(cfg.data.pair, base, "pair table")
+    if cfg.type_map is None:
+        from hydropimd.data.systems import find_systems
+
+        cfg.type_map = list(find_systems(cfg.data.initial[0])[0].type_map)
     cfg.training.config = _resolve(cfg.training.config, base, "training config")
     cfg.explore.structures = _resolve(cfg.explore.structures, base, "start structures")
     lab = cfg.labeller

@@ -47,7 +47,8 @@ CHUNK_FRAMES = 256
 class SOAPSettings:
     """dscribe SOAP parameters (lengths in Angstrom); see the module docstring for the choices."""
 
-    species: tuple[str, ...] = ("La", "H")
+    #: the elements SOAP resolves; None: those of the frames described together (the features of one call)
+    species: tuple[str, ...] | None = None
     r_cut: float = 4.0
     n_max: int = 6
     l_max: int = 4
@@ -61,7 +62,7 @@ class SOAPSettings:
         unknown = set(values) - set(cls.__dataclass_fields__)
         if unknown:
             raise InputError(f"unknown SOAP settings {sorted(unknown)}; allowed: {sorted(cls.__dataclass_fields__)}")
-        if "species" in values:
+        if values.get("species") is not None:
             values["species"] = tuple(values["species"])
         settings = cls(**values)
         if settings.average not in ("outer", "inner"):
@@ -95,11 +96,14 @@ def averaged_soap(
     present = set()
     for atoms in frames:
         present.update(atoms.get_chemical_symbols())
-    unknown = sorted(present - set(settings.species))
+    from ase.data import atomic_numbers
+
+    species = list(settings.species) if settings.species else sorted(present, key=atomic_numbers.get)
+    unknown = sorted(present - set(species))
     if unknown:
-        raise InputError(f"elements {', '.join(unknown)} are not among the SOAP species {list(settings.species)}; "
+        raise InputError(f"elements {', '.join(unknown)} are not among the SOAP species {species}; "
                          "set soap species to include them")
-    soap = SOAP(species=list(settings.species), r_cut=settings.r_cut, n_max=settings.n_max, l_max=settings.l_max,
+    soap = SOAP(species=species, r_cut=settings.r_cut, n_max=settings.n_max, l_max=settings.l_max,
                 sigma=settings.sigma, average=settings.average, periodic=settings.periodic, sparse=False)
     n_jobs = n_jobs or _cores()
     out = np.empty((len(frames), soap.get_number_of_features()))

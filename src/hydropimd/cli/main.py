@@ -189,8 +189,8 @@ def cmd_model_test(args) -> None:
     from hydropimd.data.systems import find_systems
 
     data = _dataset_dir(args.data, "full" if args.pair else "subtracted")
-    systems = find_systems(data)  # before the model loads: bad data fails fast
     potential = HydridePotential(args.model, pair=args.pair)
+    systems = find_systems(data, type_map=potential.type_map)  # a system without type_map.raw: the model's types
     with output.progress_bar("evaluating systems", args.quiet) as update:
         report = model_test_errors(potential, systems, split=args.split, progress=update)
     if args.json:

@@ -17,6 +17,7 @@ that partition; this module therefore reads and writes set by set with NumPy
 from __future__ import annotations
 
 import os
+import json
 import re
 import shutil
 from dataclasses import dataclass, field
@@ -26,8 +27,9 @@ import numpy as np
 
 from hydropimd.errors import InputError
 
-#: Type names of the published LaH10 data (type.raw: 0 = La, 1 = H); used when a system has no type_map.raw.
-DEFAULT_TYPE_MAP = ("La", "H")
+#: where a DeePMD-kit 1.x data set without type_map.raw (the published one) records its type names: the training
+#: scripts of the models made from it, ``<root>/models/<name>/input.json`` beside ``<root>/data``
+TRAINING_SCRIPTS = "models/*/input.json"
 SPLITS = ("test", "train", "all")
 LABELS = ("energy", "force", "virial")
 
@@ -129,8 +131,7 @@ def concatenate(parts: list[Frames], symbols: list[str]) -> Frames:
 def open_system(path: str | os.PathLike, root: str | os.PathLike | None = None, type_map=None) -> DeepmdSystem:
     """Describe the system at ``path`` without reading its arrays (frame counts come from memory-mapped headers).
 
-    Type names come from the system's ``type_map.raw``; without one, from ``type_map``
-    (default: the published La, H).
+    Type names: :func:`system_type_map`.
     """
     path = Path(path)
     type_file = path / "type.raw"
@@ -140,14 +141,13 @@ def open_system(path: str | os.PathLike, root: str | os.PathLike | None = None, 
         types = np.loadtxt(type_file, dtype=int, ndmin=1)
     except ValueError:
         raise InputError(f"{type_file} must hold one integer type per atom") from None
-    tm_file = path / "type_map.raw"
-    type_map = tuple(tm_file.read_text().split() if tm_file.exists() else (type_map or DEFAULT_TYPE_MAP))
-    if types.min() < 0 or types.max() >= len(type_map):
-        raise InputError(f"{type_file} uses types up to {types.max()} but the type map has {len(type_map)} names; add a type_map.raw")
     set_dirs = tuple(sorted((p for p in path.glob("set.*") if p.is_dir() and p.name[4:].isdigit()),
                             key=lambda p: _natural_key(p.name)))
     if not set_dirs:
         raise InputError(f"{path} has no set.NNN folders; it is not a DeePMD npy system")
+    type_map = system_type_map(path, type_map)
+    if types.min() < 0 or types.max() >= len(type_map):
+        raise InputError(f"{type_file} uses types up to {types.max()} but the type map has {len(type_map)} names; add a type_map.raw")
     counts = []
     for s in set_dirs:
         box = s / "box.npy"
@@ -156,6 +156,26 @@ def open_system(path: str | os.PathLike, root: str | os.PathLike | None = None, 
         counts.append(int(np.load(box, mmap_mode="r").shape[0]))
     name = str(path.relative_to(root)) if root is not None and path != Path(root) else path.name
     return DeepmdSystem(path, name, types, type_map, set_dirs, tuple(counts))
+
+
+def system_type_map(path: Path, given=None) -> tuple[str, ...]:
+    """The element of each atom type of the system at ``path``: its ``type_map.raw``; else ``given`` (the model's or
+    the configuration's); else the type map of the training scripts that came with the data set (the published
+    DeePMD-kit 1.x data have no type_map.raw, their models' input.json says La, H).  Never a guess."""
+    tm_file = path / "type_map.raw"
+    if tm_file.exists():
+        return tuple(tm_file.read_text().split())
+    if given:
+        return tuple(given)
+    for folder in path.parents:
+        for script in sorted(folder.glob(TRAINING_SCRIPTS)):
+            try:
+                found = json.loads(script.read_text())["model"]["type_map"]
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+            return tuple(found)
+    raise InputError(f"{path} has no type_map.raw and no type map was given; write its element names, one per "
+                     "atom type in type order, to type_map.raw")
 
 
 def find_systems(root: str | os.PathLike, type_map=None) -> list[DeepmdSystem]:
@@ -210,9 +230,9 @@ def link_split(root: str | os.PathLike, split: str, out: str | os.PathLike) -> l
             continue
         target = out / system.name
         target.mkdir(parents=True, exist_ok=True)
-        for extra in ("type.raw", "type_map.raw"):
-            if (system.path / extra).exists():
-                shutil.copy2(system.path / extra, target / extra)
+        shutil.copy2(system.path / "type.raw", target / "type.raw")
+        # the type names travel with the split (the source may have had them from its training scripts)
+        (target / "type_map.raw").write_text("\n".join(system.type_map) + "\n")
         for s in sets:
             link = target / s.name
             if not link.exists():

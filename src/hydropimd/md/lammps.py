@@ -27,7 +27,7 @@ from ase.io import write
 
 from hydropimd.errors import InputError, RunFailed
 from hydropimd.md import rundir
-from hydropimd.pair.baseline import PUBLISHED_LAH10_PAIRS, PUBLISHED_TABLE_LENGTH
+from hydropimd.pair.baseline import PUBLISHED_TABLE_LENGTH, PairBaseline
 
 SOCKET_PREFIX = "/tmp/ipi_"  # where i-PI and LAMMPS' fix ipi put unix-domain sockets
 
@@ -66,9 +66,11 @@ def client_input(data_file: str, model: str, table: str | None, type_map: list[s
     ]
     if table:
         lines.append(f"pair_style hybrid/overlay table linear {PUBLISHED_TABLE_LENGTH} deepmd {model}")
-        for (a, b), (keyword, cutoff) in PUBLISHED_LAH10_PAIRS.items():
-            i, j = sorted((types[a], types[b]))
-            lines.append(f"pair_coeff {i} {j} table {table} {keyword} {cutoff}")
+        baseline = PairBaseline.from_file(table)  # its sections and cutoffs, as the in-process engine uses them
+        for (a, b), keyword in baseline.sections.items():
+            if a in types and b in types:
+                i, j = sorted((types[a], types[b]))
+                lines.append(f"pair_coeff {i} {j} table {table} {keyword} {baseline.tables[(a, b)].cutoff!r}")
         lines.append(f"pair_coeff * * deepmd {' '.join(type_map)}")
     else:
         lines += [f"pair_style deepmd {model}", "pair_coeff * *"]

@@ -30,6 +30,21 @@ PUBLISHED_LAH10_PAIRS: dict[tuple[str, str], tuple[str, float]] = {
 PUBLISHED_TABLE_LENGTH = 1194
 
 
+def pairs_of_sections(sections: dict, path) -> dict[tuple[str, str], tuple[str, float]]:
+    """Element pair -> (section keyword, cutoff in A) for the sections of a table file named ``A_B``."""
+    from ase.data import chemical_symbols
+
+    pairs = {}
+    for keyword, section in sections.items():
+        elements = tuple(keyword.split("_"))
+        if len(elements) != 2 or not all(e in chemical_symbols[1:] for e in elements):
+            raise InputError(f"pair table {path}: section {keyword} does not name an element pair (A_B, e.g. La_H); "
+                             "rename it, or give the pair mapping")
+        published = {k: c for k, c in PUBLISHED_LAH10_PAIRS.values()}
+        pairs[_pair_key(*elements)] = (keyword, published.get(keyword, float(section.r[-1])))
+    return pairs
+
+
 def _pair_key(a: str, b: str) -> tuple[str, str]:
     return (a, b) if a <= b else (b, a)
 
@@ -51,8 +66,11 @@ class PairBaseline:
     :meth:`from_file` and the defaults.
     """
 
-    def __init__(self, tables: dict[tuple[str, str], LinearTable], source: str = ""):
+    def __init__(self, tables: dict[tuple[str, str], LinearTable], source: str = "",
+                 sections: dict[tuple[str, str], str] | None = None):
         self.tables = {_pair_key(*k): v for k, v in tables.items()}
+        #: element pair -> the table file's section keyword (for LAMMPS' pair_coeff)
+        self.sections = {_pair_key(*k): v for k, v in (sections or {}).items()}
         self.source = source
         self.max_cutoff = max(t.cutoff for t in self.tables.values())
 
@@ -65,11 +83,13 @@ class PairBaseline:
     ) -> "PairBaseline":
         """Load a table file; ``pairs`` maps element pairs to (section keyword, cutoff in angstrom).
 
-        Defaults to the published LaH10 sections and cutoffs (La_La 2.72, La_H 2.02, H_H 0.74 A)
-        and LAMMPS ``table linear 1194``.
+        Default (:func:`pairs_of_sections`): every section named ``A_B`` (two element symbols) is the term of
+        the pair A-B, cut off where its table ends (a dimer table is shifted to zero there), except the
+        published LaH10 sections, which keep the published LAMMPS input's cutoffs (La_La 2.72, La_H 2.02,
+        H_H 0.74 A).  LAMMPS ``table linear 1194`` unless ``tablength`` says otherwise.
         """
-        pairs = PUBLISHED_LAH10_PAIRS if pairs is None else pairs
         sections = read_table(path)
+        pairs = pairs_of_sections(sections, path) if pairs is None else pairs
         tables = {}
         for elements, (keyword, cutoff) in pairs.items():
             if keyword not in sections:
@@ -78,7 +98,7 @@ class PairBaseline:
                     "give a table with that section or change the pair mapping"
                 )
             tables[elements] = LinearTable(sections[keyword], tablength, cutoff)
-        return cls(tables, source=str(path))
+        return cls(tables, source=str(path), sections={e: k for e, (k, _) in pairs.items()})
 
     @property
     def elements(self) -> set[str]:

@@ -46,9 +46,9 @@ def convert_dataset(
     for system in systems:
         out = work / system.path.relative_to(source)  # a single-system source becomes the target itself
         out.mkdir(parents=True, exist_ok=True)
-        for extra in ("type.raw", "type_map.raw"):
-            if (system.path / extra).exists():
-                shutil.copy2(system.path / extra, out / extra)
+        shutil.copy2(system.path / "type.raw", out / "type.raw")
+        # the type names travel with the data (the source may have had them from elsewhere: its training scripts)
+        (out / "type_map.raw").write_text("\n".join(system.type_map) + "\n")
         for set_dir in system.set_dirs:
             frames = read_set(set_dir, system.symbols)
             if frames.energy is None or frames.forces is None:

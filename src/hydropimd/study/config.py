@@ -251,12 +251,12 @@ def _check_inputs(config: StudyConfig, base: Path, path: Path) -> None:
             resolve_path(value, base)  # missing files fail here, before anything runs
     key = "structure"
     try:
-        config.structure.build(config.grid.isotopes[0])
+        elements = sorted(set(config.structure.build(config.grid.isotopes[0]).get_chemical_symbols()))
         for key, model in [("potential.model", p.model), *(("potential.committee", m) for m in p.committee)]:
             is_legacy_graph(resolve_path(model, base))  # reads the file: InputError unless a DeePMD-kit graph
         if p.pair:
             key = "potential.pair"
-            PairBaseline.from_file(resolve_path(p.pair, base)).check_elements(["La", "H"])
+            PairBaseline.from_file(resolve_path(p.pair, base)).check_elements(elements)
         if p.compress:
             key = "potential.compress"
             training_script_from_legacy(resolve_path(p.compress, base), data_root())

@@ -18,9 +18,11 @@ from pathlib import Path
 
 from hydropimd.errors import InputError
 
+#: the study's type map, for which its neighbour counts ``sel`` were chosen (SPEC section 5)
+STUDY_TYPE_MAP = ["La", "H"]
 STUDY_DEFAULTS: dict = {
     "model": {
-        "type_map": ["La", "H"],
+        "type_map": STUDY_TYPE_MAP,
         "descriptor": {"type": "se_e2_a", "rcut": 4.0, "rcut_smth": 2.0, "sel": [15, 150], "neuron": [25, 50, 100],
                        "axis_neuron": 16},
         "fitting_net": {"neuron": [240, 240, 240]},
@@ -30,6 +32,27 @@ STUDY_DEFAULTS: dict = {
              "start_pref_v": 0.001, "limit_pref_v": 0.1},
     "training": {"numb_steps": 1_000_000, "disp_freq": 100, "save_freq": 1000, "training_data": {"batch_size": 1}},
 }
+
+
+def _types_from_data(script: dict, systems: list[str], given: dict) -> None:
+    """The type map from the training data unless the overrides name one; the study's neighbour counts ``sel`` are
+    La-H's, so another type map gets DeePMD-kit's own count from the data ("auto", x 1.1) unless one is given."""
+    if "type_map" not in given:
+        script["model"]["type_map"] = data_type_map(systems)
+    if script["model"]["type_map"] != STUDY_TYPE_MAP and "sel" not in given.get("descriptor", {}):
+        script["model"]["descriptor"]["sel"] = "auto:1.1"
+
+
+def data_type_map(systems: list[str]) -> list[str]:
+    """The element of each atom type, from the training data (each system's type_map.raw, or the data set's own
+    record of it: :func:`hydropimd.data.systems.system_type_map`), in order of first appearance."""
+    from hydropimd.data.systems import find_systems
+
+    names: list[str] = []
+    for path in systems:
+        for system in find_systems(path):
+            names += [name for name in system.type_map if name not in names]
+    return names
 
 
 def _merge(base: dict, extra: dict, where: str = "") -> dict:
@@ -78,6 +101,7 @@ def training_script(systems: list[str], seed: int, steps: int | None = None, ove
         lr = script["learning_rate"]
         if lr.get("decay_steps"):
             lr["decay_steps"] = max(1, min(lr["decay_steps"], round(lr["decay_steps"] * steps / full)))
+    _types_from_data(script, systems, (overrides or {}).get("model", {}))
     return script
 
 
