@@ -9,11 +9,13 @@ angles in degrees, masses in atomic mass units.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
+import tomllib
 import warnings
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Any, Literal, Sequence
 
 import numpy as np
 from ase import Atoms
@@ -22,10 +24,11 @@ from ase.io import read
 from ase.data import atomic_masses, atomic_numbers
 from ase.geometry import cellpar_to_cell
 from ase.spacegroup import crystal
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, model_serializer, model_validator
 
 from hydropimd.config import Settings
 from hydropimd.errors import InputError
+from hydropimd.lattice import LATTICES
 
 #: Deuterium mass (u), CODATA 2018.
 DEUTERIUM_MASS = 2.01410177812
@@ -105,55 +108,221 @@ def build_lah10(
     angles=None,
     isotope: str = "H",
 ) -> Atoms:
-    """fcc LaH10 (Fm-3m) with lattice constant ``a`` (angstrom) and 32f parameter ``x``.
+    """fcc LaH10 (Fm-3m) with lattice constant ``a`` (angstrom) and 32f parameter ``x``: the ``lah10``
+    prototype of :func:`build_structure` (see there for ``cell``, ``supercell``, ``angles``).
 
-    ``cell``: ``conventional`` (44 atoms) or ``primitive`` (11 atoms), repeated by
-    ``supercell``: N, (N1, N2, N3) or a 3x3 integer matrix (rows: new cell vectors in
-    units of the parent cell vectors; built with ``ase.build.make_supercell``).  What
-    was built is recorded in ``atoms.info`` (see :func:`supercell_record`).  ``angles``: target (alpha, beta, gamma) in degrees of the
-    *conventional* cell, imposed at fixed volume by the same linear map on
-    whatever cell is built (so a primitive-cell supercell is the corresponding
-    piece of the distorted lattice).  ``isotope``: ``H`` or ``D``; masses are set
-    on the Atoms (written to extxyz as the ``masses`` column) and recorded in
-    ``atoms.info["isotope"]``.  Atoms are ordered La first, then H.
+    ``cell``: ``conventional`` (44 atoms) or ``primitive`` (11 atoms).  ``isotope``: ``H`` or ``D``; masses
+    are set on the Atoms (written to extxyz as the ``masses`` column) and recorded in ``atoms.info["isotope"]``.
+    Atoms are ordered La first, then H.
     """
-    if not a > 0:
-        raise InputError(f"lattice constant a = {a} A must be positive")
-    if not 0.25 < x < 0.75:
-        # x and 1 - x are the same structure; below 0.25 (above 0.75) the 32f hydrogens close in on the La
-        # atoms (x = 0.1: 0.88 A at a = 5.1 A), a cage no LaH10 calculation means
-        raise InputError(f"Wyckoff parameter x = {x} must lie between 0.25 and 0.75 with La at 4a "
-                         "(LaH10: 0.38; x and 1 - x give the same structure)")
-    if cell not in ("conventional", "primitive"):
-        raise InputError(f"cell '{cell}' must be conventional or primitive")
     if isotope not in ISOTOPE_MASSES:
         raise InputError(f"isotope '{isotope}' must be H or D")
+    return build_structure("lah10", a=a, parameters={"x": x}, cell=cell, supercell=supercell, angles=angles,
+                           isotopes={"H": isotope})
+
+
+#: The prototype library (package data, one table per prototype; the file's header says the keys).
+PROTOTYPE_FILE = Path(__file__).with_name("prototypes.toml")
+#: Rhombohedral, tetragonal and monoclinic start strains (each at fixed volume) and their parameter.
+STRAIN_KINDS = {"rhombohedral": "angle_deg", "tetragonal": "c_over_a", "monoclinic": "beta_deg", "matrix": "matrix"}
+
+
+@functools.cache
+def prototypes() -> dict[str, dict]:
+    """The prototype library, by name, in the order of ``prototypes.toml``."""
+    with open(PROTOTYPE_FILE, "rb") as handle:
+        return tomllib.load(handle)
+
+
+def prototype(name: str) -> dict:
+    """One prototype's table; InputError listing the known names for an unknown one."""
+    library = prototypes()
+    if name not in library:
+        raise InputError(f"unknown prototype '{name}'; known prototypes: {', '.join(library)} "
+                         f"(add one to {PROTOTYPE_FILE.name}, or give a structure file)")
+    return library[name]
+
+
+def _coordinate(value, parameters: dict, name: str) -> float:
+    """A fractional coordinate: a number, or ``[+-]p`` / ``1-p`` for a free parameter ``p``."""
+    if not isinstance(value, str):
+        return float(value)
+    match = re.fullmatch(r"\s*(1\s*-|-|\+)?\s*([A-Za-z_]\w*)\s*", value)
+    if not match or match.group(2) not in parameters:
+        raise InputError(f"prototype '{name}': coordinate '{value}' names no parameter of it ({', '.join(parameters) or 'none'})")
+    p, sign = parameters[match.group(2)], (match.group(1) or "").replace(" ", "")
+    return 1.0 - p if sign == "1-" else (-p if sign == "-" else p)
+
+
+def _multiplicity(wyckoff: str) -> int | None:
+    match = re.match(r"\s*(\d+)", str(wyckoff))
+    return int(match.group(1)) if match else None
+
+
+def build_structure(
+    prototype_name: str,
+    a: float | None = None,
+    parameters: dict | None = None,
+    cell: str = "conventional",
+    supercell=1,
+    strain=None,
+    isotopes=None,
+    angles=None,
+) -> Atoms:
+    """A crystal of the prototype library (``prototypes.toml``) as ASE Atoms, built with ``ase.spacegroup.crystal``.
+
+    ``a``: cubic lattice constant of the conventional cell (angstrom; default: the prototype's).
+    ``parameters``: free Wyckoff parameters by name (default: the prototype's), e.g. ``{"x": 0.38}``.
+    ``cell``: ``conventional`` or ``primitive`` (the primitive cell of the parent lattice), repeated by
+    ``supercell``: N, (N1, N2, N3) or a 3x3 integer matrix (rows: new cell vectors in units of the parent
+    cell vectors; built with ``ase.build.make_supercell``; determinant > 0).  What was built is recorded in
+    ``atoms.info`` (see :func:`supercell_record`).  ``angles``: target (alpha, beta, gamma) in degrees of the
+    *conventional* cell, imposed at fixed volume by the same linear map on whatever cell is built (so a
+    primitive-cell supercell is the corresponding piece of the distorted lattice).  ``strain``: a start
+    distortion at fixed volume applied the same way (:func:`strain_matrix`).  ``isotopes``: element ->
+    isotope name (H: ``H`` or ``D``) or mass (u); a plain ``"D"`` means ``{"H": "D"}``.  Atoms are ordered
+    by element in the order of the prototype's sites (LaH10: La first, then H).
+    """
+    table = prototype(prototype_name)
+    a = float(table["a"]) if a is None else a
+    if not a > 0:
+        raise InputError(f"lattice constant a = {a} A must be positive")
+    if cell not in ("conventional", "primitive"):
+        raise InputError(f"cell '{cell}' must be conventional or primitive")
+    defaults = dict(table.get("parameters", {}))
+    given = dict(parameters or {})
+    unknown = sorted(set(given) - set(defaults))
+    if unknown:
+        raise InputError(f"prototype '{prototype_name}' has no free parameter {', '.join(unknown)} "
+                         f"(its parameters: {', '.join(defaults) or 'none'})")
+    values = {k: float(given.get(k, v)) for k, v in defaults.items()}
+    for key, (low, high) in table.get("ranges", {}).items():
+        if not low < values[key] < high:
+            note = table.get("range_notes", {}).get(key, "")
+            raise InputError(f"Wyckoff parameter {key} = {values[key]:g} must lie between {low:g} and {high:g}"
+                             + (f" {note}" if note else ""))
+    sites = table["sites"]
+    basis = [tuple(_coordinate(c, values, prototype_name) for c in site["position"]) for site in sites]
     with warnings.catch_warnings():  # ASE warns of equivalent sites at special x; the check below says it in one line
         warnings.simplefilter("ignore", UserWarning)
-        atoms = crystal(
-            ["La", "H", "H"],
-            basis=[(0, 0, 0), (0.25, 0.25, 0.25), (x, x, x)],
-            spacegroup=225,
-            cellpar=[a, a, a, 90, 90, 90],
-            primitive_cell=(cell == "primitive"),
-        )
-    if len(atoms) != (11 if cell == "primitive" else 44):
-        raise InputError(f"x = {x} puts hydrogens on special positions ({len(atoms)} atoms instead of 44); use x near 0.38")
+        atoms = crystal([site["element"] for site in sites], basis=basis, spacegroup=table["spacegroup"],
+                        cellpar=[a, a, a, 90, 90, 90], primitive_cell=(cell == "primitive"))
+    lattice = table["parent_lattice"]
+    multiplicities = [_multiplicity(site.get("wyckoff", "")) for site in sites]
+    if None not in multiplicities:
+        expected = sum(multiplicities) // (LATTICES[lattice][0] if cell == "primitive" else 1)
+        if len(atoms) != expected:
+            shown = ", ".join(f"{k} = {v:g}" for k, v in values.items()) or f"a = {a:g}"
+            raise InputError(f"{shown} puts atoms on special positions ({len(atoms)} atoms instead of {expected}); "
+                             f"use values near {', '.join(f'{k} = {v:g}' for k, v in defaults.items()) or 'the defaults'}")
     matrix = parse_supercell(supercell)
     diagonal = np.diag(matrix)
     if np.array_equal(matrix, np.diag(diagonal)) and np.all(diagonal > 0):
         atoms = atoms.repeat(tuple(int(n) for n in diagonal))
     else:
         atoms = make_supercell(atoms, matrix)
-    order = np.argsort(np.array(atoms.get_chemical_symbols()) != "La", kind="stable")
-    atoms = atoms[order]
+    elements = list(dict.fromkeys(site["element"] for site in sites))
+    rank = {element: i for i, element in enumerate(elements)}
+    atoms = atoms[np.argsort([rank[s] for s in atoms.get_chemical_symbols()], kind="stable")]
     if angles is not None:
-        strain = distortion_matrix(angles)  # maps the unit cube to the distorted conventional cell
-        atoms.set_cell(atoms.cell.array @ strain, scale_atoms=True)
+        deformation = distortion_matrix(angles)  # maps the unit cube to the distorted conventional cell
+        atoms.set_cell(atoms.cell.array @ deformation, scale_atoms=True)
         atoms.info["conventional_angles_deg"] = [float(v) for v in angles]
-    set_isotope(atoms, isotope)
-    atoms.info.update({"prototype": "LaH10 Fm-3m", "a_angstrom": float(a), "x_32f": float(x)})
-    atoms.info.update(supercell_record("fcc", cell, matrix))
+    if strain is not None:
+        atoms.set_cell(atoms.cell.array @ strain_matrix(strain), scale_atoms=True)
+        atoms.info["strain"] = _strain_text(strain)
+    set_isotopes(atoms, isotopes)
+    atoms.info.update({"prototype": prototype_name, "a_angstrom": float(a)})
+    for key, value in values.items():  # x_32f: the parameter and the site it places
+        wyckoff = next((s.get("wyckoff", "") for s in sites if any(c in (key, f"-{key}", f"1-{key}")
+                                                                   for c in s["position"] if isinstance(c, str))), "")
+        atoms.info[f"{key}_{wyckoff}" if wyckoff else key] = float(value)
+    atoms.info.update(supercell_record(lattice, cell, matrix))
+    if table.get("lattice_species"):
+        atoms.info["lattice_species"] = ",".join(table["lattice_species"])
+    return atoms
+
+
+def strain_matrix(spec) -> np.ndarray:
+    """Deformation F (rows: v' = v @ F, det F = 1: volume kept) of a start strain, in the conventional cubic frame.
+
+    ``{"kind": "rhombohedral", "angle_deg": 89.5}`` (three equal angles), ``{"kind": "tetragonal",
+    "c_over_a": 1.02}``, ``{"kind": "monoclinic", "beta_deg": 91}`` (the angle between a and c), or a
+    generic symmetric strain ``{"kind": "matrix", "matrix": [[...], [...], [...]]}`` (or the bare 3x3
+    nested list): F = (1 + e) scaled to det 1.  The first two put the cell in ASE's standard orientation.
+    """
+    if isinstance(spec, (list, tuple, np.ndarray)):
+        spec = {"kind": "matrix", "matrix": spec}
+    if not isinstance(spec, dict) or spec.get("kind") not in STRAIN_KINDS:
+        raise InputError(f"strain {spec!r} must be a table with kind = {', '.join(STRAIN_KINDS)} "
+                         "(or a 3x3 symmetric strain)")
+    kind, key = spec["kind"], STRAIN_KINDS[spec["kind"]]
+    extra = sorted(set(spec) - {"kind", key})
+    if key not in spec or extra:
+        raise InputError(f"a {kind} strain takes exactly one value, {key}" + (f" (not {', '.join(extra)})" if extra else ""))
+    value = spec[key]
+    if kind == "rhombohedral":
+        return distortion_matrix((float(value),) * 3)
+    if kind == "monoclinic":
+        return distortion_matrix((90.0, float(value), 90.0))
+    if kind == "tetragonal":
+        if not float(value) > 0:
+            raise InputError(f"tetragonal strain c_over_a = {value} must be positive")
+        r = float(value)
+        return np.diag([r ** (-1 / 3), r ** (-1 / 3), r ** (2 / 3)])
+    try:
+        e = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        e = np.zeros(0)
+    if e.shape != (3, 3) or not np.all(np.isfinite(e)):
+        raise InputError(f"strain matrix {value!r} must be 3x3 numbers")
+    if not np.allclose(e, e.T, atol=1e-12):
+        raise InputError(f"strain matrix {e.tolist()} must be symmetric (a rotation is no strain)")
+    f = np.eye(3) + e
+    det = np.linalg.det(f)
+    if det <= 1e-6:
+        raise InputError(f"strain matrix {e.tolist()} inverts or collapses the cell (det(1 + e) = {det:.3g})")
+    return f / det ** (1 / 3)
+
+
+def _strain_text(spec) -> str:
+    if isinstance(spec, dict) and spec.get("kind") != "matrix":
+        key = STRAIN_KINDS.get(spec.get("kind"), "")
+        return f"{spec.get('kind')} {key}={spec.get(key)}"
+    matrix = spec["matrix"] if isinstance(spec, dict) else spec
+    return "matrix " + ",".join(f"{v:g}" for v in np.asarray(matrix, dtype=float).ravel())
+
+
+def set_isotopes(atoms: Atoms, isotopes=None) -> Atoms:
+    """Masses per element: ``isotopes`` maps an element to an isotope name (H: ``H`` or ``D``) or a mass (u);
+    a plain string means the hydrogen isotope (``"D"``).  Hydrogen keeps the symbol H (the potential is
+    mass-independent); its isotope name is recorded in ``atoms.info["isotope"]`` as before."""
+    if isotopes is None:
+        isotopes = {}
+    elif isinstance(isotopes, str):
+        isotopes = {"H": isotopes}
+    elif not isinstance(isotopes, dict):
+        raise InputError(f"isotopes {isotopes!r} must map elements to isotopes, e.g. {{\"H\": \"D\"}}")
+    symbols = np.array(atoms.get_chemical_symbols())
+    masses = atoms.get_masses()
+    for element, isotope in isotopes.items():
+        if element not in symbols:
+            raise InputError(f"isotopes: the structure has no {element} (its elements: {', '.join(dict.fromkeys(symbols))})")
+        if element == "H" and isinstance(isotope, str):
+            continue  # below, through set_isotope
+        if isinstance(isotope, bool) or not isinstance(isotope, (int, float)) or not isotope > 0:
+            names = "H or D, or a mass in u" if element == "H" else "a mass in u"
+            raise InputError(f"isotope {isotope!r} for {element} must be {names}")
+        masses[symbols == element] = float(isotope)
+    atoms.set_masses(masses)
+    if "H" in symbols:
+        h = isotopes.get("H", "H")
+        if isinstance(h, str):
+            set_isotope(atoms, h)
+        else:
+            atoms.info["isotope"] = hydrogen_isotope(atoms)
+    if any(k != "H" or not isinstance(v, str) for k, v in isotopes.items()):
+        atoms.info["isotope_masses"] = ",".join(f"{k}:{v}" for k, v in isotopes.items())
     return atoms
 
 
@@ -169,15 +338,19 @@ def describe_supercell(atoms: Atoms) -> dict:
     """The cell record for run.json: ``parent_lattice``, ``cell_kind``, ``supercell`` (N1, N2, N3 for a diagonal
     matrix, else the 3x3 matrix), ``supercell_matrix`` (3x3), ``supercell_inferred`` and ``supercell_source``.
 
-    Read from ``atoms.info`` (written by :func:`build_lah10`) when present and consistent with the
-    number of lattice sites (non-hydrogen atoms); otherwise inferred from the cell shape and that number
+    Read from ``atoms.info`` (written by :func:`build_structure`) when present and consistent with the
+    number of lattice sites (the atoms of ``info["lattice_species"]`` when recorded, else the non-hydrogen
+    atoms); otherwise inferred from the cell shape and that number
     (``supercell_inferred`` true, the reason in ``supercell_source``).  When nothing fits, the cell
     keys are None and the analysis infers the mapping from the trajectory.
     """
     from hydropimd.lattice import LATTICES, find_pseudo_cubic_mapping, metric_from_cells
 
-    n_sites = int(np.sum(~np.isin(atoms.get_chemical_symbols(), ["H", "D", "T"])))
     info = atoms.info
+    symbols = atoms.get_chemical_symbols()
+    species = [e for e in str(info.get("lattice_species") or "").split(",") if e]
+    # the lattice sites: the recorded species (La in LaBeH8), else every non-hydrogen atom
+    n_sites = int(np.sum(np.isin(symbols, species) if species else ~np.isin(symbols, ["H", "D", "T"])))
     reason = "the structure carries no supercell record"
     if info.get("supercell_matrix") is not None and info.get("cell_kind") and info.get("parent_lattice"):
         lattice, kind = str(info["parent_lattice"]), str(info["cell_kind"])
@@ -199,12 +372,14 @@ def describe_supercell(atoms: Atoms) -> dict:
                     return _cell_record(lattice, kind, matrix, False, "recorded with the structure (atoms.info)")
                 reason = (f"its record ({_supercell_text(matrix)} {lattice} {kind}: {expected} lattice sites) "
                           f"disagrees with its {n_sites} (changed after it was built)")
+    # inferred for the recorded parent lattice when it is a known one (bcc for H3S), else fcc
+    fallback = str(info.get("parent_lattice")) if info.get("parent_lattice") in LATTICES else "fcc"
     try:
-        mapping = find_pseudo_cubic_mapping(metric_from_cells(atoms.cell.array), n_sites or None, "fcc")
+        mapping = find_pseudo_cubic_mapping(metric_from_cells(atoms.cell.array), n_sites or None, fallback)
     except InputError:
         return {"parent_lattice": None, "cell_kind": None, "supercell": None, "supercell_matrix": None,
                 "supercell_inferred": True,
-                "supercell_source": f"unknown: {reason} and the cell shape fits no diagonal fcc supercell of "
+                "supercell_source": f"unknown: {reason} and the cell shape fits no diagonal {fallback} supercell of "
                                     f"{n_sites} lattice sites; the analysis infers the mapping from the trajectory"}
     return _cell_record(mapping.lattice, mapping.kind, mapping.supercell_matrix, True,
                         f"inferred from the cell shape and {n_sites} lattice sites: {reason}")
@@ -260,29 +435,157 @@ def read_structures(source: str | os.PathLike | Atoms | Sequence[Atoms], index="
 
 
 def read_structure(source: str | os.PathLike | Atoms) -> Atoms:
-    """One structure: the given Atoms, or the last frame of a file (as ``ase.io.read``)."""
-    return read_structures(source, index=-1)[0]
+    """One structure: the given Atoms, or the last frame of a file (as ``ase.io.read``: CIF, POSCAR, extxyz, ...).
+
+    A file's structure must be a crystal: InputError for one without a cell (three lattice vectors) and
+    for a CIF with partial occupancies (a disordered site is no structure to simulate)."""
+    atoms = read_structures(source, index=-1)[0]
+    if isinstance(source, Atoms):
+        return atoms
+    path = Path(source)
+    occupancy = atoms.info.get("occupancy") or {}
+    for tag, occupants in occupancy.items():
+        if any(abs(float(v) - 1.0) > 1e-6 for v in occupants.values()) or len(occupants) > 1:
+            try:  # the CIF's site labels (ASE keeps them only when asked)
+                labels = read(path, index=-1, store_tags=True).info.get("_atom_site_label")
+            except Exception:  # noqa: BLE001 - the label is a courtesy; the site number is said instead
+                labels = None
+            site = str(tag)
+            try:
+                site = str(labels[int(tag)]) if labels is not None else f"#{int(tag) + 1}"
+            except (ValueError, IndexError, TypeError):
+                pass
+            shown = ", ".join(f"{k} {float(v):g}" for k, v in occupants.items())
+            raise InputError(f"{path}: site {site} is partially occupied ({shown}); give an ordered structure "
+                             "(one element per site, occupancy 1)")
+    if atoms.cell.rank < 3 or abs(atoms.get_volume()) < 1e-9:
+        raise InputError(f"{path} holds no cell (three lattice vectors); give a periodic structure "
+                         "(CIF, POSCAR, extxyz with Lattice=)")
+    return atoms
 
 
 class StructureSettings(Settings):
-    """A start structure built from its prototype (the ``[structure]`` of a study, ``[explore.structure]`` of
-    the active-learning loop): lattice constant (A), Wyckoff parameter, cell, supercell, start angles (degrees)."""
+    """A start structure (the ``[structure]`` of a study, ``[explore.structure]`` of the active-learning loop): a
+    prototype of the library (``prototypes.toml``) with its lattice constant (A), free Wyckoff parameters, cell,
+    supercell, start distortion (angles in degrees, or a strain) and isotopes; or a structure ``file``."""
 
-    prototype: Literal["lah10"] = "lah10"
-    #: 5.1 A: fcc LaH10 near 150 GPa, the middle of the study's pressure range (SPEC section 2)
-    a: float = Field(5.1, gt=0)
-    #: 0.38: the 32f parameter of the relaxed structure (SPEC section 2); its range is build_lah10's rule
-    x: float = 0.38
+    #: any name of the prototype library; lah10 by default (the configurations written before the library)
+    prototype: str = "lah10"
+    #: 5.1 A: fcc LaH10 near 150 GPa (SPEC section 2); another prototype's own default when not given
+    a: float | None = Field(5.1, gt=0)
+    #: 0.38: the 32f parameter of relaxed LaH10 (SPEC section 2); shorthand for parameters.x (None for a
+    #: prototype without an x)
+    x: float | None = 0.38
+    #: free Wyckoff parameters by name (e.g. {x = 0.38}); the prototype's defaults for those not given
+    parameters: dict[str, float] | None = None
+    #: a structure file (CIF, POSCAR, extxyz, ...: whatever ASE reads) instead of a prototype
+    file: str | None = None
     cell: Literal["conventional", "primitive"] = "conventional"
     #: N, [N1, N2, N3] or a 3x3 matrix; 1: the 44-atom conventional cell, the cheapest that has every
     #: cell-shape degree of freedom of the cubic lattice (a study asks for larger cells explicitly)
     supercell: int | list[int] | list[list[int]] = 1
     #: conventional-cell angles imposed at fixed volume (a slightly rhombohedral start lets a distortion grow)
     start_angles_deg: list[float] | None = Field(None, validation_alias=AliasChoices("start_angles_deg", "angles"))
+    #: a start strain at fixed volume: {kind = "tetragonal", c_over_a = 1.02}, rhombohedral angle_deg,
+    #: monoclinic beta_deg, or kind = "matrix" with a symmetric 3x3 matrix (strain_matrix)
+    strain: dict[str, Any] | list[list[float]] | None = None
     isotope: Literal["H", "D"] = "H"
+    #: masses per element: an isotope name (H: H or D) or a mass in u, e.g. {H = "D"}
+    isotopes: dict[str, str | float] | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        given = self.model_fields_set
+        if self.file is not None:
+            clash = sorted(k for k in ("prototype", "a", "x", "parameters", "cell") if k in given)
+            if clash:
+                raise ValueError(f"file: a structure file replaces the prototype; remove {', '.join(clash)}")
+            self._fill("a", None)
+            self._fill("x", None)
+        else:
+            try:
+                table = prototype(self.prototype)
+            except InputError as err:
+                raise ValueError(str(err)) from None
+            defaults = table.get("parameters", {})
+            unknown = sorted(set(self.parameters or {}) - set(defaults))
+            if unknown:
+                raise ValueError(f"parameters: prototype '{self.prototype}' has no free parameter {', '.join(unknown)} "
+                                 f"(its parameters: {', '.join(defaults) or 'none'})")
+            if "x" in given:
+                if "x" not in defaults:
+                    raise ValueError(f"x: prototype '{self.prototype}' has no parameter x "
+                                     f"(its parameters: {', '.join(defaults) or 'none'})")
+                if "x" in (self.parameters or {}):
+                    raise ValueError("x: give the parameter once, as x or as parameters.x")
+            else:
+                self._fill("x", float(defaults["x"]) if "x" in defaults else None)
+            if "a" not in given:
+                self._fill("a", float(table["a"]))
+        if self.strain is not None:
+            try:
+                strain_matrix(self.strain)
+            except InputError as err:
+                raise ValueError(str(err)) from None
+        if self.isotopes and "H" in self.isotopes and "isotope" in given:
+            raise ValueError("isotopes: the hydrogen isotope is given twice (isotope and isotopes.H); keep one")
+        return self
+
+    def _fill(self, name: str, value) -> None:
+        """A default that depends on the prototype, not marked as given."""
+        setattr(self, name, value)
+        self.model_fields_set.discard(name)
+
+    @model_serializer(mode="wrap")
+    def _without_unset_additions(self, handler):
+        # the keys added with the prototype library are left out while unused, so that the study digests of
+        # configurations written before it (model_dump of [structure]) stay the same
+        data = handler(self)
+        for key in ("parameters", "file", "strain", "isotopes"):
+            if data.get(key) is None:
+                data.pop(key, None)
+        return data
+
+    def parameter_values(self) -> dict[str, float]:
+        """The free Wyckoff parameters given (``x`` included)."""
+        values = dict(self.parameters or {})
+        if self.x is not None and self.file is None:
+            values.setdefault("x", self.x)
+        return values
 
     def build(self, isotope: str | None = None) -> Atoms:
-        """The structure (ASE Atoms), with ``isotope`` instead of the configured one when given; InputError for
-        impossible parameters."""
-        return build_lah10(a=self.a, x=self.x, cell=self.cell, supercell=self.supercell, angles=self.start_angles_deg,
-                           isotope=isotope or self.isotope)
+        """The structure (ASE Atoms), with ``isotope`` (hydrogen's) instead of the configured one when given;
+        InputError for impossible parameters."""
+        isotopes = dict(self.isotopes or {})
+        if isotope is not None or "H" not in isotopes:
+            isotopes["H"] = isotope or self.isotope
+        if self.file is None:
+            return build_structure(self.prototype, a=self.a, parameters=self.parameter_values(), cell=self.cell,
+                                   supercell=self.supercell, strain=self.strain, isotopes=isotopes,
+                                   angles=self.start_angles_deg)
+        return structure_from_file(self.file, supercell=self.supercell, strain=self.strain, isotopes=isotopes,
+                                   angles=self.start_angles_deg)
+
+
+def structure_from_file(path, supercell=1, strain=None, isotopes=None, angles=None) -> Atoms:
+    """The structure of a file (:func:`read_structure`), repeated by ``supercell`` and distorted like a built one.
+
+    A file carries no parent-lattice record unless it was written with one (extxyz of a built structure);
+    a repeated one loses it (the run infers its cell mapping)."""
+    atoms = read_structure(path)
+    matrix = parse_supercell(supercell)
+    if not np.array_equal(matrix, np.eye(3, dtype=int)):
+        atoms = make_supercell(atoms, matrix)
+        for key in ("parent_lattice", "cell_kind", "supercell_matrix"):
+            atoms.info.pop(key, None)
+    if angles is not None:
+        atoms.set_cell(atoms.cell.array @ distortion_matrix(angles), scale_atoms=True)
+        atoms.info["conventional_angles_deg"] = [float(v) for v in angles]
+    if strain is not None:
+        atoms.set_cell(atoms.cell.array @ strain_matrix(strain), scale_atoms=True)
+        atoms.info["strain"] = _strain_text(strain)
+    if isotopes and "H" not in atoms.get_chemical_symbols():
+        isotopes = {k: v for k, v in (isotopes.items() if isinstance(isotopes, dict) else {"H": isotopes}.items()) if k != "H"}
+    set_isotopes(atoms, isotopes)
+    atoms.info["structure_file"] = str(path)
+    return atoms
