@@ -40,6 +40,15 @@ def pseudo_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def pslibrary() -> Path:
+    """pslibrary's ld1.x input collection (../shared/pslibrary, a copy of github.com/dalcorso/pslibrary)."""
+    path = REPO.parent / "shared" / "pslibrary"
+    if not (path / "us_ps_high.job").is_file():
+        _missing(f"{path} not found")
+    return path
+
+
+@pytest.fixture(scope="session")
 def pslibrary_inputs() -> Path:
     path = REPO.parent / "shared" / "pslibrary-inputs"
     if not path.is_dir():

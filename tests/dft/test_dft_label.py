@@ -193,7 +193,7 @@ def test_bad_input_is_refused_before_anything_runs(tmp_path, fake_pw, replayed, 
     (only_h / "H.pbe-rrkjus_psl.1.0.0.UPF").symlink_to(pseudo_dir / "H.pbe-rrkjus_psl.1.0.0.UPF")
     refused("La.pbe-spfn-rrkjus_psl.1.0.0.UPF for La is missing", pseudo_dir=only_h)
     yttrium = Atoms("YH6", positions=np.random.default_rng(0).uniform(0, 3, (7, 3)), cell=[3.5] * 3, pbc=True)
-    refused("no pseudopotential for Y", structures=[yttrium])
+    refused("Y.pbe-spn-rrkjus_psl.1.0.0.UPF for Y is missing", structures=[yttrium])  # pslibrary's name, no file
     refused("not periodic", structures=[Atoms("LaH", positions=[[0, 0, 0], [0, 0, 2]])])
     refused("does not exist", structures=tmp_path / "missing.xyz")
     refused("--mpi 0", mpi=0)

@@ -1,4 +1,4 @@
-"""Pseudopotentials: checking, the re-wrap of ld1.x's long lines, regeneration with ld1.x."""
+"""Pseudopotentials: checking, the re-wrap of ld1.x's long lines, regeneration with ld1.x from pslibrary."""
 
 import json
 import re
@@ -7,7 +7,8 @@ import shutil
 import numpy as np
 import pytest
 
-from hydropimd.dft.pseudo import UPF_MAX_LINE, check_pseudopotentials, generate_pseudopotentials, rewrap_upf
+from hydropimd.data.location import PSLIBRARY_URL, fetch_pslibrary, pslibrary_root
+from hydropimd.dft.pseudo import UPF_MAX_LINE, check_pseudopotentials, generate_pseudopotentials, pslibrary_file, rewrap_upf
 from hydropimd.dft.pseudo import pseudo_dir as locate
 from hydropimd.errors import InputError
 from tests.dft.conftest import dft_cli
@@ -72,12 +73,19 @@ def test_pseudo_dir_rule(monkeypatch, tmp_path, pseudo_dir):
         locate(None)
 
 
-def test_ld1x_regenerates_the_shared_files(ld1x, pslibrary_inputs, pseudo_dir, tmp_path):
-    summary = generate_pseudopotentials(tmp_path / "pbe", inputs=pslibrary_inputs)
+@pytest.fixture(scope="module")
+def generated(ld1x, pslibrary, tmp_path_factory):
+    """La, H and S generated once from pslibrary's collection: (folder, summary)."""
+    out = tmp_path_factory.mktemp("pbe")
+    return out, generate_pseudopotentials(out, elements=["La", "H", "S"], pslibrary=pslibrary)
+
+
+def test_ld1x_regenerates_the_shared_files(generated, pseudo_dir):
+    out, summary = generated
     files = {f["element"]: f for f in summary["files"]}
     assert files["La"]["rewrapped_lines"] == 2 and files["H"]["rewrapped_lines"] == 0  # PP_DIJ and PP_Q of La
     for element, name in PBE.items():
-        ours, shared = leaf_blocks(tmp_path / "pbe" / name), leaf_blocks(pseudo_dir / name)
+        ours, shared = leaf_blocks(out / name), leaf_blocks(pseudo_dir / name)
         assert ours.keys() == shared.keys()
         for block, values in shared.items():
             # ld1.x reproduces the numbers to ~1e-6 of each block's scale (measured: 1.2e-6 at worst,
@@ -86,17 +94,68 @@ def test_ld1x_regenerates_the_shared_files(ld1x, pslibrary_inputs, pseudo_dir, t
             mine = np.abs(ours[block]) if block.startswith("PP_CHI") else ours[block]
             theirs = np.abs(values) if block.startswith("PP_CHI") else values
             assert np.abs(mine - theirs).max() <= 1e-5 * scale, (element, block)
-    check_pseudopotentials(tmp_path / "pbe", PBE, "PBE")  # readable by pw.x: no long line left
+    check_pseudopotentials(out, PBE, "PBE")  # readable by pw.x: no long line left
 
 
-def test_ld1x_makes_the_lda_pair(ld1x, pslibrary_inputs, tmp_path):
-    result = dft_cli("dft", "pseudo", "--functional", "LDA", "--out", tmp_path, "--inputs", pslibrary_inputs, "--json",
-                     "--quiet")
+def test_any_element_from_the_collection(generated, pslibrary):
+    out, summary = generated
+    files = {f["element"]: f for f in summary["files"]}
+    # pslibrary's suggested S (PP_list.md: S.$fct-nl-*), from us_ps_low.job
+    assert files["S"]["file"] == "S.pbe-nl-rrkjus_psl.1.0.0.UPF" == pslibrary_file("S", "PBE", pslibrary)
+    assert files["S"]["input"].endswith("us_ps_low.job:S") and files["S"]["functional"].replace(" ", "") in ("PBE", "SLA-PW-PBX-PBC")
+    found = check_pseudopotentials(out, {"S": files["S"]["file"], "H": PBE["H"]}, "PBE")
+    assert set(found) == {"S", "H"}
+    assert [pslibrary_file(e, "PBE", pslibrary) for e in ("La", "H")] == [PBE["La"], PBE["H"]]
+    assert pslibrary_file("S", "LDA", pslibrary) == "S.pz-nl-rrkjus_psl.1.0.0.UPF"
+
+
+def test_unknown_element_is_refused(pslibrary, tmp_path):
+    with pytest.raises(InputError, match=f"element 'Xx' in the pslibrary collection {pslibrary}"):
+        generate_pseudopotentials(tmp_path, elements=["H", "Xx"], pslibrary=pslibrary, ld1="/bin/false")
+    result = dft_cli("dft", "pseudo", "--elements", "Qq", "--pslibrary", pslibrary, "--out", tmp_path, "--quiet")
+    assert result.returncode == 2 and "'Qq'" in result.stderr and str(pslibrary) in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_pslibrary_location_rule(monkeypatch, tmp_path, pslibrary):
+    monkeypatch.delenv("HYDROPIMD_PSLIBRARY", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert pslibrary_root(pslibrary) == pslibrary
+    with pytest.raises(InputError, match="--pslibrary points to .*no us_ps_high.job"):
+        pslibrary_root(tmp_path)
+    monkeypatch.setenv("HYDROPIMD_PSLIBRARY", str(tmp_path / "nowhere"))
+    with pytest.raises(InputError, match="HYDROPIMD_PSLIBRARY points to"):
+        pslibrary_root()
+    monkeypatch.delenv("HYDROPIMD_PSLIBRARY")
+    monkeypatch.setenv("HYDROPIMD_DATA", str(pslibrary.parent / "lah10-published"))
+    assert pslibrary_root() == pslibrary.parent / "pslibrary"  # beside the published data (a developer checkout)
+    monkeypatch.setenv("HYDROPIMD_DATA", str(tmp_path))
+    with pytest.raises(InputError, match="no pslibrary collection found"):
+        pslibrary_root()
+    # offline (no such host): one line naming the URL; nothing left in the cache
+    with pytest.raises(InputError, match="cannot download .*check the URL or the network"):
+        fetch_pslibrary(tmp_path / "fetched", url="http://pslibrary.invalid/pslibrary.tar.gz")
+    assert not (tmp_path / "fetched").exists() and "dalcorso/pslibrary" in PSLIBRARY_URL
+
+
+def test_ld1x_makes_the_lda_pair(ld1x, pslibrary, pslibrary_inputs, tmp_path):
+    # from the collection (pz: dft='PZ', pslibrary's pz file names)
+    result = dft_cli("dft", "pseudo", "--functional", "LDA", "--out", tmp_path / "c", "--elements", "La", "H",
+                     "--pslibrary", pslibrary, "--json", "--quiet")
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     assert sorted(f["file"] for f in summary["files"]) == ["H.pz-rrkjus_psl.1.0.0.UPF", "La.pz-spfn-rrkjus_psl.1.0.0.UPF"]
     assert {f["functional"] for f in summary["files"]} == {"PZ"}
-    check_pseudopotentials(tmp_path, {"La": "La.pz-spfn-rrkjus_psl.1.0.0.UPF", "H": "H.pz-rrkjus_psl.1.0.0.UPF"}, "LDA")
+    lda = {"La": "La.pz-spfn-rrkjus_psl.1.0.0.UPF", "H": "H.pz-rrkjus_psl.1.0.0.UPF"}
+    check_pseudopotentials(tmp_path / "c", lda, "LDA")
+    # the folder of extracted inputs still works and gives the same H file
+    result = dft_cli("dft", "pseudo", "--functional", "LDA", "--out", tmp_path / "i", "--inputs", pslibrary_inputs,
+                     "--json", "--quiet")
+    assert result.returncode == 0, result.stderr
+    for name in lda.values():
+        from_collection, from_inputs = (leaf_blocks(tmp_path / d / name) for d in ("c", "i"))
+        assert from_collection.keys() == from_inputs.keys()
+        assert all(np.array_equal(from_collection[b], from_inputs[b]) for b in from_inputs), name
 
 
 def test_generation_errors(tmp_path, monkeypatch, pslibrary_inputs):

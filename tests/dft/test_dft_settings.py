@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from hydropimd.dft.settings import DFTSettings, kpoint_grid, load_settings
+from hydropimd.dft.settings import DFTSettings, default_type_map, kpoint_grid, load_settings
 from hydropimd.errors import InputError
 from hydropimd.structures import build_lah10
 
@@ -15,7 +15,8 @@ def test_defaults_are_the_studys():
     assert s.ecutrho_ry == 400.0 and s.smearing == "mv" and s.kpoint_shift
     assert s.pseudopotential("La") == "La.pbe-spfn-rrkjus_psl.1.0.0.UPF"
     assert s.pseudopotential("H") == "H.pbe-rrkjus_psl.1.0.0.UPF"
-    assert s.type_map == ("La", "H")
+    assert s.type_map == ()  # from the structures being labelled
+    assert s.digest() == "6a0e8c1ca240"  # as before the type map left the defaults: earlier labels keep their keys
 
 
 @pytest.mark.parametrize("a", [4.8, 4.95, 5.1, 5.25, 5.4])
@@ -83,5 +84,30 @@ def test_bad_settings_file(tmp_path):
 
 
 def test_element_without_pseudopotential():
-    with pytest.raises(InputError, match="no pseudopotential for Y"):
-        DFTSettings().pseudopotential("Y")
+    with pytest.raises(InputError, match="no pseudopotential name for Xx with PBE .*element 'Xx'.*pseudopotentials = "):
+        DFTSettings().pseudopotential("Xx")
+
+
+def test_pseudopotential_of_any_element_follows_pslibrary():
+    # the file ld1.x writes from pslibrary's suggested entry ('hydropimd dft pseudo --elements S')
+    assert DFTSettings().pseudopotential("S") == "S.pbe-nl-rrkjus_psl.1.0.0.UPF"
+    assert DFTSettings(functional="LDA").pseudopotential("S") == "S.pz-nl-rrkjus_psl.1.0.0.UPF"
+    assert DFTSettings().pseudopotential("Y") == "Y.pbe-spn-rrkjus_psl.1.0.0.UPF"
+    own = DFTSettings(pseudopotentials={"S": "S.mine.UPF"})
+    assert own.pseudopotential("S") == "S.mine.UPF" and own.pseudopotential("H") == "H.pbe-rrkjus_psl.1.0.0.UPF"
+
+
+def test_type_map_from_the_structures():
+    from ase.build import bulk
+
+    lah10 = build_lah10(a=5.1)
+    assert default_type_map(lah10.get_chemical_symbols()) == ("La", "H")  # the published data's
+    h3s = bulk("S", "bcc", a=3.09) + bulk("H", "sc", a=3.09)
+    assert default_type_map(h3s.get_chemical_symbols()) == ("S", "H")
+    assert default_type_map(["H", "La", "Y"]) == ("Y", "La", "H")  # by atomic number, H last
+    assert DFTSettings().with_type_map(["H", "S"]).type_map == ("S", "H")
+    assert DFTSettings().with_type_map(["H", "La"], types=["H", "La"]).type_map == ("H", "La")  # a data set's own
+    given = load_settings({"type_map": ["H", "S"]})
+    assert given.with_type_map(["S", "H"]).type_map == ("H", "S")  # the configuration's order wins
+    with pytest.raises(InputError, match="unknown element"):
+        default_type_map(["Xx"])

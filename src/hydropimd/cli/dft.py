@@ -43,7 +43,8 @@ def cmd_pseudo(args) -> None:
 
     with output.progress_bar("ld1.x", args.quiet) as update:
         update(0, None)
-        summary = generate_pseudopotentials(args.out, inputs=args.inputs, functional=args.functional)
+        summary = generate_pseudopotentials(args.out, inputs=args.inputs, functional=args.functional, elements=args.elements,
+                                            pslibrary=args.pslibrary)
     if args.json:
         output.print_json(summary)
     else:
@@ -94,8 +95,11 @@ def add_commands(commands, pair_actions=None) -> None:
 
     dft = commands.add_parser("dft", help="DFT set-up").add_subparsers(dest="action", required=True)
     p = _flags(dft.add_parser("pseudo", help="generate the pslibrary pseudopotentials with ld1.x"))
+    p.add_argument("--elements", nargs="+", metavar="EL", help="elements to generate from pslibrary's collection, e.g. S H")
+    p.add_argument("--pslibrary", help="pslibrary's folder (else $HYDROPIMD_PSLIBRARY, else ../shared/pslibrary beside "
+                                       "the published data, else the cache, fetched from GitHub when missing)")
     p.add_argument("--out", help="target folder (default: the cache, used when no --pseudo-dir is given)")
-    p.add_argument("--inputs", help="pslibrary ld1.x inputs (default: pslibrary-inputs beside the published data)")
+    p.add_argument("--inputs", help="instead of --elements: a folder of ld1.x inputs (*.in), e.g. ../shared/pslibrary-inputs")
     p.add_argument("--functional", choices=["PBE", "LDA"], default="PBE", help="PBE (the study's) or LDA (Perdew-Zunger)")
     p.set_defaults(func=cmd_pseudo)
 
@@ -108,7 +112,8 @@ def add_commands(commands, pair_actions=None) -> None:
     p.add_argument("--points", type=int, help="CCSD points between r-min and r-max (default 30 / 26 / 14 for H-H / La-H / La-La)")
     p.add_argument("--rows", type=int, help="table rows (default: the published table's 1000 / 152 / 92)")
     p.add_argument("--basis", help="basis set (default cc-pV5Z for H-H, def2-QZVPPD with its ECP otherwise)")
-    p.add_argument("--spin", type=int, default=0, help="2S of the dimer (default 0: closed-shell singlet, RHF-CCSD)")
+    p.add_argument("--spin", type=int, help="2S of the dimer (default: 0, a closed-shell singlet with RHF-CCSD, for "
+                   "an even electron count; 1, a doublet with UHF-CCSD, for an odd one)")
     p.add_argument("--compare", help="table with the same section to compare with; 'published': the study's full.table")
     p.add_argument("--figure", help="PNG with both curves")
     p.add_argument("--no-cache", action="store_true", help="recompute points even if cached")

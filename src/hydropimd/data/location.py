@@ -6,6 +6,12 @@ the environment variable ``HYDROPIMD_DATA``, else the cache directory that
 default ``~/.cache/hydropimd/lah10-published``).  The published root holds
 ``data/{full,subtracted}/``, ``models/{full,subtracted}/`` and ``tables/``
 (the layout of github.com/kkly1995/Data-for-fcc-LaH).
+
+pslibrary's ld1.x input collection (github.com/dalcorso/pslibrary, for
+``hydropimd dft pseudo``) is found by the same rule: ``--pslibrary DIR``, else
+``HYDROPIMD_PSLIBRARY``, else ``pslibrary/`` beside the published data (a developer
+checkout's ``../shared/pslibrary``), else the cache folder that :func:`fetch_pslibrary`
+fills (``~/.cache/hydropimd/pslibrary``).
 """
 
 from __future__ import annotations
@@ -26,6 +32,11 @@ PUBLISHED_URL = "https://github.com/kkly1995/Data-for-fcc-LaH/archive/refs/heads
 ENV_VAR = "HYDROPIMD_DATA"
 #: written into a fetched data folder: only such a folder is replaced by a later fetch
 FETCH_MARKER = ".hydropimd-fetch.json"
+#: pslibrary at the commit of the copy the project is tested with (../shared/pslibrary/COMMIT)
+PSLIBRARY_URL = "https://github.com/dalcorso/pslibrary/archive/835dd6477c90fa9d59524914de50901d4be73e36.tar.gz"
+PSLIBRARY_ENV_VAR = "HYDROPIMD_PSLIBRARY"
+#: a pslibrary collection is a folder holding this job file (the 1.0.0 ultrasoft inputs)
+PSLIBRARY_JOB = "us_ps_high.job"
 
 
 def cache_dir() -> Path:
@@ -60,6 +71,41 @@ def published_path(relative: str, explicit: str | os.PathLike | None = None) -> 
     return path
 
 
+def default_pslibrary_dir() -> Path:
+    return cache_dir() / "pslibrary"
+
+
+def pslibrary_root(explicit: str | os.PathLike | None = None, fetch: bool = False) -> Path:
+    """pslibrary's ld1.x input collection by the location rule; ``fetch``: fill the cache when nothing is found."""
+    for source, value in (("--pslibrary", explicit), (PSLIBRARY_ENV_VAR, os.environ.get(PSLIBRARY_ENV_VAR))):
+        if value:
+            root = Path(value).expanduser()
+            if not (root / PSLIBRARY_JOB).is_file():
+                raise InputError(f"{source} points to {root}, which has no {PSLIBRARY_JOB}; give pslibrary's folder "
+                                 "(github.com/dalcorso/pslibrary)")
+            return root
+    candidates = []
+    try:
+        candidates.append(published_root().parent / "pslibrary")
+    except InputError:
+        pass
+    candidates.append(default_pslibrary_dir())
+    for root in candidates:
+        if (root / PSLIBRARY_JOB).is_file():
+            return root
+    if fetch:
+        return fetch_pslibrary()
+    raise InputError(f"no pslibrary collection found: pass --pslibrary DIR, set {PSLIBRARY_ENV_VAR}, "
+                     "or run 'hydropimd dft pseudo' online (it fetches it)")
+
+
+def fetch_pslibrary(dest: str | os.PathLike | None = None, url: str = PSLIBRARY_URL,
+                    progress: Callable[[int, int | None], None] | None = None) -> Path:
+    """Download and unpack pslibrary's repository (its ld1.x inputs) into ``dest`` (default: the cache)."""
+    return _fetch_archive(Path(dest) if dest else default_pslibrary_dir(), url, progress, PSLIBRARY_JOB,
+                          "pslibrary's ld1.x input collection", "--pslibrary", "hydropimd dft pseudo")
+
+
 def fetch_published(
     dest: str | os.PathLike | None = None,
     url: str = PUBLISHED_URL,
@@ -75,9 +121,14 @@ def fetch_published(
     dest = Path(dest) if dest else default_published_dir()
     if not url:
         raise InputError("--url is empty; give the archive's URL (or leave --url out for the published one)")
+    return _fetch_archive(dest, url, progress, "data", "the published LaH10 data set", "--dest", "hydropimd data fetch")
+
+
+def _fetch_archive(dest: Path, url: str, progress, required: str, what: str, dest_option: str, command: str) -> Path:
+    """Download the archive at ``url`` and unpack it (top folder stripped) into ``dest``, which must hold ``required``."""
     if dest.exists() and (not dest.is_dir() or (any(dest.iterdir()) and not (dest / FETCH_MARKER).exists())):
         # only an earlier fetch is replaced: anything else at dest is the user's
-        raise InputError(f"{dest} exists and is not an earlier 'hydropimd data fetch'; give another --dest")
+        raise InputError(f"{dest} exists and is not an earlier '{command}'; give another {dest_option}")
     dest.parent.mkdir(parents=True, exist_ok=True)
     suffix = ".zip" if url.endswith(".zip") else ".tar.gz"
     with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".fetch-") as work:
@@ -101,8 +152,9 @@ def fetch_published(
             raise InputError(f"{url} is not a readable .tar.gz or .zip archive ({err})") from None
         entries = list(unpacked.iterdir())
         top = entries[0] if len(entries) == 1 and entries[0].is_dir() else unpacked
-        if not (top / "data").is_dir():
-            raise InputError(f"the archive from {url} has no data/ folder; it is not the published LaH10 data set")
+        if not (top / required).exists():
+            raise InputError(f"the archive from {url} has no {required}{'/ folder' if required == 'data' else ''}; "
+                             f"it is not {what}")
         (top / FETCH_MARKER).write_text(json.dumps({"url": url, "fetched": time.strftime("%Y-%m-%dT%H:%M:%S")}) + "\n")
         if dest.exists():
             shutil.rmtree(dest)

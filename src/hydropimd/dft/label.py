@@ -6,7 +6,8 @@ virial (eV, -stress x volume) go to ``OUT/full/<system>/set.NNN`` and, with a pa
 table, full minus the pair term to ``OUT/subtracted/<system>/set.NNN`` (the layout of
 the published data, shared with the reference labeller through
 :mod:`hydropimd.data.writer`).  A system is one composition and size, named by its formula
-(``La4H40``); atoms are stored in type order (``type_map``: La = 0, H = 1 by default).
+(``La4H40``); atoms are stored in type order (``type_map``; by default the structures'
+elements by atomic number, H last: La = 0, H = 1 for LaH10).
 
 Bookkeeping, all inside ``OUT``:
 
@@ -277,6 +278,8 @@ def label_structures(
     find_pw()
     folder = locate_pseudo_dir(pseudo_dir)
     elements = sorted({s for a in frames for s in a.get_chemical_symbols()})
+    # no type map in the settings: the one OUT was written with, else the structures' (DFTSettings.with_type_map)
+    settings = settings.with_type_map(elements, types=_written_type_map(Path(out)))
     files = check_pseudopotentials(folder, {e: settings.pseudopotential(e) for e in elements}, settings.functional)
     species = {e: read_species(p) for e, p in files.items()}
     ordered = [writer.sort_by_type(a, settings.type_map, fix=TYPE_MAP_FIX) for a in frames]
@@ -296,6 +299,14 @@ def label_structures(
         return _label(run, jobs)
     finally:
         lock.close()
+
+
+def _written_type_map(out: Path) -> list[str]:
+    """The type map of the labels already in ``out`` (its settings.json), or []."""
+    try:
+        return list(json.loads((out / "settings.json").read_text())["settings"].get("type_map") or [])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return []
 
 
 def _label(run: _Run, jobs: list[_Job]) -> dict:
@@ -489,6 +500,7 @@ def loop_labeller(table, pair: str | os.PathLike | None = None, type_map=None) -
         find_pw()
         launcher(mpi, 1)
         folder = locate_pseudo_dir(get("pseudo_dir"))
+        settings = settings.with_type_map(types=type_map)  # no type map in the settings: the loop's, in its order
         types = list(type_map or settings.type_map)
         check_pseudopotentials(folder, {e: settings.pseudopotential(e) for e in types}, settings.functional)
     except InputError as err:

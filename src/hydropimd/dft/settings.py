@@ -24,6 +24,18 @@ Choices the study does not state, made here and documented:
 * k-points: the 11-atom cell's energy changes by 0.2 meV/atom from 8x8x8 to 12x12x12
   (1.1 meV/atom from 6x6x6), well inside the study's 5 meV/atom.
 
+Pseudopotentials and types, for any element:
+
+* ``pseudopotentials`` maps an element to its UPF file name; an element not listed gets the
+  pslibrary 1.0.0 ultrasoft file that ``hydropimd dft pseudo`` makes for it, named as ld1.x
+  names it from the element's entry in pslibrary's collection
+  (:func:`hydropimd.dft.pseudo.pslibrary_file`: La.pbe-spfn-rrkjus_psl.1.0.0.UPF,
+  H.pbe-rrkjus_psl.1.0.0.UPF, S.pbe-nl-rrkjus_psl.1.0.0.UPF; ``pz`` for LDA).
+* ``type_map`` (DeePMD type names in type order): as given; empty (the default) means
+  "from the structures being labelled" (:func:`default_type_map`: the elements by atomic
+  number, H last: LaH10 -> ["La", "H"], H3S -> ["S", "H"]); a data set that already has
+  labels keeps the type map it was written with.
+
 A settings file (``--config``) is TOML or JSON with any of the field names below,
 at top level or under a ``[dft]`` table; unknown keys are refused.
 """
@@ -41,12 +53,6 @@ import numpy as np
 
 from hydropimd.errors import InputError
 
-#: pslibrary 1.0.0 files per functional: the PBE pair is the study's; the PZ (LDA) pair is
-#: the same generation recipe with dft='PZ' (SPEC section 2: an LDA variant exists).
-PSEUDOPOTENTIALS = {
-    "PBE": {"La": "La.pbe-spfn-rrkjus_psl.1.0.0.UPF", "H": "H.pbe-rrkjus_psl.1.0.0.UPF"},
-    "LDA": {"La": "La.pz-spfn-rrkjus_psl.1.0.0.UPF", "H": "H.pz-rrkjus_psl.1.0.0.UPF"},
-}
 #: pw.x's ``input_dft`` for each supported functional name (aliases accepted on input).
 FUNCTIONALS = {"PBE": "PBE", "LDA": "PZ"}
 _ALIASES = {"PBE": "PBE", "LDA": "LDA", "PZ": "LDA"}
@@ -67,10 +73,11 @@ class DFTSettings:
     conv_thr_ry_per_atom: float = 1e-8
     mixing_beta: float = 0.3
     electron_maxstep: int = 100
-    #: element -> UPF file name inside the pseudopotential folder (default: pslibrary for the functional)
+    #: element -> UPF file name inside the pseudopotential folder (default: pslibrary's file for the functional)
     pseudopotentials: dict = field(default_factory=dict)
-    #: DeePMD type names in type order (type.raw indices); every labelled element must be listed
-    type_map: tuple = ("La", "H")
+    #: DeePMD type names in type order (type.raw indices); every labelled element must be listed;
+    #: empty: from the structures being labelled (default_type_map)
+    type_map: tuple = ()
 
     def __post_init__(self):
         name = _ALIASES.get(str(self.functional).upper())
@@ -99,7 +106,7 @@ class DFTSettings:
             raise InputError(f"smearing '{self.smearing}' is not a pw.x smearing; use one of {', '.join(SMEARINGS)}")
         if not isinstance(self.electron_maxstep, int) or self.electron_maxstep < 1:
             raise InputError(f"electron_maxstep = {self.electron_maxstep!r} must be a positive integer")
-        if len(set(self.type_map)) != len(self.type_map) or not self.type_map:
+        if len(set(self.type_map)) != len(self.type_map):
             raise InputError(f"type_map {list(self.type_map)} must list distinct element names")
 
     @property
@@ -107,16 +114,23 @@ class DFTSettings:
         return FUNCTIONALS[self.functional]
 
     def pseudopotential(self, element: str) -> str:
-        """The UPF file name used for ``element``."""
+        """The UPF file name used for ``element``: the settings' own, else pslibrary's (its collection names it)."""
         if element in self.pseudopotentials:
             return self.pseudopotentials[element]
-        default = PSEUDOPOTENTIALS[self.functional].get(element)
-        if default is None:
-            raise InputError(
-                f"no pseudopotential for {element} with {self.functional}: add pseudopotentials = {{{element} = \"FILE.UPF\"}} "
-                "to the --config file"
-            )
-        return default
+        from hydropimd.dft.pseudo import pslibrary_file
+
+        try:
+            return pslibrary_file(element, self.functional)
+        except InputError as err:
+            raise InputError(f"no pseudopotential name for {element} with {self.functional} ({err}); add "
+                             f'pseudopotentials = {{{element} = "FILE.UPF"}} to the --config file') from None
+
+    def with_type_map(self, elements=(), types=None) -> "DFTSettings":
+        """These settings with their own type map; when it is empty, ``types`` as given (a data set's, a
+        loop's), else :func:`default_type_map` of ``elements``."""
+        if self.type_map:
+            return self
+        return dataclasses.replace(self, type_map=tuple(types) if types else default_type_map(elements))
 
     def as_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -128,6 +142,16 @@ class DFTSettings:
         d = self.as_dict()
         d.pop("type_map")
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def default_type_map(elements) -> tuple[str, ...]:
+    """The type map of structures made of ``elements``: by atomic number, H last (LaH10: La, H; H3S: S, H)."""
+    from ase.data import atomic_numbers
+
+    unknown = sorted(e for e in set(elements) if e not in atomic_numbers)
+    if unknown:
+        raise InputError(f"unknown element(s) {', '.join(unknown)}; give type_map in the --config file")
+    return tuple(sorted(set(elements), key=lambda e: (e == "H", atomic_numbers[e])))
 
 
 def load_settings(config: str | os.PathLike | dict | None = None, **overrides) -> DFTSettings:
