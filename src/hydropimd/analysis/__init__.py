@@ -8,6 +8,7 @@ JSON-ready dict (units: angstrom, degrees, ps, GPa, K):
 * :func:`analyze_xrd`      powder pattern and peak list of one species
 * :func:`analyze_phase`    many runs -> table, transition pressures, phase diagram
 * :func:`analyze_hydrogen` radial distribution functions and hydrogen diffusion
+* :func:`analyze_symmetry` space group (spglib) of the time-averaged structure at a ladder of tolerances
 
 This package reads trajectories and run directories; it never imports the MD,
 study or training code.
@@ -16,6 +17,7 @@ study or training code.
 from hydropimd.analysis.cellshape import analyze_cell, cell_shape
 from hydropimd.analysis.hydrogen import analyze_hydrogen
 from hydropimd.analysis.phase import analyze_phase
+from hydropimd.analysis.symmetry import analyze_symmetry
 from hydropimd.analysis.xrd import analyze_xrd, powder_pattern
 
-__all__ = ["analyze_cell", "analyze_hydrogen", "analyze_phase", "analyze_xrd", "cell_shape", "powder_pattern"]
+__all__ = ["analyze_cell", "analyze_hydrogen", "analyze_phase", "analyze_symmetry", "analyze_xrd", "cell_shape", "powder_pattern"]

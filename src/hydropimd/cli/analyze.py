@@ -1,4 +1,4 @@
-"""``hydropimd analyze``: cell shape, powder diffraction, phase diagrams and the hydrogen sublattice of MD runs.
+"""``hydropimd analyze``: cell shape, powder diffraction, phase diagrams, the hydrogen sublattice and the space group of MD runs.
 
 Each sub-command calls one public function of :mod:`hydropimd.analysis` with
 the same arguments and prints rich tables, or JSON with ``--json``; ``--plot
@@ -164,10 +164,42 @@ def cmd_analyze_hydrogen(args) -> None:
     output.print_table(f"{result['source']}: hydrogen sublattice", ["quantity", "value"], rows)
 
 
+# ---------------------------------------------------------------- symmetry
+def _tolerances(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not comma-separated numbers (symprec, angstrom)") from None
+
+
+def cmd_analyze_symmetry(args) -> None:
+    from hydropimd.analysis import analyze_symmetry
+
+    with output.progress_bar("averaging frames", args.quiet) as update:
+        result = analyze_symmetry(args.source, tolerances=args.tolerances, discard_ps=args.discard_ps, dt_ps=args.dt_ps,
+                                  progress=update)
+    if args.json:
+        output.print_json(result)
+        return
+    top = result["headline"]
+    rows = [[f"{r['symprec_angstrom']:g}", r["symbol"] or "-", r["number"] or "-", r["n_operations"],
+             "headline" if r["symprec_angstrom"] == top["symprec_angstrom"] else ""] for r in result["ladder"]]
+    cell = result["average_cell"]
+    output.print_table(f"{result['source']}: {result['formula']}, {result['n_frames']} frame(s) averaged, "
+                       f"a, b, c = {', '.join(f'{v:.4f}' for v in cell['lengths_angstrom'])} Å, "
+                       f"angles = {', '.join(f'{v:.3f}' for v in cell['angles_deg'])} deg",
+                       ["symprec (Å)", "space group", "number", "operations", ""], rows)
+    output.stdout.print(f"headline: {top['symbol']} ({top['number']}) at symprec {top['symprec_angstrom']:g} Å"
+                        f"{'' if top['stable'] else ' (no two consecutive tolerances agree)'}; "
+                        f"noise floor {result['noise_floor_angstrom']:.3g} Å; rule: {result['headline_rule']}")
+    for note in result["notes"]:
+        output.stdout.print(f"note: {note}")
+
+
 # ---------------------------------------------------------------- parser
 def add_commands(commands) -> None:
-    """Add the ``analyze`` group (cell, xrd, phase, hydrogen) to the sub-parsers of the ``hydropimd`` parser."""
-    analyze = commands.add_parser("analyze", help="cell shape, powder diffraction, phase diagrams, hydrogen sublattice")
+    """Add the ``analyze`` group (cell, xrd, phase, hydrogen, symmetry) to the sub-parsers of the ``hydropimd`` parser."""
+    analyze = commands.add_parser("analyze", help="cell shape, powder diffraction, phase diagrams, hydrogen sublattice, space group")
     actions = analyze.add_subparsers(dest="action", required=True)
 
     p = _common(actions.add_parser("cell", help="conventional-cell lengths and angles, error bars, classification, shuttling"))
@@ -209,3 +241,13 @@ def add_commands(commands) -> None:
     p.add_argument("--fit-window", type=_pair, default=(0.1, 0.5),
                    help="MSD fit range as fractions of the run, START,END (default 0.1,0.5)")
     p.set_defaults(func=cmd_analyze_hydrogen)
+
+    p = actions.add_parser("symmetry", help="space group (spglib) of the time-averaged structure at a ladder of tolerances")
+    p.add_argument("--json", action="store_true", help="print machine-readable JSON on stdout")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("source", metavar="RUN|TRAJ", help="run directory (its centroid frames) or trajectory with positions and cells")
+    p.add_argument("--tolerances", type=_tolerances, metavar="T1,T2,...",
+                   help="spglib symprec values, angstrom (default 0.01,0.03,0.1,0.2,0.3: analysis.symmetry.DEFAULT_TOLERANCES)")
+    p.add_argument("--discard-ps", type=float, default=0.0, help="equilibration to drop from the start, ps (default 0)")
+    p.add_argument("--dt-ps", type=float, help="time between frames, ps, when the file has no time_ps")
+    p.set_defaults(func=cmd_analyze_symmetry)
