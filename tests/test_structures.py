@@ -1,10 +1,20 @@
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
+import spglib
+from ase import Atoms
 from ase.io import read, write
 from ase.neighborlist import neighbor_list
 
 from hydropimd.errors import InputError
-from hydropimd.structures import DEUTERIUM_MASS, STUDY_CELLS, build_lah10, describe_supercell, hydrogen_isotope
+from hydropimd.structures import (
+    DEUTERIUM_MASS, STUDY_CELLS, StructureSettings, build_lah10, build_structure, describe_supercell, hydrogen_isotope,
+    prototypes, read_structure, strain_matrix,
+)
 from tests.conftest import run_cli
 
 
@@ -176,3 +186,265 @@ def test_cli_builds_a_2x2x3_cell_and_refuses_a_left_handed_one(tmp_path):
     result = run_cli("structure", "build", "lah10", "--supercell", "1,0,0,0,1,0,0,0,-1", "-o", tmp_path / "bad.xyz")
     assert result.returncode == 2 and "determinant -1" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "bad.xyz").exists()
+
+
+# ---------------------------------------------------------------- the prototype library
+#: space group, atoms in the conventional and primitive cells, parent lattice
+PROTOTYPES = {
+    "lah10": (225, 44, 11, "fcc"),
+    "h3s": (229, 8, 4, "bcc"),
+    "cah6": (229, 14, 7, "bcc"),
+    "yh6": (229, 14, 7, "bcc"),
+    "labeh8": (225, 40, 10, "fcc"),
+}
+
+
+def space_group(atoms) -> str:
+    return spglib.get_spacegroup((atoms.cell.array, atoms.get_scaled_positions(), atoms.numbers), symprec=1e-3)
+
+
+def test_every_shipped_prototype_is_tested():
+    assert list(prototypes()) == list(PROTOTYPES)
+
+
+@pytest.mark.parametrize("name", sorted(PROTOTYPES))
+@pytest.mark.parametrize("cell", ["conventional", "primitive"])
+def test_prototype_space_group_and_counts(name, cell):
+    number, n_conv, n_prim, parent = PROTOTYPES[name]
+    atoms = build_structure(name, cell=cell)
+    assert len(atoms) == (n_conv if cell == "conventional" else n_prim)
+    assert space_group(atoms).endswith(f"({number})")
+    assert atoms.info["parent_lattice"] == parent and atoms.info["cell_kind"] == cell
+    record = describe_supercell(atoms)
+    assert record["supercell_inferred"] is False and record["parent_lattice"] == parent
+    # no two atoms closer than a hydrogen molecule's bond is long
+    assert neighbor_list("d", atoms, 0.9).size == 0
+
+
+def test_bcc_primitive_cell_is_the_bcc_basis():
+    prim = build_structure("cah6", cell="primitive")
+    np.testing.assert_allclose(prim.cell.array, 3.5 * np.array([[-0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.5, 0.5, -0.5]]),
+                               atol=1e-12)
+    conv = build_structure("cah6")
+    for pair in (("H", "H"), ("Ca", "H")):
+        assert shortest(prim, *pair) == pytest.approx(shortest(conv, *pair), abs=1e-9)
+    assert prim.get_volume() * 2 == pytest.approx(conv.get_volume())
+
+
+def test_labeh8_distances():
+    atoms = build_structure("labeh8")
+    assert atoms.get_chemical_symbols()[:8] == ["La"] * 4 + ["Be"] * 4
+    assert shortest(atoms, "H", "H") > 0.9
+    # between neighbouring H8 cubes (x, x, x) - (x, 1/2 - x, 1/2 - x): sqrt(2) (2x - 1/2) a = 1.53 A; within one 1.62 A
+    assert shortest(atoms, "H", "H") == pytest.approx(np.sqrt(2) * 0.2 * 5.4, abs=1e-9)
+    assert shortest(atoms, "Be", "H") == pytest.approx(np.sqrt(3) * 0.15 * 5.4, abs=1e-9)
+    assert shortest(atoms, "La", "H") > 2.0
+    # the fcc lattice is La's (4 sites per conventional cell), not La and Be together
+    record = describe_supercell(build_structure("labeh8", supercell=2))
+    assert record["supercell_inferred"] is False and record["supercell"] == [2, 2, 2]
+
+
+OLD_BUILDER = None
+
+
+def _old_builder():
+    """build_lah10 as it was before the prototype library (git show 3f80730)."""
+    global OLD_BUILDER
+    if OLD_BUILDER is None:
+        text = subprocess.run(["git", "show", "3f80730:src/hydropimd/structures.py"], capture_output=True, text=True,
+                              cwd=Path(__file__).parent).stdout
+        if not text:
+            pytest.skip("the old builder is not in this checkout's history")
+        spec = importlib.util.spec_from_loader("_old_structures", loader=None)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["_old_structures"] = module
+        exec(compile(text, "old_structures.py", "exec"), module.__dict__)
+        OLD_BUILDER = module.build_lah10
+    return OLD_BUILDER
+
+
+@pytest.mark.parametrize("kwargs", [
+    dict(), dict(cell="primitive"), dict(cell="primitive", supercell=3), dict(supercell="2,2,3", a=5.2, x=0.37),
+    dict(supercell="1,1,0,0,1,0,0,0,2", angles=(91.0, 89.5, 89.5)), dict(isotope="D"),
+])
+def test_lah10_prototype_is_the_old_builder(kwargs):
+    old = _old_builder()(**kwargs)
+    for new in (build_lah10(**kwargs), build_structure(
+            "lah10", a=kwargs.get("a"), parameters={"x": kwargs["x"]} if "x" in kwargs else None,
+            cell=kwargs.get("cell", "conventional"), supercell=kwargs.get("supercell", 1), angles=kwargs.get("angles"),
+            isotopes=kwargs.get("isotope"))):
+        assert new.get_chemical_symbols() == old.get_chemical_symbols()
+        np.testing.assert_array_equal(new.positions, old.positions)
+        np.testing.assert_array_equal(new.cell.array, old.cell.array)
+        np.testing.assert_array_equal(new.get_masses(), old.get_masses())
+        for key in ("parent_lattice", "cell_kind", "supercell_matrix", "isotope", "a_angstrom", "x_32f"):
+            assert new.info[key] == old.info[key]
+
+
+def test_unknown_prototype_lists_the_known_ones(tmp_path):
+    with pytest.raises(InputError, match="unknown prototype 'nah17'; known prototypes: lah10, h3s, cah6, yh6, labeh8"):
+        build_structure("nah17")
+    with pytest.raises(ValueError, match="known prototypes: lah10, h3s"):
+        StructureSettings(prototype="nah17")
+    result = run_cli("structure", "build", "nah17", "-o", tmp_path / "s.xyz")
+    assert result.returncode == 2 and "known prototypes: lah10, h3s, cah6, yh6, labeh8" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_h3s_2x2x3_records_its_matrix_and_bcc_parent(tmp_path):
+    atoms = build_structure("h3s", supercell="2,2,3")
+    assert len(atoms) == 8 * 12
+    assert atoms.info["parent_lattice"] == "bcc" and atoms.info["supercell_matrix"] == [[2, 0, 0], [0, 2, 0], [0, 0, 3]]
+    write(tmp_path / "s.extxyz", atoms, format="extxyz")
+    record = describe_supercell(read(tmp_path / "s.extxyz"))
+    assert record["parent_lattice"] == "bcc" and record["supercell"] == [2, 2, 3] and record["supercell_inferred"] is False
+    prim = build_structure("h3s", cell="primitive", supercell=[[1, 1, 0], [0, 1, 0], [0, 0, 2]])
+    assert len(prim) == 8 and describe_supercell(prim)["supercell_matrix"] == [[1, 1, 0], [0, 1, 0], [0, 0, 2]]
+    # a record-less copy is inferred on the recorded lattice when one is left
+    bare = atoms.copy()
+    del bare.info["supercell_matrix"]
+    assert describe_supercell(bare)["parent_lattice"] == "bcc"
+
+
+@pytest.mark.parametrize("fmt, name", [("cif", "s.cif"), ("vasp", "POSCAR"), ("extxyz", "s.extxyz")])
+@pytest.mark.parametrize("proto", ["lah10", "cah6"])
+def test_structure_file_round_trip(tmp_path, fmt, name, proto):
+    atoms = build_structure(proto)
+    write(tmp_path / name, atoms, format=fmt)
+    back = StructureSettings(file=str(tmp_path / name)).build()
+    assert len(back) == len(atoms) and sorted(back.get_chemical_symbols()) == sorted(atoms.get_chemical_symbols())
+    assert back.cell.cellpar() == pytest.approx(atoms.cell.cellpar(), abs=1e-5)
+    assert space_group(back) == space_group(atoms)
+    # the same atoms (in any order) at the same fractional positions
+    key = lambda a: sorted(zip(a.get_chemical_symbols(), *np.round(a.get_scaled_positions(wrap=True) % 1.0 % 0.99999, 4).T))
+    assert key(back) == key(atoms)
+    deuterated = StructureSettings(file=str(tmp_path / name), supercell=2).build("D")
+    assert len(deuterated) == 8 * len(atoms) and hydrogen_isotope(deuterated) == "D"
+
+
+def test_cli_builds_from_a_file_and_any_prototype(tmp_path):
+    write(tmp_path / "POSCAR", build_structure("h3s"), format="vasp")
+    result = run_cli("structure", "build", "--file", tmp_path / "POSCAR", "--supercell", "2", "-o", tmp_path / "a.xyz", "--json")
+    assert result.returncode == 0, result.stderr
+    assert len(read(tmp_path / "a.xyz")) == 64
+    result = run_cli("structure", "build", "cah6", "--cell", "primitive", "--strain", "tetragonal,1.03",
+                     "--isotopes", "H=D", "-o", tmp_path / "b.xyz")
+    assert result.returncode == 0, result.stderr
+    atoms = read(tmp_path / "b.xyz")
+    assert len(atoms) == 7 and hydrogen_isotope(atoms) == "D"
+    assert atoms.get_volume() == pytest.approx(3.5**3 / 2, rel=1e-12)
+    result = run_cli("structure", "build", "h3s", "--file", tmp_path / "POSCAR", "-o", tmp_path / "c.xyz")
+    assert result.returncode == 2 and "remove PROTOTYPE" in result.stderr
+
+
+def test_partial_occupancy_cif_is_refused(tmp_path):
+    path = tmp_path / "disordered.cif"
+    path.write_text("""data_test
+_cell_length_a 5.1
+_cell_length_b 5.1
+_cell_length_c 5.1
+_cell_angle_alpha 90
+_cell_angle_beta 90
+_cell_angle_gamma 90
+_symmetry_space_group_name_H-M 'F m -3 m'
+_symmetry_Int_Tables_number 225
+loop_
+_atom_site_label
+_atom_site_type_symbol
+_atom_site_fract_x
+_atom_site_fract_y
+_atom_site_fract_z
+_atom_site_occupancy
+La1 La 0 0 0 0.5
+Y1 Y 0 0 0 0.5
+H1 H 0.25 0.25 0.25 1
+""")
+    with pytest.raises(InputError) as err:
+        read_structure(path)
+    message = str(err.value)
+    assert str(path) in message and "site La1" in message and "partially occupied" in message
+    assert len(message.splitlines()) == 1
+
+
+def test_file_without_a_cell_is_refused(tmp_path):
+    path = tmp_path / "molecule.xyz"
+    write(path, Atoms("H2", positions=[(0, 0, 0), (0, 0, 0.74)]), format="xyz")
+    with pytest.raises(InputError, match=f"{path} holds no cell"):
+        read_structure(path)
+    with pytest.raises(InputError, match="no cell"):
+        StructureSettings(file=str(path)).build()
+
+
+@pytest.mark.parametrize("strain", [
+    {"kind": "tetragonal", "c_over_a": 1.02},
+    {"kind": "tetragonal", "c_over_a": 0.97},
+    {"kind": "rhombohedral", "angle_deg": 89.0},
+    {"kind": "monoclinic", "beta_deg": 92.0},
+    {"kind": "matrix", "matrix": [[0.01, 0.002, 0], [0.002, -0.01, 0.003], [0, 0.003, 0.02]]},
+    [[0.02, 0, 0], [0, 0, 0], [0, 0, 0]],
+])
+@pytest.mark.parametrize("proto, cell", [("lah10", "conventional"), ("h3s", "primitive"), ("labeh8", "conventional")])
+def test_strain_conserves_volume(strain, proto, cell):
+    plain = build_structure(proto, cell=cell, supercell=2)
+    strained = build_structure(proto, cell=cell, supercell=2, strain=strain)
+    assert strained.get_volume() == pytest.approx(plain.get_volume(), rel=1e-12)
+    assert not np.allclose(strained.cell.cellpar(), plain.cell.cellpar())
+    np.testing.assert_allclose(strained.get_scaled_positions(wrap=False), plain.get_scaled_positions(wrap=False), atol=1e-12)
+    assert np.linalg.det(strain_matrix(strain)) == pytest.approx(1.0, abs=1e-12)
+
+
+def test_strain_kinds_give_their_shape():
+    conv = build_structure("h3s", strain={"kind": "tetragonal", "c_over_a": 1.05})
+    a, b, c = conv.cell.cellpar()[:3]
+    assert c / a == pytest.approx(1.05) and a == pytest.approx(b)
+    assert build_structure("h3s", strain={"kind": "monoclinic", "beta_deg": 93}).cell.cellpar()[3:] == pytest.approx([90, 93, 90])
+    assert build_structure("h3s", strain={"kind": "rhombohedral", "angle_deg": 88}).cell.cellpar()[3:] == pytest.approx([88] * 3)
+
+
+@pytest.mark.parametrize("strain, words", [
+    ({"kind": "shear", "value": 1}, "kind = rhombohedral"),
+    ({"kind": "tetragonal"}, "exactly one value, c_over_a"),
+    ({"kind": "tetragonal", "c_over_a": -1}, "positive"),
+    ({"kind": "matrix", "matrix": [[0, 0.1, 0], [0, 0, 0], [0, 0, 0]]}, "symmetric"),
+    ([[-1, 0, 0], [0, 0, 0], [0, 0, 0]], "collapses"),
+])
+def test_bad_strain(strain, words):
+    with pytest.raises(InputError, match=words):
+        build_structure("lah10", strain=strain)
+
+
+def test_isotopes_per_element():
+    atoms = build_structure("labeh8", isotopes={"H": "D", "Be": 10.0135})
+    symbols = np.array(atoms.get_chemical_symbols())
+    assert np.allclose(atoms.get_masses()[symbols == "H"], DEUTERIUM_MASS)
+    assert np.allclose(atoms.get_masses()[symbols == "Be"], 10.0135)
+    assert atoms.info["isotope"] == "D"
+    assert hydrogen_isotope(build_structure("h3s", isotopes="D")) == "D"
+    with pytest.raises(InputError, match="has no Ca"):
+        build_structure("h3s", isotopes={"Ca": 40.0})
+    with pytest.raises(InputError, match="must be H or D"):
+        build_structure("h3s", isotopes={"H": "T"})
+
+
+def test_structure_settings_any_prototype():
+    # the settings of earlier configurations are unchanged (the study digest reads model_dump)
+    assert StructureSettings().model_dump() == {"prototype": "lah10", "a": 5.1, "x": 0.38, "cell": "conventional",
+                                                "supercell": 1, "start_angles_deg": None, "isotope": "H"}
+    settings = StructureSettings(prototype="cah6", cell="primitive", supercell=2)
+    assert settings.a == 3.5 and settings.x is None and "a" not in settings.model_fields_set
+    assert len(settings.build()) == 56 and settings.build().info["parent_lattice"] == "bcc"
+    labeh8 = StructureSettings(prototype="labeh8", parameters={"x": 0.36}, strain={"kind": "tetragonal", "c_over_a": 1.01},
+                               isotopes={"H": "D"})
+    atoms = labeh8.build()
+    assert atoms.info["x_32f"] == 0.36 and hydrogen_isotope(atoms) == "D" and hydrogen_isotope(labeh8.build("H")) == "H"
+    assert StructureSettings(x=0.37).build().info["x_32f"] == 0.37
+    for kwargs, words in [
+        (dict(prototype="h3s", x=0.3), "no parameter x"),
+        (dict(prototype="lah10", parameters={"y": 0.1}), "no free parameter y"),
+        (dict(x=0.37, parameters={"x": 0.38}), "once"),
+        (dict(file="s.cif", a=5.0), "remove a"),
+        (dict(isotope="D", isotopes={"H": "D"}), "twice"),
+        (dict(strain={"kind": "tetragonal"}), "c_over_a"),
+    ]:
+        with pytest.raises(ValueError, match=words):
+            StructureSettings(**kwargs)

@@ -53,15 +53,71 @@ def _dataset_dir(data: str | None, labels: str) -> Path:
 
 
 # ---------------------------------------------------------------- structure
+def _structure_options(text: str | None, what: str) -> dict:
+    """``x=0.38,y=0.1`` -> {"x": 0.38, "y": 0.1}; a value that is no number stays text (``H=D``)."""
+    values = {}
+    for item in (text or "").split(","):
+        if not item.strip():
+            continue
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise InputError(f"{what} '{text}' must be NAME=VALUE pairs separated by commas")
+        try:
+            values[key.strip()] = float(value)
+        except ValueError:
+            values[key.strip()] = value.strip()
+    return values
+
+
+def _strain_option(text: str | None):
+    """``tetragonal,1.02``, ``rhombohedral,89.5``, ``monoclinic,91`` or nine numbers (a symmetric strain)."""
+    from hydropimd.structures import STRAIN_KINDS
+
+    if text is None:
+        return None
+    kind, _, rest = text.partition(",")
+    try:
+        if kind.strip() in STRAIN_KINDS and kind.strip() != "matrix":
+            return {"kind": kind.strip(), STRAIN_KINDS[kind.strip()]: float(rest)}
+        values = [float(v) for v in text.replace("matrix,", "").split(",")]
+    except ValueError:
+        values = []
+    if len(values) != 9:
+        raise InputError(f"strain '{text}' must be tetragonal,C_OVER_A, rhombohedral,ANGLE, monoclinic,BETA "
+                         "or nine numbers (a symmetric strain, row by row)")
+    return {"kind": "matrix", "matrix": [values[0:3], values[3:6], values[6:9]]}
+
+
 def cmd_structure_build(args) -> None:
     from ase.io import write
     from ase.io.formats import UnknownFileTypeError
 
-    from hydropimd.structures import build_lah10
+    from hydropimd.structures import build_structure, prototype, structure_from_file
 
-    if args.prototype != "lah10":
-        raise InputError(f"unknown prototype '{args.prototype}'; available: lah10")
-    atoms = build_lah10(a=args.a, x=args.x, cell=args.cell, supercell=args.supercell, angles=args.angles, isotope=args.isotope)
+    isotopes = _structure_options(args.isotopes, "--isotopes")
+    if "H" in isotopes and args.isotope != "H":
+        raise InputError("give the hydrogen isotope once: --isotope or --isotopes H=...")
+    isotopes.setdefault("H", args.isotope)
+    strain = _strain_option(args.strain)
+    if args.file is not None:
+        given = [name for name, value in (("PROTOTYPE", args.prototype), ("--a", args.a), ("--x", args.x),
+                                          ("--parameters", args.parameters)) if value is not None]
+        if given:
+            raise InputError(f"--file gives the structure; remove {', '.join(given)}")
+        atoms = structure_from_file(args.file, supercell=args.supercell, strain=strain, isotopes=isotopes,
+                                    angles=args.angles)
+    else:
+        if args.prototype is None:
+            raise InputError("give a PROTOTYPE (e.g. lah10) or --file")
+        defaults = prototype(args.prototype).get("parameters", {})  # unknown names: the error lists the known ones
+        parameters = _structure_options(args.parameters, "--parameters")
+        if args.x is not None:
+            if "x" not in defaults or "x" in parameters:
+                raise InputError(f"--x: prototype '{args.prototype}' has no parameter x" if "x" not in defaults
+                                 else "give x once: --x or --parameters x=...")
+            parameters["x"] = args.x
+        atoms = build_structure(args.prototype, a=args.a, parameters=parameters, cell=args.cell,
+                                supercell=args.supercell, strain=strain, isotopes=isotopes, angles=args.angles)
     fmt = args.format or ("extxyz" if Path(args.output).suffix in ("", ".xyz", ".extxyz") else None)
     try:
         write(args.output, atoms, format=fmt)
@@ -75,12 +131,12 @@ def cmd_structure_build(args) -> None:
         "output": args.output,
         "natoms": len(atoms),
         "formula": atoms.get_chemical_formula(),
-        "isotope": args.isotope,
+        "isotope": atoms.info.get("isotope", args.isotope),
         "volume_angstrom3": atoms.get_volume(),
         "cell_lengths_angstrom": lengths_angles[:3],
         "cell_angles_deg": lengths_angles[3:],
-        "cell_kind": atoms.info["cell_kind"],
-        "supercell_matrix": atoms.info["supercell_matrix"],
+        "cell_kind": atoms.info.get("cell_kind"),
+        "supercell_matrix": atoms.info.get("supercell_matrix"),
     }
     if args.json:
         output.print_json(summary)
@@ -211,16 +267,22 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     structure = commands.add_parser("structure", help="build crystal structures").add_subparsers(dest="action", required=True)
-    p = _common(structure.add_parser("build", help="fcc LaH10 from its Wyckoff positions"))
-    p.add_argument("prototype", help="structure prototype (lah10)")
-    p.add_argument("--a", type=float, default=5.1, help="cubic lattice constant, angstrom (default 5.1)")
-    p.add_argument("--x", type=float, default=0.38, help="32f Wyckoff parameter with La at 4a (default 0.38)")
+    p = _common(structure.add_parser("build", help="a crystal of the prototype library, or a structure file"))
+    p.add_argument("prototype", nargs="?",
+                   help="prototype name from prototypes.toml (lah10, h3s, cah6, yh6, labeh8, ...); omit with --file")
+    p.add_argument("--file", help="a structure file ASE reads (CIF, POSCAR, extxyz) instead of a prototype")
+    p.add_argument("--a", type=float, help="cubic lattice constant, angstrom (default: the prototype's; lah10 5.1)")
+    p.add_argument("--x", type=float, help="the Wyckoff parameter x (lah10: 32f with La at 4a, default 0.38)")
+    p.add_argument("--parameters", help="free Wyckoff parameters NAME=VALUE,... (default: the prototype's)")
     p.add_argument("--cell", choices=["conventional", "primitive"], default="conventional")
     p.add_argument("--supercell", default="1",
                    help="repetitions of the --cell: N, N1,N2,N3 or a 3x3 integer matrix row by row (nine values), "
                         "determinant > 0 (352 atoms: conventional 2; 297: primitive 3; 528: conventional 2,2,3)")
     p.add_argument("--angles", type=_floats, help="conventional-cell angles alpha,beta,gamma in degrees, imposed at fixed volume")
+    p.add_argument("--strain", help="start strain at fixed volume: tetragonal,C_OVER_A, rhombohedral,ANGLE, "
+                                    "monoclinic,BETA (degrees) or nine numbers (a symmetric strain)")
     p.add_argument("--isotope", choices=["H", "D"], default="H")
+    p.add_argument("--isotopes", help="masses per element ELEMENT=ISOTOPE_OR_MASS,... (H=D, La=138.9)")
     p.add_argument("--format", help="ASE output format (default: extxyz)")
     p.add_argument("-o", "--output", required=True, help="output file")
     p.set_defaults(func=cmd_structure_build)
