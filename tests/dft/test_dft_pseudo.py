@@ -159,6 +159,8 @@ def test_ld1x_makes_the_lda_pair(ld1x, pslibrary, pslibrary_inputs, tmp_path):
 
 
 def test_generation_errors(tmp_path, monkeypatch, pslibrary_inputs):
+    with pytest.raises(InputError, match="give --elements EL"):  # no default element
+        generate_pseudopotentials(tmp_path / "out", ld1="/bin/true")
     with pytest.raises(InputError, match="no ld1.x inputs"):
         generate_pseudopotentials(tmp_path / "out", inputs=tmp_path, ld1="/bin/true")
     monkeypatch.setenv("PATH", "/nonexistent")

@@ -42,7 +42,7 @@ from pathlib import Path
 
 from functools import lru_cache
 
-from hydropimd.data.location import PSLIBRARY_JOB, cache_dir, published_root, pslibrary_root
+from hydropimd.data.location import PSLIBRARY_JOB, cache_dir, pslibrary_root
 from hydropimd.errors import InputError
 
 #: QE 6.7 upflib/xmltools.f90: lines longer than this are rejected by the UPF reader
@@ -62,11 +62,12 @@ def pseudo_dir(explicit: str | os.PathLike | None = None) -> Path:
             path = Path(value).expanduser()
             if not path.is_dir():
                 raise InputError(f"{source} points to {path}, which is not a folder; give the folder holding the .UPF "
-                                 "files or make them with 'hydropimd dft pseudo --out DIR'")
+                                 "files or make them with 'hydropimd dft pseudo --elements EL... --out DIR'")
             return path
     path = default_pseudo_dir()
     if not path.is_dir():
-        raise InputError("no pseudopotential folder: give --pseudo-dir DIR, set ESPRESSO_PSEUDO, or run 'hydropimd dft pseudo'")
+        raise InputError("no pseudopotential folder: give --pseudo-dir DIR, set ESPRESSO_PSEUDO, or run "
+                         "'hydropimd dft pseudo --elements EL...'")
     return path
 
 
@@ -87,7 +88,7 @@ def check_pseudopotentials(folder: Path, files: dict[str, str], functional: str)
         path = folder / name
         if not path.is_file():
             raise InputError(f"pseudopotential {name} for {element} is missing from {folder}; give --pseudo-dir with it or "
-                             f"run 'hydropimd dft pseudo --out {folder}'")
+                             f"run 'hydropimd dft pseudo --elements {element} --out {folder}'")
         header = upf_header(path)
         if header.get("element", "").strip() != element:
             raise InputError(f"{path} is for element '{header.get('element', '?').strip()}', not {element}")
@@ -137,15 +138,6 @@ def rewrap_upf(path: str | os.PathLike, per_line: int = 4) -> int:
     tmp.write_text(new_text)
     os.replace(tmp, path)
     return changed
-
-
-def default_inputs_dir() -> Path | None:
-    """pslibrary inputs beside the published data (a developer checkout's ../shared/pslibrary-inputs), if present."""
-    try:
-        candidate = published_root().parent / "pslibrary-inputs"
-    except InputError:
-        return None
-    return candidate if candidate.is_dir() else None
 
 
 #: pslibrary's functional folders and their environment.job values (fct, gfun, nrel) when the folder is absent
@@ -244,8 +236,8 @@ def generate_pseudopotentials(
 
     Returns the files written with their SHA-256, size, element, functional and the
     number of re-wrapped lines.  Files are built in a scratch folder and moved into
-    ``out`` only when all succeeded.  Without ``elements`` and ``inputs``: the inputs
-    beside the published data (../shared/pslibrary-inputs), when present.
+    ``out`` only when all succeeded.  There is no default element: one of ``elements``
+    and ``inputs`` is required.
     """
     functional = _functional(functional)
     jobs: list[tuple[str, str, str]] = []  # (source, UPF name, ld1.x input)
@@ -257,9 +249,9 @@ def generate_pseudopotentials(
             name, text, job = collection_entry(element, functional, root)
             jobs.append((f"{root / job}:{element}", name, text))
     else:
-        source = Path(inputs) if inputs else default_inputs_dir()
-        if source is None:
-            raise InputError("give --elements (e.g. --elements S H) or --inputs DIR, a folder of pslibrary ld1.x inputs")
+        if not inputs:
+            raise InputError("give --elements EL... (e.g. --elements La H) or --inputs DIR, a folder of ld1.x inputs")
+        source = Path(inputs)
         files = sorted(source.glob("*.in"))
         if not files:
             raise InputError(f"no ld1.x inputs (*.in) in {source}")
