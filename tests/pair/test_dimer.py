@@ -48,7 +48,22 @@ def test_pair_names():
     assert dimer_spec("La-H") is dimer_spec("H-La") is dimer_spec("La_H") is dimer_spec("LaH") is DIMERS["La-H"]
     assert dimer_spec("H-H").basis == "cc-pV5Z" and dimer_spec("La-La").ecp == "def2-QZVPPD"
     with pytest.raises(InputError, match="unknown pair"):
-        dimer_spec("Y-H")
+        dimer_spec("Xq-H")
+    # any other pair follows the documented rule: def2-QZVPPD, with its ECP past Kr; cc-pV5Z for H-H only
+    sh, yh = dimer_spec("H-S", cutoff_angstrom=1.2), dimer_spec("Y-H", cutoff_angstrom=1.8)
+    assert (sh.elements, sh.keyword, sh.basis, sh.ecp, sh.r_max) == (("S", "H"), "S_H", "def2-QZVPPD", None, 1.2)
+    assert (yh.keyword, yh.ecp) == ("Y_H", "def2-QZVPPD") and yh.r_min == pytest.approx(0.4 * 1.8)
+    with pytest.raises(InputError, match="give its cutoff as --r-max"):
+        build_dimer_table("S-H", "unused.table")
+
+
+def test_s_h_and_s_s_dimer_points():
+    """H3S's pairs by configuration only: one CCSD point each (def2-SVP here to stay fast), bound near S-H's
+    bond length (1.34 A) and repulsive at short range."""
+    sh = dimer_energies("S-H", [0.9, 1.34, 3.0], basis="def2-SVP")
+    assert sh[0] > sh[1] and sh[2] > sh[1]  # a well near the S-H bond
+    ss = dimer_energies("S-S", [1.5, 2.0], basis="def2-SVP")
+    assert ss[0] > ss[1]  # repulsive wall inside the S2 bond (1.89 A)
 
 
 def test_small_basis_curve_is_a_repulsive_wall(tmp_path):
@@ -130,7 +145,8 @@ def test_dimer_cli(tmp_path, full_table):
     report = json.loads(result.stdout)
     assert report["keyword"] == "H_H" and report["comparison"]["max_abs_deviation_ev"] > 0
     assert figure.stat().st_size > 1000 and "H_H" in read_table(out)
-    assert_one_line_error(dft_cli("pair", "dimer", "--pair", "La-Y", "-o", out), "unknown pair 'La-Y'")
+    assert_one_line_error(dft_cli("pair", "dimer", "--pair", "La-Xq", "-o", out), "unknown pair 'La-Xq'")
+    assert_one_line_error(dft_cli("pair", "dimer", "--pair", "La-Y", "-o", out), "La-Y", "--r-max")  # a new pair
     assert_one_line_error(dft_cli("pair", "dimer", "--pair", "La-H", "--spin", "1", "-o", out), "--spin 1", "impossible")
     assert_one_line_error(dft_cli("pair", "dimer", "--pair", "H-H", "--r-min", "0.9", "-o", out), "--r-min < --r-max")
     assert_one_line_error(dft_cli("pair", "dimer", "--pair", "H-H", "--r-max", "1.0", "-o", out), "0.74 A cutoff")

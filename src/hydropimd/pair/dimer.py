@@ -83,13 +83,41 @@ DIMERS: dict[str, DimerSpec] = {
 }
 
 
-def dimer_spec(pair: str) -> DimerSpec:
-    """The spec of ``pair``, written ``La-H``, ``H-La``, ``La_H`` or ``LaH`` (any case of separator)."""
+#: rules for an element pair the study did not compute (README, "hydropimd pair dimer"): CCSD with def2-QZVPPD
+#: (and its ECP for elements past Kr, where def2 has one), cc-pV5Z for H-H, as the study chose for LaH10;
+#: CCSD points from R_MIN_FRACTION of the cutoff up to the cutoff, tabulated on NEW_PAIR_ROWS rows
+DEF2_ECP_FROM_Z = 37
+R_MIN_FRACTION = 0.4
+NEW_PAIR_POINTS = 20
+NEW_PAIR_ROWS = 200
+
+
+def dimer_spec(pair: str, cutoff_angstrom: float | None = None) -> DimerSpec:
+    """The spec of ``pair``, written ``La-H``, ``H-La``, ``La_H`` or ``LaH`` (any case of separator).
+
+    The study's three pairs keep their published ranges; any other pair of elements follows the rules above,
+    its table ending at ``cutoff_angstrom`` (the baseline's cutoff for it: required to build its table).
+    """
+    from ase.data import atomic_numbers
+
     elements = [e for e in re.split(r"[-_ ]", pair.strip()) if e] if re.search(r"[-_ ]", pair) else re.findall(r"[A-Z][a-z]?", pair)
+    if len(elements) != 2 or not all(e in atomic_numbers and e != "X" for e in elements):
+        raise InputError(f"unknown pair '{pair}'; write two element symbols, e.g. S-H (the study's: {', '.join(DIMERS)})")
     for spec in DIMERS.values():
         if sorted(elements) == sorted(spec.elements):
             return spec
-    raise InputError(f"unknown pair '{pair}'; choose one of {', '.join(DIMERS)}")
+    a, b = sorted(elements, key=lambda e: -atomic_numbers[e])  # heavier first, as La_H
+    basis = "cc-pV5Z" if (a, b) == ("H", "H") else "def2-QZVPPD"
+    ecp = "def2-QZVPPD" if atomic_numbers[a] >= DEF2_ECP_FROM_Z else None
+    r_max = float(cutoff_angstrom) if cutoff_angstrom else float("nan")
+    return DimerSpec((a, b), f"{a}_{b}", "CCSD", basis, ecp, R_MIN_FRACTION * r_max, r_max, NEW_PAIR_POINTS,
+                     NEW_PAIR_ROWS)
+
+
+def lowest_spin(spec: DimerSpec, basis: str) -> int:
+    """2S of the dimer's default state: a singlet for an even electron count (the study's three pairs), a
+    doublet for an odd one (S-H)."""
+    return sum(_nelectrons(e, basis) for e in spec.elements) % 2
 
 
 def _cache_file(spec: DimerSpec, basis: str, spin: int) -> Path:
@@ -161,7 +189,7 @@ def dimer_energies(
     pair: str,
     distances_angstrom,
     basis: str | None = None,
-    spin: int = 0,
+    spin: int | None = None,
     cache: bool = True,
     progress: Callable[[int, int], None] | None = None,
 ) -> np.ndarray:
@@ -172,6 +200,7 @@ def dimer_energies(
     """
     spec = dimer_spec(pair)
     basis = basis or spec.basis
+    spin = lowest_spin(spec, basis) if spin is None else spin
     ecp = _ecp_for(spec, basis)
     r = np.asarray(distances_angstrom, dtype=float)
     if np.any(r <= 0):
@@ -299,6 +328,10 @@ def plot_comparison(ours: TableSection, published: TableSection | None, path: st
 
 def _checked_range(spec: DimerSpec, r_min, r_max, points, rows, basis: str | None, spin: int) -> tuple[float, float, int, int]:
     """``r_min``, ``r_max`` (angstrom), ``points`` and ``rows`` with the spec's defaults, refused when unusable."""
+    if np.isnan(spec.r_max):
+        raise InputError(f"{'-'.join(spec.elements)} is not one of the study's pairs: give its cutoff as --r-max "
+                         "(A; where the baseline stops, e.g. a little below the shortest such distance in the labelled "
+                         "data)")
     r_min = spec.r_min if r_min is None else float(r_min)
     r_max = spec.r_max if r_max is None else float(r_max)
     points = spec.points if points is None else int(points)
@@ -308,7 +341,7 @@ def _checked_range(spec: DimerSpec, r_min, r_max, points, rows, basis: str | Non
     if abs(r_max - spec.r_max) > 1e-9:
         # the pair baseline (like the study's pair_coeff lines) cuts this pair at its published cutoff whatever the
         # table holds: a table shifted to zero elsewhere would jump there
-        cutoff = PUBLISHED_LAH10_PAIRS[tuple(sorted(spec.elements))][1]
+        cutoff = PUBLISHED_LAH10_PAIRS.get(tuple(sorted(spec.elements)), (None, spec.r_max))[1]
         raise InputError(f"--r-max {r_max}: the {'-'.join(spec.elements)} table must end at {spec.r_max:.4f} A, at the "
                          f"{cutoff} A cutoff of the pair baseline (the study's pair_coeff), so that its energy is zero "
                          "there; leave --r-max out")
@@ -364,7 +397,7 @@ def build_dimer_table(
     points: int | None = None,
     rows: int | None = None,
     basis: str | None = None,
-    spin: int = 0,
+    spin: int | None = None,
     compare: str | os.PathLike | None = None,
     figure: str | os.PathLike | None = None,
     cache: bool = True,
@@ -379,7 +412,8 @@ def build_dimer_table(
     both curves.  Bad arguments raise :class:`InputError` before any CCSD runs; a point that
     does not converge raises :class:`RunFailed`.  Returns a JSON-ready summary.
     """
-    spec = dimer_spec(pair)
+    spec = dimer_spec(pair, cutoff_angstrom=r_max)
+    spin = lowest_spin(spec, basis or spec.basis) if spin is None else spin
     r_min, r_max, points, rows = _checked_range(spec, r_min, r_max, points, rows, basis, spin)
     compare, published = _section_to_compare(spec, compare)
     output = Path(output)
