@@ -160,3 +160,28 @@ def test_non_cubic_cell_cannot_be_mapped():
         find_pseudo_cubic_mapping(metric, 4)
     with pytest.raises(InputError, match="degenerate"):
         find_pseudo_cubic_mapping(np.zeros((3, 3)), 4)
+
+
+@pytest.mark.parametrize("proto", ["h3s", "cah6"])
+@pytest.mark.parametrize("cell, supercell", SUPERCELLS)
+def test_bcc_recorded_supercell_maps_to_the_cube(proto, cell, supercell):
+    """A bcc parent (H3S, CaH6): the builder's record gives S = M B with the bcc primitive basis, and the
+    conventional cube (and a distortion of it) comes back; without the record the cell is inferred as bcc."""
+    from hydropimd.structures import build_structure
+
+    atoms = build_structure(proto, a=3.2, cell=cell, supercell=supercell)
+    record = describe_supercell(atoms)
+    assert record["supercell_inferred"] is False and record["parent_lattice"] == "bcc"
+    symbols = np.array(atoms.get_chemical_symbols())
+    metric, n_sites = metric_from_cells(atoms.cell.array), int(np.sum(symbols != "H"))
+    mapping = mapping_for(metric[None], n_sites, record, lattice="bcc")
+    assert mapping.source == "recorded in run.json" and mapping.kind == cell and mapping.lattice == "bcc"
+    assert mapping.a_angstrom == pytest.approx(3.2) and mapping.misfit == pytest.approx(0, abs=1e-12)
+    np.testing.assert_allclose(cellpar_from_metric(mapping.conventional_metric(metric))[1], 90.0, atol=1e-9)
+    distorted = build_structure(proto, a=3.2, cell=cell, supercell=supercell, angles=(94, 86, 86))
+    g = metric_from_cells(distorted.cell.array)
+    np.testing.assert_allclose(cellpar_from_metric(mapping_for(g[None], n_sites, record, lattice="bcc")
+                                                   .conventional_metric(g))[1], [94, 86, 86], atol=1e-9)
+    if np.size(supercell) != 9:  # diagonal multiples of either cell are found again from the shape alone
+        inferred = find_pseudo_cubic_mapping(metric, n_sites, "bcc")
+        assert inferred.misfit == pytest.approx(0, abs=1e-9) and inferred.a_angstrom == pytest.approx(3.2)
