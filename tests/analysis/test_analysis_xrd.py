@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 from ase.io import write
+from ase.spacegroup import crystal
 
 from hydropimd.analysis import analyze_xrd, powder_pattern
 from hydropimd.lattice import find_pseudo_cubic_mapping, metric_from_cells
@@ -131,3 +132,61 @@ def test_analyze_xrd_of_files_and_bad_input(tmp_path):
         analyze_xrd(str(cubic), 0.0)
     with pytest.raises(InputError, match="element Ca is not in"):
         analyze_xrd(str(cubic), WAVELENGTH, element="Ca")
+
+
+#: The hand table used before xraydb: Cromer-Mann coefficients of La (a1, b1, ..., a4, b4, c), International Tables
+#: Vol. C Table 6.1.1.4.
+CROMER_MANN_LA = (20.578, 2.94817, 19.599, 0.244475, 11.3727, 18.7726, 3.28719, 133.124, 2.14678)
+
+
+def test_form_factor_of_la_agrees_with_the_cromer_mann_table_and_any_element_has_one():
+    q = np.linspace(0.0, 10.0, 41)  # 1/A: sin(theta)/lambda up to 0.8, beyond the 2theta range of the study
+    s2 = (q / (4 * np.pi)) ** 2
+    a, b, c = CROMER_MANN_LA[0:8:2], CROMER_MANN_LA[1:8:2], CROMER_MANN_LA[8]
+    cromer_mann = sum(ai * np.exp(-bi * s2) for ai, bi in zip(a, b)) + c
+    np.testing.assert_allclose(form_factor("La", q), cromer_mann, rtol=0.01)
+    assert form_factor("La", 0.0) == pytest.approx(57, rel=0.002)  # f(0) = Z
+    for symbol, z in [("S", 16), ("Y", 39), ("Ca", 20), ("Ce", 58), ("H", 1), ("D", 1)]:
+        assert form_factor(symbol, np.array([0.0]))[0] == pytest.approx(z, rel=0.005)
+    with pytest.raises(InputError, match="no X-ray form factor"):
+        form_factor("Xx", q)
+
+
+def h3s(a=3.09):
+    return crystal(["S", "H"], basis=[(0, 0, 0), (0.5, 0, 0)], spacegroup=229, cellpar=[a, a, a, 90, 90, 90])
+
+
+def test_bcc_and_fcc_parents_follow_their_selection_rules(tmp_path):
+    write(tmp_path / "h3s.xyz", h3s() * (2, 2, 2))
+    write(tmp_path / "lah10.xyz", build_lah10(a=A, supercell=2))
+    bcc = analyze_xrd(tmp_path / "h3s.xyz", WAVELENGTH, lattice="bcc", two_theta_max_deg=25.0)
+    fcc = analyze_xrd(tmp_path / "lah10.xyz", WAVELENGTH, two_theta_max_deg=25.0)
+    assert bcc["element"] == "S" and bcc["n_atoms"] == 16 and fcc["element"] == "La" and fcc["n_atoms"] == 32  # no H
+    families = [tuple(p["hkl_family"]) for p in bcc["peaks"]]
+    assert families[:4] == [(1, 1, 0), (2, 0, 0), (2, 1, 1), (2, 2, 0)]
+    assert all(sum(f) % 2 == 0 for f in families)  # bcc: h + k + l even
+    assert [tuple(p["hkl_family"]) for p in fcc["peaks"]][:3] == [(1, 1, 1), (2, 0, 0), (2, 2, 0)]
+    assert all(len({v % 2 for v in p["hkl_family"]}) == 1 for p in fcc["peaks"])  # fcc: all even or all odd
+    for p in bcc["peaks"]:
+        d = 3.09 / np.sqrt(np.sum(np.square(p["hkl_family"])))
+        assert p["two_theta_deg"] == pytest.approx(bragg_two_theta(d), abs=1e-9)
+    assert "Waasmaier-Kirfel" in bcc["conventions"]
+
+
+def test_two_heavy_species_scatter_with_their_own_form_factors():
+    # CsCl-type LaS on a simple cubic lattice: F = f_La + f_S for h + k + l even, f_La - f_S for odd
+    a = 3.0
+    atoms = crystal(["La", "S"], basis=[(0, 0, 0), (0.5, 0.5, 0.5)], spacegroup=221, cellpar=[a, a, a, 90, 90, 90])
+    mapping = find_pseudo_cubic_mapping(metric_from_cells(atoms.cell.array), 1, "sc")
+    result = powder_pattern(atoms.positions[None], atoms.cell.array[None], mapping, WAVELENGTH, None,
+                            lorentz_polarization_factor=False, symbols=atoms.get_chemical_symbols())
+    assert result["element"] == "La, S"
+    peaks = {tuple(p["hkl_family"]): p for p in result["peaks"]}
+    q = lambda f: 2 * np.pi * np.sqrt(sum(v * v for v in f)) / a  # noqa: E731
+    expected = {f: peaks[f]["multiplicity"] * (form_factor("La", q(f)) + (-1) ** sum(f) * form_factor("S", q(f))) ** 2
+                for f in [(1, 0, 0), (1, 1, 0), (1, 1, 1)]}
+    ratio = peaks[(1, 0, 0)]["intensity"] / peaks[(1, 1, 0)]["intensity"]
+    assert ratio == pytest.approx(expected[(1, 0, 0)] / expected[(1, 1, 0)], rel=1e-6)
+    with pytest.raises(InputError, match="one species"):
+        powder_pattern(atoms.positions[None], atoms.cell.array[None], mapping, WAVELENGTH, None, method="debye",
+                       fwhm_deg=0.6, two_theta_range_deg=(4.0, 14.0), step_deg=0.01, symbols=atoms.get_chemical_symbols())

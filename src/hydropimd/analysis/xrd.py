@@ -1,10 +1,13 @@
-"""Powder X-ray diffraction (2theta vs intensity) of one species from its static structure factor.
+"""Powder X-ray diffraction (2theta vs intensity) of the heavy sublattice from its static structure factor.
 
-Only La is seen in LaH10 (hydrogen scatters ~3000 times more weakly per atom),
-so the pattern is that of one species (SPEC section 8).  For frames t with
-positions r_j(t) of the N atoms of that species::
+Only the heavy atoms are seen in a hydride (hydrogen scatters ~3000 times more
+weakly per atom than La), so by default the pattern is that of all non-hydrogen
+atoms (H, D and T left out; SPEC section 8), or of one chosen species.  For
+frames t with positions r_j(t) of the N atoms used, of species s_j::
 
-    S(G) = < |sum_j exp(i G . r_j)|^2 > / N          (time average over frames)
+    S(G) = < |sum_j f_sj(|G|) exp(i G . r_j)|^2 > / N          (time average over frames)
+
+(one species: f(|G|)^2 < |sum_j exp(i G . r_j)|^2 > / N).
 
 Reciprocal route (default).  G runs over the reciprocal lattice of the
 conventional cubic cell, G = 2 pi (h, k, l) C(t)^-T with C(t) = S^-1 H(t) the
@@ -33,14 +36,17 @@ FWHM 0.6 deg (r_max 42 A) 1.2 s per frame, about 20 min, and at the default
 0.03 deg it would need r_max = 840 A (8000 times more).  Hence the reciprocal
 route is the default and the Debye route is kept as an independent check.
 
-Intensity convention (both routes): I(2 theta) = m |F|^2 f(q)^2 LP(theta) with
-m the multiplicity (every G is enumerated), f the Cromer-Mann atomic form
-factor (International Tables for Crystallography Vol. C, Table 6.1.1.4; elements
-without coefficients here use f = 1) and the powder Lorentz-polarisation factor
+Intensity convention (both routes): I(2 theta) = m |F|^2 LP(theta) with
+m the multiplicity (every G is enumerated), F the structure factor with the
+atomic form factors f0(q) of D. Waasmaier and A. Kirfel, Acta Cryst. A51, 416
+(1995), for any element H to Cf (from xraydb, whose argument is
+sin(theta)/lambda = q / 4 pi in 1/angstrom; for La it agrees with the Cromer-Mann
+fit of International Tables Vol. C used before to 0.1 % below q = 10/A), and
+the powder Lorentz-polarisation factor
 of an unpolarised beam LP = (1 + cos^2 2theta) / (sin^2 theta cos theta)
 (e.g. B. D. Cullity, Elements of X-ray Diffraction, eq. 4-19); ``lorentz_polarization=False``
 drops LP.  The Debye S(q) is multiplied by q^2 dq/d(2 theta) to put it on the same
-per-2theta footing.  Patterns are scaled to 100 at the strongest point; peak
+per-2theta footing; it is computed for one species (several: use the reciprocal route).  Patterns are scaled to 100 at the strongest point; peak
 intensities to 100 for the strongest peak.
 """
 
@@ -56,11 +62,8 @@ from hydropimd.lattice import PseudoCubicMapping, mapping_for, metric_from_cells
 from hydropimd.analysis.trajectory import discard_start, read_frames
 from hydropimd.errors import InputError
 
-#: Cromer-Mann coefficients (a1, b1, a2, b2, a3, b3, a4, b4, c), International Tables Vol. C Table 6.1.1.4.
-CROMER_MANN = {
-    "La": (20.578, 2.94817, 19.599, 0.244475, 11.3727, 18.7726, 3.28719, 133.124, 2.14678),
-    "H": (0.489918, 20.6593, 0.262003, 7.74039, 0.196767, 49.5519, 0.049879, 2.20159, 0.001305),
-}
+HYDROGEN_SYMBOLS = ("H", "D", "T")
+FORM_FACTOR_SOURCE = "Waasmaier-Kirfel f0(q) (xraydb)"
 FWHM_PER_SIGMA = 2.0 * np.sqrt(2.0 * np.log(2.0))
 #: Gaussian window cut where W = exp(-3.5^2 / 2) = 0.002.
 DEBYE_WINDOW_SIGMAS = 3.5
@@ -72,14 +75,20 @@ METHODS = ("reciprocal", "debye")
 
 
 def form_factor(symbol: str, q_per_angstrom) -> np.ndarray:
-    """Atomic X-ray form factor f(q) (electrons) from Cromer-Mann coefficients, s = sin(theta)/lambda = q / 4 pi; 1 if not tabulated."""
+    """Atomic X-ray form factor f0(q) (electrons) of a neutral atom, Waasmaier-Kirfel (xraydb), q = 4 pi sin(theta)/lambda in 1/A.
+
+    xraydb's argument is sin(theta)/lambda = q / 4 pi.  D and T scatter as H.
+    InputError for a symbol that is not an element H to Cf.
+    """
+    import xraydb
+
     q = np.asarray(q_per_angstrom, dtype=float)
-    coefficients = CROMER_MANN.get(symbol)
-    if coefficients is None:
-        return np.ones_like(q)
-    s2 = (q / (4.0 * np.pi)) ** 2
-    a, b, c = coefficients[0:8:2], coefficients[1:8:2], coefficients[8]
-    return sum(ai * np.exp(-bi * s2) for ai, bi in zip(a, b)) + c
+    element = "H" if symbol in HYDROGEN_SYMBOLS else symbol
+    try:
+        values = xraydb.f0(element, (q / (4.0 * np.pi)).ravel())
+    except Exception:  # xraydb raises ValueError or others for unknown ions
+        raise InputError(f"no X-ray form factor for '{symbol}': give a chemical symbol from H to Cf") from None
+    return np.asarray(values, dtype=float).reshape(q.shape)
 
 
 def lorentz_polarization(two_theta_deg) -> np.ndarray:
@@ -177,7 +186,7 @@ def _drift_free(frac: np.ndarray) -> np.ndarray:
     return frac - displacement.mean(axis=1, keepdims=True)
 
 
-def _reciprocal(frac, cells, mapping, wavelength, edges, symbol, lp, progress):
+def _reciprocal(frac, cells, mapping, wavelength, edges, symbols, lp, progress):
     conventional = mapping.conventional_cells(cells)
     conventional_metric = metric_from_cells(conventional)
     q_max = q_per_angstrom(edges[-1], wavelength)
@@ -187,16 +196,21 @@ def _reciprocal(frac, cells, mapping, wavelength, edges, symbol, lp, progress):
     q = 2.0 * np.pi * np.sqrt(np.einsum("ki,tij,kj->tk", hkl, reciprocal, hkl))  # (frames, K)
     tt = two_theta_deg(q, wavelength)
     frac = _drift_free(frac)
-    amplitude = np.empty(q.shape, dtype=complex)
+    species = sorted(set(symbols))
+    members = [np.flatnonzero(symbols == s) for s in species]
+    factors = [form_factor(s, q) for s in species]  # (frames, K) each
+    amplitude = np.zeros(q.shape, dtype=complex)  # F(G) = sum_species f_s(|G|) sum_{j in s} exp(i G . r_j)
     for t in range(n_frames):
         phase = (2.0 * np.pi) * (frac[t] @ m.T)
-        amplitude[t] = np.cos(phase).sum(axis=0) + 1j * np.sin(phase).sum(axis=0)
+        cos, sin = np.cos(phase), np.sin(phase)
+        for index, f in zip(members, factors):
+            amplitude[t] += f[t] * (cos[index].sum(axis=0) + 1j * sin[index].sum(axis=0))
         if progress:
             progress(t + 1, n_frames)
     intensity = np.abs(amplitude) ** 2 / n_atoms
     total = intensity.mean(axis=0)
     coherent = np.divide(np.abs(amplitude.mean(axis=0)) ** 2 / n_atoms, total, out=np.zeros_like(total), where=total > 0)
-    intensity *= 2.0 * form_factor(symbol, q) ** 2  # 2: the -G partner of each kept G
+    intensity *= 2.0  # the -G partner of each kept G
     if lp:
         intensity *= lorentz_polarization(tt)
     valid = np.isfinite(tt)
@@ -238,11 +252,14 @@ def _debye(frac, cells, wavelength, centres, symbol, lp, sigma_q, progress):
     return pattern, r_max
 
 
-def powder_pattern(positions, cells, mapping: PseudoCubicMapping, wavelength_angstrom: float, element: str = "La",
+def powder_pattern(positions, cells, mapping: PseudoCubicMapping, wavelength_angstrom: float, element: str | None = "La",
                    two_theta_range_deg=(2.0, 20.0), step_deg: float = 0.005, fwhm_deg: float = 0.03,
                    method: str = "reciprocal", lorentz_polarization_factor: bool = True, min_relative_intensity: float = 0.1,
-                   progress=None) -> dict:
-    """Powder pattern of one species from positions (n_frames, N, 3) and cells (n_frames, 3, 3), angstrom.
+                   progress=None, symbols=None) -> dict:
+    """Powder pattern of the atoms at positions (n_frames, N, 3) in cells (n_frames, 3, 3), angstrom.
+
+    ``symbols``: the N chemical symbols, each atom scattering with its own form
+    factor; without them every atom is ``element``.
 
     ``fwhm_deg``: Gaussian peak width in 2 theta (degrees); ``step_deg``: grid
     spacing; ``min_relative_intensity``: peaks weaker than this (% of the
@@ -254,6 +271,11 @@ def powder_pattern(positions, cells, mapping: PseudoCubicMapping, wavelength_ang
     _check_options(wavelength_angstrom, two_theta_range_deg, step_deg, fwhm_deg, method)
     positions = np.asarray(positions, dtype=float)
     cells = np.asarray(cells, dtype=float)
+    symbols = np.full(positions.shape[1], element, dtype=object) if symbols is None else np.asarray(symbols, dtype=object)
+    if len(symbols) != positions.shape[1]:
+        raise InputError(f"{len(symbols)} symbols for {positions.shape[1]} atoms")
+    species = sorted(set(symbols.tolist()))
+    label = element if element is not None and species == [element] else ", ".join(species)
     lo, hi = two_theta_range_deg
     edges = np.arange(lo, hi + 0.5 * step_deg, step_deg)
     centres = 0.5 * (edges[1:] + edges[:-1])
@@ -262,25 +284,30 @@ def powder_pattern(positions, cells, mapping: PseudoCubicMapping, wavelength_ang
     extra = {}
     if method == "reciprocal":
         histogram, hkl, tt_mean, intensity_mean, coherent = _reciprocal(frac, cells, mapping, wavelength_angstrom, edges,
-                                                                        element, lorentz_polarization_factor, progress)
+                                                                        symbols, lorentz_polarization_factor, progress)
         pattern = gaussian_filter1d(histogram, fwhm_deg / FWHM_PER_SIGMA / step_deg, mode="constant") if fwhm_deg > 0 else histogram
         peaks = _peak_list(hkl, tt_mean, intensity_mean, coherent, wavelength_angstrom, merge_deg, min_relative_intensity, (lo, hi))
     else:
         if fwhm_deg <= 0:
             raise InputError("the Debye route needs a peak width: give --fwhm-deg > 0")
+        if len(species) > 1:
+            raise InputError(f"the Debye route takes one species ({label} given): choose one with --element, "
+                             "or use the reciprocal route")
         sigma_q = (2.0 * np.pi / wavelength_angstrom) * np.cos(np.radians(0.25 * (lo + hi))) * np.radians(fwhm_deg) / FWHM_PER_SIGMA
         r_max = DEBYE_WINDOW_SIGMAS / sigma_q
         if r_max > DEBYE_MAX_RMAX:
             needed = fwhm_deg * r_max / DEBYE_MAX_RMAX
             raise InputError(f"the Debye route needs r_max = {r_max:.0f} A for --fwhm-deg {fwhm_deg:g} (limit {DEBYE_MAX_RMAX:g} A); "
                              f"use --fwhm-deg >= {needed:.2f} or the reciprocal route")
-        pattern, r_max = _debye(frac, cells, wavelength_angstrom, centres, element, lorentz_polarization_factor, sigma_q, progress)
+        pattern, r_max = _debye(frac, cells, wavelength_angstrom, centres, species[0], lorentz_polarization_factor, sigma_q,
+                                progress)
         peaks = _debye_peaks(pattern, centres, frac[0], cells, mapping, wavelength_angstrom, min_relative_intensity, fwhm_deg)
         extra = {"r_max_angstrom": r_max, "window": f"Gaussian, sigma_q = {sigma_q:.4g} 1/A"}
     top = pattern.max()
     intensity = 100.0 * pattern / top if top > 0 else pattern
     return {
-        "element": element,
+        "element": label,
+        "species": species,
         "n_atoms": int(positions.shape[1]),
         "n_frames": int(positions.shape[0]),
         "wavelength_angstrom": float(wavelength_angstrom),
@@ -291,9 +318,9 @@ def powder_pattern(positions, cells, mapping: PseudoCubicMapping, wavelength_ang
         "peaks": peaks,
         "two_theta_deg": centres,
         "intensity": intensity,
-        "conventions": (f"I = m |F|^2 f(q)^2{' x LP' if lorentz_polarization_factor else ''}, "
+        "conventions": (f"I = m |F|^2{' x LP' if lorentz_polarization_factor else ''}, F with the form factors f(q), "
                         f"LP = (1 + cos^2 2theta)/(sin^2 theta cos theta) (unpolarised){'' if lorentz_polarization_factor else ' not applied'}; "
-                        f"form factor: {'Cromer-Mann ' + element if element in CROMER_MANN else 'none (f = 1)'}; "
+                        f"form factors: {FORM_FACTOR_SOURCE} of {label}; "
                         "hkl of the conventional cubic cell; peaks closer than the FWHM are one peak"),
         "mapping": mapping.describe(),
         **extra,
@@ -329,11 +356,12 @@ def _debye_peaks(pattern, centres, frac0, cells, mapping, wavelength, min_relati
     return peaks
 
 
-def analyze_xrd(sources, wavelength_angstrom: float, element: str = "La", two_theta_min_deg: float = 2.0,
+def analyze_xrd(sources, wavelength_angstrom: float, element: str | None = None, two_theta_min_deg: float = 2.0,
                 two_theta_max_deg: float = 20.0, step_deg: float = 0.005, fwhm_deg: float = 0.03, method: str = "reciprocal",
                 lorentz_polarization_factor: bool = True, discard_ps: float = 0.0, dt_ps: float | None = None,
                 lattice: str = "fcc", plot=None, progress=None) -> dict:
-    """Powder pattern of ``element`` for each run directory, trajectory or structure file in ``sources``.
+    """Powder pattern of the heavy sublattice (``element`` None: all non-hydrogen atoms; else that species) of each
+    run directory, trajectory or structure file in ``sources``.
 
     Trajectories are averaged over their frames (after ``discard_ps``).  One
     source: the pattern dict (keys ``peaks``, ``two_theta_deg``, ``intensity``,
@@ -347,13 +375,20 @@ def analyze_xrd(sources, wavelength_angstrom: float, element: str = "La", two_th
         check_plot_path(plot)
     patterns = []
     for source in sources:
-        frames = read_frames(source, dt_ps=dt_ps, species=[element])
+        if element is None:
+            frames = read_frames(source, dt_ps=dt_ps)
+            heavy = ~np.isin(frames.symbols, HYDROGEN_SYMBOLS)
+            if not heavy.any():
+                raise InputError(f"{source} has only hydrogen: give --element H for its pattern")
+            frames.positions, frames.symbols = frames.positions[:, heavy], frames.symbols[heavy]
+        else:
+            frames = read_frames(source, dt_ps=dt_ps, species=[element])
         start = discard_start(frames.time_ps, discard_ps) if len(frames) > 1 else 0
         cells = frames.cells[start:]
         mapping = mapping_for(metric_from_cells(cells), frames.n_sites, frames.metadata, lattice)
         pattern = powder_pattern(frames.positions[start:], cells, mapping, wavelength_angstrom, element,
                                  (two_theta_min_deg, two_theta_max_deg), step_deg, fwhm_deg, method,
-                                 lorentz_polarization_factor, progress=progress)
+                                 lorentz_polarization_factor, progress=progress, symbols=frames.symbols)
         pattern["source"] = str(source)
         patterns.append(pattern)
     if plot:

@@ -208,11 +208,11 @@ def add_commands(commands) -> None:
     _shape_options(p)
     p.set_defaults(func=cmd_analyze_cell)
 
-    p = _common(actions.add_parser("xrd", help="powder X-ray diffraction of one species (La by default)"))
+    p = _common(actions.add_parser("xrd", help="powder X-ray diffraction of the heavy atoms (all non-hydrogen by default)"))
     p.add_argument("sources", nargs="+", metavar="RUN|STRUCTURE",
                    help="run directories, trajectories or structures; several are drawn side by side")
     p.add_argument("--wavelength", type=float, required=True, help="X-ray wavelength, angstrom (0.3344 and 0.2952 in the study)")
-    p.add_argument("--element", default="La", help="scattering species (default La)")
+    p.add_argument("--element", help="scattering species (default: all non-hydrogen atoms, each with its own form factor)")
     p.add_argument("--two-theta-min", type=float, default=2.0, help="2θ range start, degrees (default 2)")
     p.add_argument("--two-theta-max", type=float, default=20.0, help="2θ range end, degrees (default 20)")
     p.add_argument("--step-deg", type=float, default=0.005, help="2θ grid spacing, degrees (default 0.005)")
