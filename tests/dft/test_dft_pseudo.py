@@ -139,16 +139,16 @@ def test_pslibrary_location_rule(monkeypatch, tmp_path, pslibrary):
 
 
 def test_ld1x_makes_the_lda_pair(ld1x, pslibrary, pslibrary_inputs, tmp_path):
-    # from the collection (pz: dft='PZ', pslibrary's pz file names)
+    # from the collection (pz: pslibrary's pz/environment.job values, its pz file names)
     result = dft_cli("dft", "pseudo", "--functional", "LDA", "--out", tmp_path / "c", "--elements", "La", "H",
                      "--pslibrary", pslibrary, "--json", "--quiet")
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     assert sorted(f["file"] for f in summary["files"]) == ["H.pz-rrkjus_psl.1.0.0.UPF", "La.pz-spfn-rrkjus_psl.1.0.0.UPF"]
-    assert {f["functional"] for f in summary["files"]} == {"PZ"}
+    assert {f["functional"] for f in summary["files"]} == {"LDA"}  # pslibrary's pz/environment.job: gfun='LDA' (= PZ)
     lda = {"La": "La.pz-spfn-rrkjus_psl.1.0.0.UPF", "H": "H.pz-rrkjus_psl.1.0.0.UPF"}
     check_pseudopotentials(tmp_path / "c", lda, "LDA")
-    # the folder of extracted inputs still works and gives the same H file
+    # the folder of extracted inputs (dft='PZ') still works and gives the same numbers
     result = dft_cli("dft", "pseudo", "--functional", "LDA", "--out", tmp_path / "i", "--inputs", pslibrary_inputs,
                      "--json", "--quiet")
     assert result.returncode == 0, result.stderr

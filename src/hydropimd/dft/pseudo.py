@@ -7,9 +7,10 @@ time, never copied here), found by :func:`hydropimd.data.location.pslibrary_root
 The collection's ``us_ps_high.job`` and ``us_ps_low.job`` hold the ultrasoft inputs as
 shell heredocs (``cat > El.$fct-...-rrkjus_psl.1.0.0.in << EOF ... EOF``); pslibrary's
 ``make_ps`` sources ``FUNCTIONAL/environment.job`` (``fct``, ``gfun``, ``nrel``) and
-writes them out.  :func:`collection_inputs` does the same in Python: the variables are
+writes them out.  :func:`collection_entry` does the same in Python: the variables are
 read from ``pbe/environment.job`` or ``pz/environment.job`` when the collection has it,
-else they are pslibrary's values (pbe: PBE, pz: PZ, both scalar relativistic, nrel=1).
+else they are pslibrary's values (pbe: PBE; pz: LDA, i.e. Perdew-Zunger; both scalar
+relativistic, nrel=1).
 
 One entry per element (:func:`collection_entry`): the one pslibrary suggests in its
 ``PP_list.md`` (``*`` read as ``rrkjus``) when the collection holds it, else the
@@ -141,7 +142,7 @@ def rewrap_upf(path: str | os.PathLike, per_line: int = 4) -> int:
 
 
 #: pslibrary's functional folders and their environment.job values (fct, gfun, nrel) when the folder is absent
-FUNCTIONAL_FOLDERS = {"PBE": ("pbe", ("pbe", "PBE", "1")), "LDA": ("pz", ("pz", "PZ", "1"))}
+FUNCTIONAL_FOLDERS = {"PBE": ("pbe", ("pbe", "PBE", "1")), "LDA": ("pz", ("pz", "LDA", "1"))}
 _HEREDOC = re.compile(r"^cat\s*>\s*(\S+\.in)\s*<<\s*EOF[ \t]*\n(.*?)^EOF[ \t]*$", re.M | re.S)
 _SUGGESTED = re.compile(r"^([A-Z][a-z]?):\s+(\S+)\s*$", re.M)
 
