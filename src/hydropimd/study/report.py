@@ -1,11 +1,12 @@
 """The study report: Markdown and HTML with the figures, from the analysis stage.
 
 Contents: the grid and its status; per run the classification, mean
-conventional-cell angles with correlated error bars and the variant-independent
-order parameter; transition pressures per temperature; figures of the order
+conventional-cell angles with correlated error bars, the variant-independent
+order parameter and the space group of the time-averaged structure (the
+headline of :func:`hydropimd.analysis.analyze_symmetry`); transition pressures per temperature; figures of the order
 parameter against pressure and of the (P, T) phase diagram (classical vs
 path-integral, H vs D, from :func:`hydropimd.analysis.analyze_phase`), powder
-patterns of La at each wavelength for the highest- and lowest-pressure runs side
+patterns of the heavy atoms (all non-hydrogen) at each wavelength for the highest- and lowest-pressure runs side
 by side, and the angle traces of runs whose cell shuttles.
 """
 
@@ -17,13 +18,22 @@ from typing import Callable
 
 import markdown
 
-from hydropimd.analysis import analyze_cell, analyze_phase, analyze_xrd
+from hydropimd.analysis import analyze_cell, analyze_phase, analyze_symmetry, analyze_xrd
 from hydropimd.errors import InputError
 from hydropimd.files import write_text_atomic
 
 
 def _fmt(values, errors) -> str:
     return ", ".join(f"{v:.2f} ± {e:.2f}" for v, e in zip(values, errors))
+
+
+def _space_group(run, discard_ps: float) -> str:
+    """Headline space group of a run's time-averaged structure ("-" when it cannot be found, e.g. no centroid frames)."""
+    try:
+        top = analyze_symmetry(run, discard_ps=discard_ps)["headline"]
+    except InputError:
+        return "-"
+    return f"{top['symbol']} ({top['number']}){'' if top['stable'] else ' ?'}"
 
 
 def write_report(study, out: str | os.PathLike | None = None, progress: Callable[[int, int], None] | None = None) -> dict:
@@ -66,20 +76,25 @@ def write_report(study, out: str | os.PathLike | None = None, progress: Callable
              f"N = {phase['runs'][0]['natoms']} atoms, {study.config.md.time_ps:g} ps per run, "
              f"first {discard:g} ps discarded.", "",
              "## Runs", "",
-             "| T (K) | P (GPa) | isotope | beads | class | distortion (deg) | conventional angles (deg) | effective samples |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| T (K) | P (GPa) | isotope | beads | class | distortion (deg) | conventional angles (deg) | effective samples "
+             "| space group |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in sorted(phase["runs"], key=lambda r: (r["temperature_k"], r["pressure_gpa"], r["isotope"], r["beads"])):
         lines.append(f"| {r['temperature_k']:g} | {r['pressure_gpa']:g} | {r['isotope']} | {r['beads']} | "
                      f"{r['classification']}{' (shuttles)' if r.get('is_shuttling') else ''} | "
                      f"{r['distortion_deg']:.2f} ± {r['distortion_stderr_deg']:.2f} | "
-                     f"{_fmt(r['angles_deg'], r['angles_stderr_deg'])} | {r['n_effective']:.0f} |")
-    lines += ["", f"Order parameter: {phase['order_parameter']}.", "", "## Transition pressures", ""]
+                     f"{_fmt(r['angles_deg'], r['angles_stderr_deg'])} | {r['n_effective']:.0f} | "
+                     f"{_space_group(r['run'], discard)} |")
+    lines += ["", f"Order parameter: {phase['order_parameter']}.",
+              "Space group: spglib's group of the time-averaged centroid structure at the smallest tolerance above the "
+              "noise of the average that the next tolerance confirms ('?': none confirmed; 'hydropimd analyze symmetry RUN' "
+              "shows the ladder).", "", "## Transition pressures", ""]
     for group in phase["groups"]:
         for t in group["transitions"]:
             p = t["transition_pressure_gpa"]
             value = f"{p:.0f} ± {t['uncertainty_gpa']:.0f} GPa" if p is not None else "not bracketed"
             lines.append(f"- {group['name']}, {t['temperature_k']:g} K: {value} ({t['method']})")
-    lines += ["", "## Phase diagram and order parameter", "", "![phase](phase.png)", "", "## Powder diffraction (La)", "",
+    lines += ["", "## Phase diagram and order parameter", "", "![phase](phase.png)", "", "## Powder diffraction (heavy atoms)", "",
               "Highest- and lowest-pressure runs side by side.", ""]
     lines += [f"### {w:g} Å\n\n![xrd {w:g}]({name})\n" for w, name in xrd_figures]
     if traces:
