@@ -212,13 +212,13 @@ def test_python_builds_and_checks_the_dft_labeller(tmp_path, monkeypatch, pseudo
     from hydropimd.dft.label import DFTLabeller, loop_labeller
 
     monkeypatch.setenv("HYDROPIMD_PW", sys.executable)  # any executable passes the check; pw.x never runs here
-    config = {**loop_config_stub(), "data": {"initial": ["."], "pair": str(full_table)},
+    config = {**loop_config_stub(), "type_map": ["La", "H"], "data": {"initial": ["."], "pair": str(full_table)},
               "labeller": {"kind": "dft", "mpi": 1, "pseudo_dir": str(pseudo_dir), "settings": None}}
     cfg = load_config(config, base=tmp_path)
     labeller = _make_labeller(cfg)
     assert isinstance(labeller, DFTLabeller) and isinstance(labeller, Labeller)
     assert (labeller.mpi, labeller.pseudo_dir, labeller.pair) == (1, str(pseudo_dir), str(full_table))
-    assert loop_labeller({"pseudo_dir": str(pseudo_dir)}).settings == labeller.settings  # a plain dict works too
+    assert loop_labeller({"pseudo_dir": str(pseudo_dir)}, type_map=["La", "H"]).settings == labeller.settings  # a dict too
 
     def refused(*words, **labeller_keys):
         cfg = load_config({**config, "labeller": {**config["labeller"], **labeller_keys}}, base=tmp_path)
