@@ -51,6 +51,8 @@ def noisy_frames(atoms, rng, n_frames=300, sigma=0.15, cell_sigma=0.005):
     return np.array(positions), np.array(cells)
 
 
+# 94/86/86 is truly rhombohedral: flipping a to -a turns it into 94/94/94 (equal angles), and the fcc positions are
+# invariant under x -> -x, so its 3-fold axis is the body diagonal [1, -1, -1] (the unique (111) reflection of the XRD tests).
 CASES = {
     "LaH10 fcc": (lambda: build_lah10(a=5.1), 225, "Fm-3m"),
     "LaH10 94/86/86": (lambda: build_lah10(a=5.1, angles=(94, 86, 86)), 166, "R-3m"),

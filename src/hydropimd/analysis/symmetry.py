@@ -125,7 +125,7 @@ def space_groups(cell, fractional, symbols, tolerances=DEFAULT_TOLERANCES) -> li
         dataset = spglib.get_symmetry_dataset(structure, symprec=symprec)
         if dataset is None:
             ladder.append({"symprec_angstrom": symprec, "symbol": None, "number": None, "n_operations": 0,
-                           "error": spglib.spglib.get_error_message() if hasattr(spglib, "spglib") else "spglib found no group"})
+                           "error": "spglib found no space group at this tolerance"})
             continue
         ladder.append({"symprec_angstrom": symprec, "symbol": dataset.international, "number": int(dataset.number),
                        "n_operations": len(dataset.rotations)})
