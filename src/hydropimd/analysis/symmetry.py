@@ -39,7 +39,9 @@ the floor gives that plateau before larger tolerances absorb it into the parent
 group.  With no two consecutive rungs alike above the floor the headline is the
 group at the largest tolerance, marked ``stable: false``; a single frame has no
 noise estimate (floor 0).  Cell fluctuations are not in the floor (they average
-as 1/sqrt(n) too and are much smaller than the positional ones in the runs).
+out as 1/sqrt(n) too; not measured against the positional noise).  A real
+distortion smaller than the floor is not resolved: the headline is then the
+parent group, and more frames lower the floor.
 """
 
 from __future__ import annotations
