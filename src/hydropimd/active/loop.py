@@ -250,6 +250,8 @@ def load_config(config: str | os.PathLike | dict | ActiveConfig, base: str | os.
         cfg.type_map = list(find_systems(cfg.data.initial[0])[0].type_map)
     cfg.training.config = _resolve(cfg.training.config, base, "training config")
     cfg.explore.structures = _resolve(cfg.explore.structures, base, "start structures")
+    if cfg.explore.structure is not None and cfg.explore.structure.file:
+        cfg.explore.structure.file = _resolve(cfg.explore.structure.file, base, "start structure file")
     lab = cfg.labeller
     lab.model, lab.pair = _resolve(lab.model, base, "labeller model"), _resolve(lab.pair, base, "labeller pair table")
     lab.settings, lab.pseudo_dir = _resolve(lab.settings, base, "DFT settings"), _resolve(lab.pseudo_dir, base, "pseudopotentials")

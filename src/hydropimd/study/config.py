@@ -235,6 +235,8 @@ def load_config(path: str | os.PathLike | None, base: Path | None = None) -> tup
     path = Path(path) if path else Path(__file__).with_name("demo.toml")
     config = validate_settings(StudyConfig, read_settings_file(path, "study file"), str(path), "fix the study file")
     base = Path(base) if base else path.parent.resolve()
+    if config.structure.file:  # relative to the study file, like every other path in it
+        config.structure.file = str(resolve_path(config.structure.file, base))
     _check_inputs(config, base, path)
     return config, base
 
