@@ -76,3 +76,11 @@ def copy_dataset(source, target) -> None:
     shutil.copytree(source, target)
     for system in find_systems(source):
         (Path(target) / system.path.relative_to(source) / "type_map.raw").write_text("\n".join(system.type_map) + "\n")
+
+
+def interruptible() -> None:
+    """``preexec_fn`` of a command a test interrupts with SIGINT: Ctrl-C's default action, even when the test runs
+    where SIGINT is ignored (a background job of a non-interactive shell), which the command would inherit."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

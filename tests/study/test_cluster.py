@@ -20,7 +20,7 @@ import time
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import interruptible, run_cli
 from tests.study.test_study import CONFIG as STUDY_CONFIG
 
 # the small study of test_study.py without its [execution] table (each test adds its own)
@@ -234,7 +234,7 @@ def _study_past_its_first_checkpoint(tmp_path, published, slurm, pressure: int):
     config.write_text(_slurm_config(tmp_path, published, CONFIG.format(p1=pressure).replace(f"[{pressure}, 200]",
                                                                                             f"[{pressure}]")))
     command = [sys.executable, "-m", "hydropimd", "study", "run", str(config), "--dir", str(tmp_path / "s"), "--quiet"]
-    study = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    study = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=interruptible)
     _wait(lambda: _remote_checkpoint(tmp_path), "the job wrote no checkpoint", [slurm["root"] / "log" / "slurmd.log"],
           timeout=120)
     return config, study

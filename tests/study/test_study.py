@@ -15,7 +15,7 @@ from hydropimd.md import worker
 from hydropimd.study import run_study
 from hydropimd.study.config import RunSpec, load_config
 from hydropimd.study.runner import Study
-from tests.conftest import assert_one_line_error, run_cli
+from tests.conftest import assert_one_line_error, interruptible, run_cli
 
 CONFIG = """
 [potential]
@@ -171,7 +171,8 @@ def test_interrupted_study_resumes_its_runs(tmp_path, published):
                       .replace("stride = 5", "stride = 5\ncheckpoint_stride = 25"))
     command = [sys.executable, "-m", "hydropimd", "study", "run", str(config), "--dir", str(tmp_path / "s"), "--quiet"]
     # its own process group, as a terminal's Ctrl-C reaches the command and its MD processes
-    study = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    study = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                             preexec_fn=interruptible)
     first, second = (tmp_path / "s" / "runs" / f"T300K-P{p}GPa-H-1beads" for p in (120, 200))
     deadline = time.time() + 180
     while time.time() < deadline and study.poll() is None:
