@@ -84,8 +84,10 @@ def test_soap_vectors(frames):
     assert v.shape == (4, 390)
     assert np.allclose(v[0], v[1], atol=1e-8) and np.allclose(v[0], v[2], atol=1e-8)
     assert not np.allclose(v[0], v[3], atol=1e-3)
+    iron = Atoms("Fe", cell=np.eye(3) * 3, pbc=True)
+    assert averaged_soap([iron], n_jobs=1).shape[0] == 1  # species by default: the frames' own elements
     with pytest.raises(InputError, match="Fe"):
-        averaged_soap([Atoms("Fe", cell=np.eye(3) * 3, pbc=True)])
+        averaged_soap([iron], {"species": ["La", "H"]})
 
 
 def test_select_by_deviation_and_diversity(committee, frames, tmp_path):

@@ -190,7 +190,8 @@ class StopConfig(_Strict):
 
 class ActiveConfig(_Strict):
     work_dir: str
-    #: the element of each atom type; default: the initial data's (hydropimd.data.systems.system_type_map)
+    #: the element of each atom type; default: the initial data's (hydropimd.data.systems.system_type_map), else
+    #: the start structures' elements (by atomic number, H last)
     type_map: list[str] | None = None
     data: DataConfig
     training: TrainingConfig = Field(default_factory=TrainingConfig)
@@ -247,7 +248,10 @@ def load_config(config: str | os.PathLike | dict | ActiveConfig, base: str | os.
     if cfg.type_map is None:
         from hydropimd.data.systems import find_systems
 
-        cfg.type_map = list(find_systems(cfg.data.initial[0])[0].type_map)
+        try:
+            cfg.type_map = list(find_systems(cfg.data.initial[0])[0].type_map)
+        except InputError:  # no usable initial data (training will say so): the start structures' elements, below
+            pass
     cfg.training.config = _resolve(cfg.training.config, base, "training config")
     cfg.explore.structures = _resolve(cfg.explore.structures, base, "start structures")
     if cfg.explore.structure is not None and cfg.explore.structure.file:
@@ -258,7 +262,11 @@ def load_config(config: str | os.PathLike | dict | ActiveConfig, base: str | os.
     from hydropimd.active.explore import load_grid
 
     load_grid(cfg.explore.grid)  # a bad grid fails now, not after the first training
-    _start_atoms(cfg)  # so does a bad start structure
+    starts = _start_atoms(cfg)  # so does a bad start structure
+    if cfg.type_map is None:  # no initial data to read it from: the elements the loop will explore and label
+        from hydropimd.dft.settings import default_type_map
+
+        cfg.type_map = list(default_type_map({s for atoms in starts for s in atoms.get_chemical_symbols()}))
     return cfg
 
 

@@ -261,7 +261,8 @@ def select_frames(
         dev = np.asarray(deviations, dtype=float)
         if dev.shape != (len(frames),):
             raise InputError(f"{len(dev)} deviations given for {len(frames)} candidate frames")
-    settings.setdefault("species", potential.type_map)
+    if not settings.get("species"):  # one species list for every candidate: the committee's type map
+        settings["species"] = list(potential.type_map)
     soap = SOAPSettings.from_dict(settings)
     used = []
 
