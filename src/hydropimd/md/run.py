@@ -201,7 +201,7 @@ class MDRun:
         meta["timings"] = {"steps_done": state["step"], "wall_seconds": state["wall_seconds"],
                            "force_seconds": state.get("force_seconds", 0.0),
                            "seconds_per_step_last_call": wall / steps,
-                           "force_seconds_per_step_last_call": force / steps if session.measures_forces else None}
+                           "force_seconds_per_step_last_call": force / steps if session.forces_through_driver else None}
         write_json_atomic(self.meta_file, meta)
 
     def summary(self) -> dict:
@@ -241,7 +241,7 @@ class _Session:
         self.wall0 = time.perf_counter()
         self.steady = None  # (time, step, force seconds) after the first stride, which pays for start-up
         self.sim, self.clients, self.watchdog, self.files, self.committee = None, [], None, {}, None
-        self.measures_forces = settings.engine == "inprocess" and settings.einstein_frequency_thz is None
+        self.forces_through_driver = settings.engine == "inprocess" and settings.einstein_frequency_thz is None
 
     def start(self) -> None:
         """Load i-PI (its force field: the driver and its model sessions), the committee, the LAMMPS clients, and
@@ -267,7 +267,7 @@ class _Session:
 
     def force_seconds(self) -> float:
         """Seconds the in-process driver spent in force calls during this session (from i-PI's extras)."""
-        if not self.measures_forces:
+        if not self.forces_through_driver:
             return 0.0
         extras = self.sim.syslist[0].forces.extras
         values = extras.get(FORCE_SECONDS_KEY) if isinstance(extras, dict) else None
@@ -324,11 +324,13 @@ class _Session:
         return row
 
     def _check(self, row: dict) -> None:
-        """Stop on NaN estimators, and on a cell the guard refuses (the LAMMPS engine's forces bypass the driver's)."""
+        """Stop on NaN estimators; and on a cell the guard refuses where the forces bypass the driver, which
+        guards every force call of the in-process engine itself (LAMMPS clients, the Einstein reference)."""
         values = [row[k] for k in ("a", "b", "c", "volume", "potential_ev", "pressure_gpa")]
         if not np.all(np.isfinite(values)):
             raise RunFailed("energies or forces became NaN or infinite")
-        check_configurations(self.cell[None], self.reference_volume_a3)
+        if not self.forces_through_driver:
+            check_configurations(self.cell[None], self.reference_volume_a3)
 
     def _monitor(self, row: dict, progress) -> None:
         """At monitored rows, the committee's max force deviation over the beads of the row's own step (eV/A)."""
