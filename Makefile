@@ -26,8 +26,11 @@ qe:
 	  $(SUDO) apt-get update -qq && \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq quantum-espresso libopenblas0-pthread; }
 
+# Two pytest workers, one per core of the CI machine (2 cores): most tests run one single-threaded process at a
+# time, so one worker leaves a core idle.  Each module stays on one worker (tests/conftest.py).
+TEST_WORKERS ?= 2
 test: install qe
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
 
 # The main job: the shipped demo study (classical N = 352 LaH10, 300 K, 80-220 GPa, ~15 min on
 # 2 cores), report in ./demo-report/.  A killed demo resumes where it stopped.

@@ -84,3 +84,16 @@ def interruptible() -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+# Modules that share one expensive result through the session's temporary folder (tests/active/loop_setup.py).
+SHARED_MODULES = {"tests/active/test_loop.py": "active-loop", "tests/active/test_report.py": "active-loop"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist with ``--dist loadgroup`` (``make test`` runs two workers, one per core of the CI
+    machine): each module runs whole on one worker, so its module fixtures (a trained committee, pw.x labels) are
+    built once, and the modules that share the active-learning loop run on the same worker."""
+    for item in items:
+        module = item.nodeid.split("::")[0]
+        item.add_marker(pytest.mark.xdist_group(SHARED_MODULES.get(module, module)))
