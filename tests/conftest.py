@@ -90,6 +90,7 @@ def interruptible() -> None:
 SHARED_MODULES = {"tests/active/test_loop.py": "active-loop", "tests/active/test_report.py": "active-loop"}
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook, which reads the group into each test's id
 def pytest_collection_modifyitems(config, items):
     """Under pytest-xdist with ``--dist loadgroup`` (``make test`` runs two workers, one per core of the CI
     machine): each module runs whole on one worker, so its module fixtures (a trained committee, pw.x labels) are
