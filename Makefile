@@ -30,7 +30,7 @@ qe:
 # time, so one worker leaves a core idle.  Each module stays on one worker (tests/conftest.py).
 TEST_WORKERS ?= 2
 test: install qe
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 
 # The main job: the shipped demo study (classical N = 352 LaH10, 300 K, 80-220 GPa, ~15 min on
 # 2 cores), report in ./demo-report/.  A killed demo resumes where it stopped.

@@ -88,13 +88,30 @@ def interruptible() -> None:
 
 # Modules that share one expensive result through the session's temporary folder (tests/active/loop_setup.py).
 SHARED_MODULES = {"tests/active/test_loop.py": "active-loop", "tests/active/test_report.py": "active-loop"}
+# The longest modules, longest first (seconds each under `make test` on the 2-core CI machine, from
+# `PYTEST_ADDOPTS=--durations=0`): started first, so that the two workers finish together.
+LONGEST_MODULES = ("tests/md/test_dynamics.py",             # ~460 s
+                   "tests/training/test_train.py",          # ~290
+                   "tests/active/test_loop.py",             # ~250 with test_report.py
+                   "tests/active/test_report.py",
+                   "tests/potential/test_published_model.py",  # ~240
+                   "tests/study/test_cluster.py",           # ~240
+                   "tests/study/test_study.py",             # ~220
+                   "tests/md/test_runs.py",                 # ~200
+                   "tests/dft/test_dft_pwx.py",             # ~160
+                   "tests/active/test_loop_dft.py")         # ~150
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook, which reads the group into each test's id
 def pytest_collection_modifyitems(config, items):
-    """Under pytest-xdist with ``--dist loadgroup`` (``make test`` runs two workers, one per core of the CI
-    machine): each module runs whole on one worker, so its module fixtures (a trained committee, pw.x labels) are
-    built once, and the modules that share the active-learning loop run on the same worker."""
+    """Under pytest-xdist with ``--dist loadgroup --no-loadscope-reorder`` (``make test`` runs two workers, one per
+    core of the CI machine): each module runs whole on one worker, so its module fixtures (a trained committee, pw.x
+    labels) are built once; the modules sharing the active-learning loop run on the same worker; the longest
+    modules are handed out first."""
+    def module(item):
+        return item.nodeid.split("::")[0]
+
+    rank = {name: k for k, name in enumerate(LONGEST_MODULES)}
+    items.sort(key=lambda item: rank.get(module(item), len(rank)))  # stable: each module keeps its own order
     for item in items:
-        module = item.nodeid.split("::")[0]
-        item.add_marker(pytest.mark.xdist_group(SHARED_MODULES.get(module, module)))
+        item.add_marker(pytest.mark.xdist_group(SHARED_MODULES.get(module(item), module(item))))
