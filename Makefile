@@ -26,8 +26,9 @@ qe:
 	  $(SUDO) apt-get update -qq && \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq quantum-espresso libopenblas0-pthread; }
 
-# Two pytest workers, one per core of the CI machine (2 cores): most tests run one single-threaded process at a
-# time, so one worker leaves a core idle.  Each module stays on one worker (tests/conftest.py).
+# Two pytest workers, one per core of the CI machine (2 cores): run serially, the suite used
+# ~1.07 cores (user 35 min in 33 min of wall time), so one worker leaves a core idle.
+# Each module stays on one worker (tests/conftest.py).
 TEST_WORKERS ?= 2
 test: install qe
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder

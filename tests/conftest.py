@@ -88,18 +88,18 @@ def interruptible() -> None:
 
 # Modules that share one expensive result through the session's temporary folder (tests/active/loop_setup.py).
 SHARED_MODULES = {"tests/active/test_loop.py": "active-loop", "tests/active/test_report.py": "active-loop"}
-# The longest modules, longest first (seconds each under `make test` on the 2-core CI machine, from
-# `PYTEST_ADDOPTS=--durations=0`): started first, so that the two workers finish together.
-LONGEST_MODULES = ("tests/md/test_dynamics.py",             # ~460 s
-                   "tests/training/test_train.py",          # ~290
-                   "tests/active/test_loop.py",             # ~250 with test_report.py
+# The longest modules, longest first, with their seconds (setup + call + teardown) in one `make test` on the 2-core
+# CI machine, summed from `PYTEST_ADDOPTS=--durations=0`: handed out first, so that the two workers finish together.
+LONGEST_MODULES = ("tests/md/test_dynamics.py",                # 434 s
+                   "tests/potential/test_published_model.py",  # 282
+                   "tests/training/test_train.py",             # 268
+                   "tests/study/test_cluster.py",              # 245
+                   "tests/md/test_runs.py",                    # 210
+                   "tests/study/test_study.py",                # 209
+                   "tests/active/test_loop.py",                # 163, and 23 for test_report.py (one group)
                    "tests/active/test_report.py",
-                   "tests/potential/test_published_model.py",  # ~240
-                   "tests/study/test_cluster.py",           # ~240
-                   "tests/study/test_study.py",             # ~220
-                   "tests/md/test_runs.py",                 # ~200
-                   "tests/dft/test_dft_pwx.py",             # ~160
-                   "tests/active/test_loop_dft.py")         # ~150
+                   "tests/dft/test_dft_pwx.py",                # 159
+                   "tests/active/test_loop_dft.py")            # 133
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook, which reads the group into each test's id
