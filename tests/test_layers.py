@@ -6,7 +6,7 @@ from pathlib import Path
 import hydropimd
 
 #: the stages in dependency order (README, "Architecture"); each may import only those before it
-ORDER = ["errors", "config", "files", "native", "lattice", "structures", "data", "pair", "potential", "md",
+ORDER = ["errors", "config", "files", "native", "lattice", "structures", "system", "data", "pair", "potential", "md",
          "analysis", "training", "dft", "active", "study", "cli"]
 
 

@@ -46,6 +46,14 @@ STUDY_CELLS = {
 }
 
 
+def default_type_map(elements) -> tuple[str, ...]:
+    """The type map of structures made of ``elements``: by atomic number, H last (LaH10: La, H; H3S: S, H)."""
+    unknown = sorted(e for e in set(elements) if e not in atomic_numbers)
+    if unknown:
+        raise InputError(f"unknown element(s) {', '.join(unknown)}; give type_map in the configuration")
+    return tuple(sorted(set(elements), key=lambda e: (e == "H", atomic_numbers[e])))
+
+
 def parse_supercell(spec) -> np.ndarray:
     """Integer supercell matrix (3, 3), rows = new cell vectors in units of the parent cell vectors.
 

@@ -9,6 +9,7 @@ in the session's temporary folder and only reads it.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -54,3 +55,19 @@ def loop_root(tmp_path_factory) -> Path:
     root = tmp_path_factory.getbasetemp() / "active-loop"
     root.mkdir(exist_ok=True)
     return root
+
+
+def toml_text(config: dict) -> str:
+    """The loop config as TOML (tables for the sections, inline tables below them)."""
+    def value(v):
+        if isinstance(v, dict):
+            return "{ " + ", ".join(f"{k} = {value(x)}" for k, x in v.items()) + " }"
+        if isinstance(v, list):
+            return "[" + ", ".join(value(x) for x in v) + "]"
+        return json.dumps(v)  # strings and numbers: JSON's spelling is TOML's
+
+    lines = [f"{k} = {value(v)}" for k, v in config.items() if not isinstance(v, dict)]
+    for section, table in config.items():
+        if isinstance(table, dict):
+            lines += [f"[{section}]"] + [f"{k} = {value(v)}" for k, v in table.items()]
+    return "\n".join(lines) + "\n"

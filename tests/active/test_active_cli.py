@@ -77,6 +77,7 @@ def test_active_run_checks_the_dft_labeller_first(tmp_path):
     empty.mkdir()
     config = tmp_path / "loop.toml"
     config.write_text('work_dir = "w"\n[data]\ninitial = ["."]\n[select]\nlo = 0.05\nhi = 0.3\nn = 5\n'
+                      '[explore.structure]\nprototype = "lah10"\n'
                       f'[labeller]\nkind = "dft"\npseudo_dir = "{empty}"\n')
     line = assert_one_line_error(run_cli("active", "run", config, env={"HYDROPIMD_PW": "true"}),
                                  "La.pbe-spfn-rrkjus_psl.1.0.0.UPF", "labeller.pseudo_dir")

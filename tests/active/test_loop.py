@@ -159,6 +159,7 @@ def test_stop_criteria():
 
 def loop_config_stub(**changes):
     raw = {"work_dir": "w", "data": {"initial": ["."]}, "select": {"lo": 0.05, "hi": 0.35, "n": 10},
+           "explore": {"structure": {"prototype": "lah10"}},
            "labeller": {"kind": "dft"}, "stop": {"accurate_ratio": 0.95}}
     for key, value in changes.items():
         section, field = key.split("__")
@@ -166,7 +167,7 @@ def loop_config_stub(**changes):
     return raw
 
 
-def test_bad_configs(tmp_path):
+def test_bad_configs(tmp_path, published):  # published: pslibrary is found beside it (the location rule)
     with pytest.raises(InputError, match="lo 0.4 must be smaller than hi 0.35"):
         load_config(loop_config_stub(select__lo=0.4))
     with pytest.raises(InputError, match="committee of 1 has no deviation"):
@@ -332,3 +333,54 @@ def test_a_changed_start_structure_reaches_the_next_exploration(loop, tmp_path):
     changed = {**config, "explore": {**config["explore"], "structure": {**config["explore"]["structure"], "a": 4.9}}}
     second = read(_start_structures(load_config(changed), tmp_path))
     assert second.get_volume() < first.get_volume() and len(second) == len(first)
+
+
+def test_system_table_fills_the_loop(tmp_path):
+    """[system] gives types, start structure, DFT settings and pseudopotentials once; a key given twice is refused."""
+    (tmp_path / "pseudo").mkdir()
+    (tmp_path / "pair.table").write_text("# table\n")
+    system = {"structure": {"prototype": "h3s", "cell": "primitive"}, "pseudopotential_dir": "pseudo",
+              "dft": {"kspacing_per_angstrom": 0.5}, "pair": "pair.table"}
+    raw = {**loop_config_stub(), "system": system, "data": {"bootstrap": {"frames": 3}}}
+    raw.pop("explore")
+    cfg = load_config(raw, base=tmp_path)
+    assert cfg.type_map == ["S", "H"] and cfg.explore.structure.prototype == "h3s"
+    assert cfg.labeller.settings == {"kspacing_per_angstrom": 0.5}
+    assert cfg.labeller.pseudo_dir == str((tmp_path / "pseudo").resolve())
+    assert cfg.data.pair == str((tmp_path / "pair.table").resolve()) and cfg.data.initial == []
+    with pytest.raises(InputError, match="data.pair and system.pair both given"):
+        load_config({**raw, "data": {"bootstrap": {}, "pair": "other.table"}}, base=tmp_path)
+    with pytest.raises(InputError, match="no initial data"):
+        load_config({**raw, "data": {}}, base=tmp_path)
+    with pytest.raises(InputError, match="no start structure"):
+        load_config({k: v for k, v in raw.items() if k != "system"}, base=tmp_path)
+    with pytest.raises(InputError, match="S, which type_map"):
+        load_config({**raw, "type_map": ["La", "H"]}, base=tmp_path)
+
+
+def test_bootstrap_structures_are_dpdata_perturbations(tmp_path):
+    """DP-GEN's init_bulk perturbation: reproducible for a seed, strains within the fraction, the asked RMS rattle,
+    and numpy's global random stream left as it was."""
+    from hydropimd.active.loop import BootstrapConfig, bootstrap_structures
+    from hydropimd.structures import build_structure
+
+    start = build_structure("h3s", cell="conventional", supercell=2)
+    settings = BootstrapConfig(frames=40, cell_perturbation_fraction=0.03, atom_displacement_angstrom=0.05, seed=3)
+    np.random.seed(11)
+    expected_next = np.random.random()
+    np.random.seed(11)
+    frames = bootstrap_structures([start], settings)
+    assert np.random.random() == expected_next  # the caller's stream untouched
+    again = bootstrap_structures([start], settings)
+    assert len(frames) == 40 and all(np.array_equal(a.positions, b.positions) for a, b in zip(frames, again))
+    assert all(f.get_chemical_symbols() == start.get_chemical_symbols() for f in frames)
+    # dpdata's strain is symmetric with diagonal up to the fraction and off-diagonal up to half of it
+    ratios = np.array([f.cell.lengths() / start.cell.lengths() for f in frames])
+    assert 0.01 < np.abs(ratios - 1).max() <= np.hypot(1.03, 0.015 * np.sqrt(2)) - 1 + 1e-12
+    # displacements from the strained lattice sites (fractional coordinates are kept by the strain); rotation-free
+    shifts = []
+    for f in frames:
+        frac = f.get_scaled_positions(wrap=False) - start.get_scaled_positions(wrap=False)
+        shifts.append((frac - np.round(frac)) @ f.cell.array)
+    rms = np.sqrt(np.mean(np.sum(np.concatenate(shifts) ** 2, axis=1)))
+    assert rms == pytest.approx(0.05, rel=0.05)

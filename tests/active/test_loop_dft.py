@@ -18,7 +18,7 @@ from hydropimd.data.systems import find_systems
 from hydropimd.pair.baseline import PairBaseline
 from hydropimd.potential import HydridePotential
 from hydropimd.structures import build_lah10
-from tests.active.loop_setup import TINY_NETWORK
+from tests.active.loop_setup import TINY_NETWORK, toml_text
 from tests.conftest import run_cli
 from tests.dft.conftest import pseudo_dir, pwx  # noqa: F401  (fixtures)
 
@@ -40,22 +40,6 @@ def initial_data(folder, model, table):
             frames.append(atoms)
         labeller.label(frames, folder)
     return folder
-
-
-def toml_text(config: dict) -> str:
-    """The loop config as TOML (tables for the sections, inline tables below them)."""
-    def value(v):
-        if isinstance(v, dict):
-            return "{ " + ", ".join(f"{k} = {value(x)}" for k, x in v.items()) + " }"
-        if isinstance(v, list):
-            return "[" + ", ".join(value(x) for x in v) + "]"
-        return json.dumps(v)  # strings and numbers: JSON's spelling is TOML's
-
-    lines = [f"{k} = {value(v)}" for k, v in config.items() if not isinstance(v, dict)]
-    for section, table in config.items():
-        if isinstance(table, dict):
-            lines += [f"[{section}]"] + [f"{k} = {value(v)}" for k, v in table.items()]
-    return "\n".join(lines) + "\n"
 
 
 @pytest.fixture(scope="module")

@@ -171,3 +171,16 @@ def test_generation_errors(tmp_path, monkeypatch, pslibrary_inputs):
     shutil.copy(pslibrary_inputs / "H.pbe-rrkjus_psl.1.0.0.in", bad)
     with pytest.raises(InputError, match="ld1.x failed on H.pbe-rrkjus_psl.1.0.0.in.*read"):
         generate_pseudopotentials(tmp_path / "out", inputs=bad, ld1="/bin/false")
+
+
+def test_a_folder_of_pseudopotentials_names_its_own_files(pseudo_dir, tmp_path):
+    """Without pslibrary's collection at hand, the one file of the folder made for an element and functional is used."""
+    from hydropimd.dft.pseudo import folder_upf
+    from hydropimd.dft.settings import DFTSettings
+
+    assert folder_upf(pseudo_dir, "La", "PBE") == "La.pbe-spfn-rrkjus_psl.1.0.0.UPF"
+    assert folder_upf(pseudo_dir, "La", "LDA") is None and folder_upf(pseudo_dir, "S", "PBE") is None
+    shutil.copy(pseudo_dir / "H.pbe-rrkjus_psl.1.0.0.UPF", tmp_path / "H-one.UPF")
+    shutil.copy(pseudo_dir / "H.pbe-rrkjus_psl.1.0.0.UPF", tmp_path / "H-two.UPF")
+    assert folder_upf(tmp_path, "H", "PBE") is None  # two candidates: the user chooses
+    assert DFTSettings(pseudopotentials={"H": "H-two.UPF"}).pseudopotential("H", tmp_path) == "H-two.UPF"

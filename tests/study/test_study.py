@@ -122,6 +122,26 @@ def test_bad_configs_fail_before_running(tmp_path, published, edit, words):
     assert not (tmp_path / "s").exists()
 
 
+def test_system_table_is_the_same_study(tmp_path, published):
+    """[system] holding the structure and the pair table defines the very runs of [structure] + potential.pair."""
+    plain = tmp_path / "plain.toml"
+    plain.write_text(CONFIG.format(p1=120))
+    as_system = CONFIG.format(p1=120).replace('pair = "published:tables/full.table"\n', "").replace(
+        "[structure]", '[system]\nname = "LaH10"\npair = "published:tables/full.table"\n[system.structure]')
+    system = tmp_path / "system.toml"
+    system.write_text(as_system)
+    (a, _), (b, _) = load_config(plain), load_config(system)
+    assert a.digest() == b.digest() and b.potential.pair == a.potential.pair and b.structure == a.structure
+    both = tmp_path / "both.toml"
+    both.write_text(as_system + "\n[structure]\na = 5.0\n")
+    with pytest.raises(InputError, match=r"\[structure\] and \[system.structure\] both given"):
+        load_config(both)
+    twice = tmp_path / "twice.toml"
+    twice.write_text(as_system.replace("[potential]\n", '[potential]\npair = "published:tables/LL.table"\n'))
+    with pytest.raises(InputError, match="potential.pair and system.pair both given"):
+        load_config(twice)
+
+
 def _study(tmp_path, text: str = CONFIG.format(p1=120)) -> tuple[Study, str]:
     config = tmp_path / "study.toml"
     config.write_text(text)

@@ -1,6 +1,13 @@
 """The active-learning loop (SPEC section 6; the DP-GEN protocol, Zhang et al., Comput. Phys.
 Commun. 253, 107206 (2020) and Phys. Rev. Materials 3, 023804 (2019)).
 
+Initial data are given (``data.initial``, DeePMD npy sets) or made from scratch
+(``[data.bootstrap]``, DP-GEN's ``init_bulk``): before generation 0 the start
+structures are perturbed (:func:`bootstrap_structures`, dpdata's ``System.perturb``)
+and labelled by the loop's own labeller into ``data/bootstrap``, split into sets like
+a generation's labels.  A ``[system]`` table (:mod:`hydropimd.system`) gives the
+system's structure, types, pair table, pseudopotentials and DFT settings in one place.
+
 Generation g runs four stages, each a call into this package's own stages:
 
 1. ``train``: a committee of identical Deep Potentials differing only in seeds,
@@ -49,6 +56,7 @@ State on disk (``work_dir``)::
     gen-NNN/selected.extxyz           the selected frames
     gen-NNN/state/<stage>.json        written atomically when the stage finishes
     gen-NNN/state/error.json          the last error of an unfinished stage
+    data/bootstrap/                   the bootstrap labels (like a generation's) and their state.json
     data/gen-NNN/full/<system>/set.NNN  the labels (each set written atomically; subtracted/ beside it with a table)
 
 A finished stage (its state file exists) is never repeated; an unfinished one is
@@ -71,9 +79,10 @@ import numpy as np
 from pydantic import Field, field_validator, model_validator
 
 from hydropimd.config import Settings
-from hydropimd.errors import InputError
+from hydropimd.errors import InputError, RunFailed
 from hydropimd.files import lock_directory, write_json_atomic
-from hydropimd.structures import StructureSettings
+from hydropimd.structures import StructureSettings, default_type_map
+from hydropimd.system import SystemSettings, merge_key
 from hydropimd.training.committee import data_folder
 
 STAGES = ("train", "explore", "select", "label")
@@ -88,11 +97,36 @@ PUBLISHED_PREFIX = "published:"
 _Strict = Settings
 
 
+class BootstrapConfig(_Strict):
+    """Initial data from scratch (DP-GEN's ``init_bulk``, Zhang et al. 2020): the exploration's start structures,
+    each perturbed ``frames`` times with dpdata's ``System.perturb`` and labelled by the loop's labeller."""
+
+    #: perturbed copies per start structure (DP-GEN's pert_numb is 30; a handful trains a first committee of a
+    #: small cell, and the generations then add what the MD visits)
+    frames: int = Field(30, ge=2)
+    #: each cell vector deformed by a random symmetric strain up to this fraction (DP-GEN's pert_box: 0.03)
+    cell_perturbation_fraction: float = Field(0.03, ge=0, lt=0.3)
+    #: RMS displacement of each atom, A.  DP-GEN's init_bulk uses 0.01 A and then ab initio MD; here the loop's
+    #: first exploration replaces that MD, so the rattle itself spans thermal amplitudes (hydrogen at 300 K: ~0.1 A)
+    atom_displacement_angstrom: float = Field(0.05, ge=0, lt=0.5)
+    #: seed of the perturbations (numpy's global generator, which dpdata draws from, is restored afterwards)
+    seed: int = 0
+
+
 class DataConfig(_Strict):
-    #: DeePMD npy data sets to start from (full labels when ``pair`` is given)
-    initial: list[str] = Field(min_length=1)
+    #: DeePMD npy data sets to start from (full labels when ``pair`` is given); may be empty with ``bootstrap``
+    initial: list[str] = Field(default_factory=list)
+    #: initial data made by the loop itself, labelled into ``work_dir/data/bootstrap`` before generation 0
+    bootstrap: BootstrapConfig | None = None
     #: pair table: the models learn full - pair and run MD with the table added (SPEC section 3)
     pair: str | None = None
+
+    @model_validator(mode="after")
+    def _some_data(self):
+        if not self.initial and self.bootstrap is None:
+            raise ValueError("no initial data: give data.initial (DeePMD data sets) or a [data.bootstrap] table "
+                             "(perturbed start structures labelled by the loop's labeller)")
+        return self
 
 
 class TrainingConfig(_Strict):
@@ -130,8 +164,6 @@ class ExploreConfig(_Strict):
     def _start(self):
         if self.structures and self.structure:
             raise ValueError("give either structures (a file) or [explore.structure], not both")
-        if not self.structures and not self.structure:
-            self.structure = StructureSettings()
         return self
 
 
@@ -159,8 +191,9 @@ class LabellerConfig(_Strict):
     #: reference: the potential standing in for DFT (and its pair table)
     model: str | None = None
     pair: str | None = None
-    #: dft: DFT settings file (default: the study's), pseudopotential folder, pw.x MPI ranks
-    settings: str | None = None
+    #: dft: DFT settings (a file, or a table of DFTSettings fields; default: the study's), pseudopotential folder,
+    #: pw.x MPI ranks
+    settings: str | dict | None = None
     pseudo_dir: str | None = None
     mpi: int = Field(1, ge=1)
     #: sets per generation; the last one is the generation's test split
@@ -190,6 +223,9 @@ class StopConfig(_Strict):
 
 class ActiveConfig(_Strict):
     work_dir: str
+    #: the system in one table: fills type_map, the exploration's start structure (unless given), data.pair,
+    #: labeller.settings and labeller.pseudo_dir (hydropimd.system)
+    system: SystemSettings | None = None
     #: the element of each atom type; default: the initial data's (hydropimd.data.systems.system_type_map), else
     #: the start structures' elements (by atomic number, H last)
     type_map: list[str] | None = None
@@ -199,6 +235,21 @@ class ActiveConfig(_Strict):
     select: SelectConfig
     labeller: LabellerConfig
     stop: StopConfig = Field(default_factory=StopConfig)
+
+    @model_validator(mode="after")
+    def _from_the_system(self):
+        system, lab = self.system, self.labeller
+        if system is not None:
+            if not self.explore.structures and self.explore.structure is None:
+                self.explore.structure = system.structure.model_copy()
+            self.type_map = merge_key("type_map", self.type_map, system.type_map, "type_map")
+            self.data.pair = merge_key("data.pair", self.data.pair, system.pair, "pair")
+            lab.settings = merge_key("labeller.settings", lab.settings, system.dft, "dft")
+            lab.pseudo_dir = merge_key("labeller.pseudo_dir", lab.pseudo_dir, system.pseudopotential_dir,
+                                       "pseudopotential_dir")
+        if not self.explore.structures and self.explore.structure is None:
+            raise ValueError("no start structure: give [system.structure], [explore.structure] or explore.structures")
+        return self
 
     def identity(self) -> dict:
         """What defines finished work: data, training and labeller (explore, select, stop may change between runs).
@@ -245,7 +296,7 @@ def load_config(config: str | os.PathLike | dict | ActiveConfig, base: str | os.
     cfg.work_dir = str((base / Path(cfg.work_dir).expanduser()).resolve())
     cfg.data.initial = [str(data_folder(_resolve(d, base, "initial data"))) for d in cfg.data.initial]
     cfg.data.pair = _resolve(cfg.data.pair, base, "pair table")
-    if cfg.type_map is None:
+    if cfg.type_map is None and cfg.data.initial:
         from hydropimd.data.systems import find_systems
 
         try:
@@ -258,15 +309,20 @@ def load_config(config: str | os.PathLike | dict | ActiveConfig, base: str | os.
         cfg.explore.structure.file = _resolve(cfg.explore.structure.file, base, "start structure file")
     lab = cfg.labeller
     lab.model, lab.pair = _resolve(lab.model, base, "labeller model"), _resolve(lab.pair, base, "labeller pair table")
-    lab.settings, lab.pseudo_dir = _resolve(lab.settings, base, "DFT settings"), _resolve(lab.pseudo_dir, base, "pseudopotentials")
+    if isinstance(lab.settings, str):
+        lab.settings = _resolve(lab.settings, base, "DFT settings")
+    lab.pseudo_dir = _resolve(lab.pseudo_dir, base, "pseudopotentials")
     from hydropimd.active.explore import load_grid
 
     load_grid(cfg.explore.grid)  # a bad grid fails now, not after the first training
     starts = _start_atoms(cfg)  # so does a bad start structure
+    elements = {s for atoms in starts for s in atoms.get_chemical_symbols()}
     if cfg.type_map is None:  # no initial data to read it from: the elements the loop will explore and label
-        from hydropimd.dft.settings import default_type_map
-
-        cfg.type_map = list(default_type_map({s for atoms in starts for s in atoms.get_chemical_symbols()}))
+        cfg.type_map = list(default_type_map(elements))
+    missing = sorted(elements - set(cfg.type_map))
+    if missing:
+        raise InputError(f"the start structures hold {', '.join(missing)}, which type_map {cfg.type_map} lacks "
+                         "(from the initial data or the config); add them to type_map or use data that has them")
     return cfg
 
 
@@ -362,8 +418,8 @@ def _start_structures(cfg: ActiveConfig, work: Path) -> Path:
 def _training_data(cfg: ActiveConfig, work: Path, g: int) -> tuple[list[str], list[str]]:
     """Data sets split into training and test, and those trained on whole (systems of a single set)."""
     data, whole = list(cfg.data.initial), []
-    for k in range(g):
-        label = stage_state(work, k, "label") or {}
+    labels = [bootstrap_state(work) or {}] + [stage_state(work, k, "label") or {} for k in range(g)]
+    for label in labels:
         whole += label.get("train_only", [])
         data += [s for s in label.get("systems", []) if s not in whole]
     return data, whole
@@ -423,7 +479,55 @@ def _stage_label(cfg, work, g, labeller, progress) -> dict:
     from hydropimd.active.select import read_candidates
 
     select = stage_state(work, g, "select")
-    structures = read_candidates(select["selected_file"])
+    return _label_in_sets(cfg, read_candidates(select["selected_file"]), data_dir(work, g), labeller, progress)
+
+
+def bootstrap_structures(starts: list, settings: BootstrapConfig) -> list:
+    """``settings.frames`` perturbed copies of each start structure (dpdata's ``System.perturb``: each cell vector
+    strained by up to ``cell_perturbation_fraction``, atoms displaced with RMS ``atom_displacement_angstrom``, A).
+
+    dpdata draws from numpy's global generator: it is seeded with ``settings.seed`` and restored afterwards, so the
+    structures are reproducible and nothing else's random stream changes.
+    """
+    import dpdata
+
+    state = np.random.get_state()
+    np.random.seed(settings.seed)
+    try:
+        frames = []
+        for atoms in starts:
+            perturbed = dpdata.System(atoms, fmt="ase/structure").perturb(
+                pert_num=settings.frames, cell_pert_fraction=settings.cell_perturbation_fraction,
+                atom_pert_distance=settings.atom_displacement_angstrom, atom_pert_style="normal")
+            frames += perturbed.to("ase/structure")
+    finally:
+        np.random.set_state(state)
+    return frames
+
+
+def bootstrap_state(work: Path) -> dict | None:
+    return _read_json(work / "data" / "bootstrap" / "state.json")
+
+
+def _bootstrap(cfg: ActiveConfig, work: Path, labeller, progress) -> None:
+    """Label the perturbed start structures into ``data/bootstrap`` once, before generation 0 (resumable: the
+    labeller skips what it labelled before a kill)."""
+    if cfg.data.bootstrap is None or bootstrap_state(work) is not None:
+        return
+    _report(progress, None, "bootstrap", "start")
+    t0 = time.time()
+    out = work / "data" / "bootstrap"
+    structures = bootstrap_structures(_start_atoms(cfg), cfg.data.bootstrap)
+    inner = (lambda info: progress({**info, "generation": None, "stage": "bootstrap"})) if progress else None
+    result = _label_in_sets(cfg, structures, out, labeller, inner)
+    if result["frames"] == 0:
+        raise RunFailed(f"no bootstrap structure could be labelled ({result['failed']} failed); read {out}")
+    write_json_atomic(out / "state.json", {"stage": "bootstrap", "started": t0, "wall_s": time.time() - t0, **result})
+    _report(progress, None, "bootstrap", "done")
+
+
+def _label_in_sets(cfg: ActiveConfig, structures: list, out: Path, labeller, progress) -> dict:
+    """Label ``structures`` into the data set ``out`` in ``labeller.sets_per_generation`` sets per system."""
     # several calls, one set per system each: the last set of a system is its held-out test split.
     # The selection is ordered (by E, or by grid point), so the sets interleave each composition's
     # frames: every set, the test split included, spans the whole range of the selection.
@@ -436,7 +540,6 @@ def _stage_label(cfg, work, g, labeller, progress) -> dict:
         chunks += [[] for _ in range(n_sets - len(chunks))]
         for k in range(n_sets):
             chunks[k] += members[k::n_sets]
-    out = data_dir(work, g)
     totals = {"labelled": 0, "skipped": 0, "failed": 0}
     systems: list[str] = []
     for k, chunk in enumerate(chunks):
@@ -470,7 +573,7 @@ def _make_labeller(cfg: ActiveConfig):
     return loop_labeller(cfg.labeller, pair=cfg.data.pair, type_map=cfg.type_map)
 
 
-def _report(progress, g: int, stage: str, event: str) -> None:
+def _report(progress, g: int | None, stage: str, event: str) -> None:
     if progress:
         progress({"generation": g, "stage": stage, "event": event})
 
@@ -507,6 +610,7 @@ def run_active(config, progress: Callable[[dict], None] | None = None, labeller=
     lock = lock_directory(work, f"{work} is used by another 'active run'; wait for it or use another work_dir")
     try:
         _check_identity(cfg, work)
+        _bootstrap(cfg, work, labeller, progress)
         runners = {"train": lambda g, p: _stage_train(cfg, work, g, p),
                    "explore": lambda g, p: _stage_explore(cfg, work, g, p),
                    "select": lambda g, p: _stage_select(cfg, work, g, p),
@@ -550,6 +654,24 @@ def run_active(config, progress: Callable[[dict], None] | None = None, labeller=
     return active_status(cfg)
 
 
+# ---------------------------------------------------------------- results
+def trained_committee(work_dir: str | os.PathLike) -> dict:
+    """The newest finished committee of a loop: ``models`` (member 0 first, the one its exploration ran), the
+    ``pair`` table they were trained against (None without one), and its ``generation``."""
+    work = Path(work_dir).expanduser().resolve()
+    stored = _read_json(work / "config.json")
+    if stored is None:
+        raise InputError(f"{work} is not an active-learning work directory (no config.json); give the work_dir of "
+                         "an 'active run'")
+    g, newest = 0, None
+    while gen_dir(work, g).is_dir():
+        newest = (g, stage_state(work, g, "train")) if stage_state(work, g, "train") else newest
+        g += 1
+    if newest is None:
+        raise InputError(f"{work} has no trained committee yet; run 'hydropimd active run' on its config first")
+    return {"generation": newest[0], "models": newest[1]["models"], "pair": stored["config"]["data"].get("pair")}
+
+
 # ---------------------------------------------------------------- status
 def active_status(config_or_dir) -> dict:
     """Per generation: stage reached, counts, accurate ratio, selection mode, errors; and why the loop stopped.
@@ -562,7 +684,8 @@ def active_status(config_or_dir) -> dict:
         if stored is None:
             raise InputError(f"{work} is not an active-learning work directory (no config.json); give the config or "
                              "the work_dir of an 'active run'")
-        cfg = ActiveConfig.model_validate(stored["config"])
+        # without [system]: its keys were copied into the stage tables and resolved there
+        cfg = ActiveConfig.model_validate({k: v for k, v in stored["config"].items() if k != "system"})
     else:
         cfg = load_config(config_or_dir)
         work = Path(cfg.work_dir)
@@ -602,5 +725,6 @@ def active_status(config_or_dir) -> dict:
     return {"work_dir": str(work), "generations": rows, "labelled_generations": labelled_gens,
             "labelled_frames": sum(r["labelled"] or 0 for r in rows), "stopped": stopped,
             # the labelled systems (a DFT labeller with a pair table also writes their subtracted twins)
-            "data": [str(d) for d in cfg.data.initial] + [s for r in rows if "label" in r["stages_done"]
+            "data": [str(d) for d in cfg.data.initial] + (bootstrap_state(work) or {}).get("systems", [])
+                    + [s for r in rows if "label" in r["stages_done"]
                                                           for s in stage_state(work, r["generation"], "label")["systems"]]}

@@ -149,7 +149,8 @@ def cmd_active_run(args) -> None:
     def progress(info: dict) -> None:
         if not args.quiet and info.get("event") in ("start", "done", "stop"):
             what = info["reason"] if info["event"] == "stop" else f"{info['stage']} {info['event']}"
-            output.stderr.print(f"generation {info['generation']}: {what}")
+            where = "initial data" if info["generation"] is None else f"generation {info['generation']}"
+            output.stderr.print(f"{where}: {what}")
 
     status = run_active(config, progress=progress)
     output.print_json(status) if args.json else _active_table(status)

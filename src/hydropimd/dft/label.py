@@ -280,7 +280,7 @@ def label_structures(
     elements = sorted({s for a in frames for s in a.get_chemical_symbols()})
     # no type map in the settings: the one OUT was written with, else the structures' (DFTSettings.with_type_map)
     settings = settings.with_type_map(elements, types=_written_type_map(Path(out)))
-    files = check_pseudopotentials(folder, {e: settings.pseudopotential(e) for e in elements}, settings.functional)
+    files = check_pseudopotentials(folder, {e: settings.pseudopotential(e, folder) for e in elements}, settings.functional)
     species = {e: read_species(p) for e, p in files.items()}
     ordered = [writer.sort_by_type(a, settings.type_map, fix=TYPE_MAP_FIX) for a in frames]
     baseline, pair_info = _pair_info(pair, elements)
@@ -502,7 +502,7 @@ def loop_labeller(table, pair: str | os.PathLike | None = None, type_map=None) -
         folder = locate_pseudo_dir(get("pseudo_dir"))
         settings = settings.with_type_map(types=type_map)  # no type map in the settings: the loop's, in its order
         types = list(type_map or settings.type_map)
-        check_pseudopotentials(folder, {e: settings.pseudopotential(e) for e in types}, settings.functional)
+        check_pseudopotentials(folder, {e: settings.pseudopotential(e, folder) for e in types}, settings.functional)
     except InputError as err:
         message = str(err)
         for flag, key in _LOOP_KEYS:

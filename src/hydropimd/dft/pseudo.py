@@ -81,9 +81,31 @@ def upf_header(path: Path) -> dict[str, str]:
     return dict(re.findall(r'(\w+)="([^"]*)"', match.group(1)))
 
 
+#: the PP_HEADER functional strings of each functional as ld1.x writes them
+UPF_FUNCTIONALS = {"PBE": {"PBE", "SLA-PW-PBX-PBC"}, "PZ": {"PZ", "LDA", "SLA-PZ-NOGX-NOGC", "SLA+PZ"}}
+
+
+def _made_for(header: dict[str, str], functional: str) -> bool:
+    qe_name = {"PBE": "PBE", "LDA": "PZ"}[functional]
+    return header.get("functional", "").replace(" ", "").upper() in UPF_FUNCTIONALS[qe_name]
+
+
+def folder_upf(folder: str | os.PathLike, element: str, functional: str) -> str | None:
+    """The name of the one UPF file in ``folder`` whose header is for ``element`` and ``functional`` (None when
+    there is none or more than one: then the choice is the user's)."""
+    matches = []
+    for path in sorted(Path(folder).glob("*.[Uu][Pp][Ff]")):
+        try:
+            header = upf_header(path)
+        except InputError:
+            continue
+        if header.get("element", "").strip() == element and _made_for(header, functional):
+            matches.append(path.name)
+    return matches[0] if len(matches) == 1 else None
+
+
 def check_pseudopotentials(folder: Path, files: dict[str, str], functional: str) -> dict[str, Path]:
     """Check that every element's file exists, is for that element and functional, and is readable by pw.x."""
-    qe_name = {"PBE": "PBE", "LDA": "PZ"}[functional]
     found = {}
     for element, name in files.items():
         path = folder / name
@@ -93,9 +115,7 @@ def check_pseudopotentials(folder: Path, files: dict[str, str], functional: str)
         header = upf_header(path)
         if header.get("element", "").strip() != element:
             raise InputError(f"{path} is for element '{header.get('element', '?').strip()}', not {element}")
-        upf_functional = header.get("functional", "").replace(" ", "").upper()
-        accepted = {"PBE": {"PBE", "SLA-PW-PBX-PBC"}, "PZ": {"PZ", "LDA", "SLA-PZ-NOGX-NOGC", "SLA+PZ"}}[qe_name]
-        if upf_functional not in accepted:
+        if not _made_for(header, functional):
             raise InputError(f"{path} was made for {header.get('functional')} but the labels use {functional}; "
                              "give the matching pseudopotentials or change 'functional'")
         long_lines = _count_long_lines(path)

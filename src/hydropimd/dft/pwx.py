@@ -137,7 +137,7 @@ def write_pw_input(path: Path, atoms: Atoms, settings: DFTSettings, pseudo_dir: 
             "electron_maxstep": settings.electron_maxstep,
         },
     }
-    pseudopotentials = {e: settings.pseudopotential(e) for e in sorted(set(atoms.get_chemical_symbols()))}
+    pseudopotentials = {e: settings.pseudopotential(e, pseudo_dir) for e in sorted(set(atoms.get_chemical_symbols()))}
     offset = (1, 1, 1) if settings.kpoint_shift else (0, 0, 0)
     with open(path, "w") as f:
         write_espresso_in(f, atoms, input_data=input_data, pseudopotentials=pseudopotentials, kpts=tuple(kpts), koffset=offset)

@@ -52,6 +52,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hydropimd.errors import InputError
+from hydropimd.structures import default_type_map  # noqa: F401  (the rule lives with the structures)
 
 #: pw.x's ``input_dft`` for each supported functional name (aliases accepted on input).
 FUNCTIONALS = {"PBE": "PBE", "LDA": "PZ"}
@@ -113,15 +114,20 @@ class DFTSettings:
     def input_dft(self) -> str:
         return FUNCTIONALS[self.functional]
 
-    def pseudopotential(self, element: str) -> str:
-        """The UPF file name used for ``element``: the settings' own, else pslibrary's (its collection names it)."""
+    def pseudopotential(self, element: str, folder: str | os.PathLike | None = None) -> str:
+        """The UPF file name used for ``element``: the settings' own, else pslibrary's (its collection names it),
+        else the one file of ``folder`` made for this element and functional (a folder of 'hydropimd dft pseudo'
+        is enough without the collection at hand)."""
         if element in self.pseudopotentials:
             return self.pseudopotentials[element]
-        from hydropimd.dft.pseudo import pslibrary_file
+        from hydropimd.dft.pseudo import folder_upf, pslibrary_file
 
         try:
             return pslibrary_file(element, self.functional)
         except InputError as err:
+            found = folder_upf(folder, element, self.functional) if folder is not None else None
+            if found:
+                return found
             raise InputError(f"no pseudopotential name for {element} with {self.functional} ({err}); add "
                              f'pseudopotentials = {{{element} = "FILE.UPF"}} to the --config file') from None
 
@@ -142,16 +148,6 @@ class DFTSettings:
         d = self.as_dict()
         d.pop("type_map")
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
-
-
-def default_type_map(elements) -> tuple[str, ...]:
-    """The type map of structures made of ``elements``: by atomic number, H last (LaH10: La, H; H3S: S, H)."""
-    from ase.data import atomic_numbers
-
-    unknown = sorted(e for e in set(elements) if e not in atomic_numbers)
-    if unknown:
-        raise InputError(f"unknown element(s) {', '.join(unknown)}; give type_map in the --config file")
-    return tuple(sorted(set(elements), key=lambda e: (e == "H", atomic_numbers[e])))
 
 
 def load_settings(config: str | os.PathLike | dict | None = None, **overrides) -> DFTSettings:

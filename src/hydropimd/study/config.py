@@ -53,13 +53,18 @@ from hydropimd.errors import InputError
 from hydropimd.md.grid import BeadList, PressureList, TemperatureList
 from hydropimd.md.settings import MDOptions
 from hydropimd.structures import StructureSettings
+from hydropimd.system import SystemSettings, merge_key
 
 PUBLISHED_PREFIX = "published:"
+#: ``model = "active:DIR"``: the newest committee of the active-learning loop in work directory DIR
+ACTIVE_PREFIX = "active:"
 #: [md] options that say where the forces are evaluated, not what is simulated: not part of a study's digest
 EXECUTION_ONLY_MD = ("lammps_clients", "threads_per_client", "ranks_per_client", "port", "bead_groups")
 
 
 class PotentialConfig(_Strict):
+    #: a DeePMD-kit model file (``published:REL`` by the data-location rule), or ``active:DIR``: member 0 of the
+    #: newest committee of the loop in DIR, its other members as ``committee`` and its pair table as ``pair``
     model: str
     pair: str | None = None
     #: training script of the model: when given, runs use its ``dp compress`` version (cached)
@@ -124,6 +129,8 @@ class ExecutionConfig(_Strict):
 
 
 class StudyConfig(_Strict):
+    #: the system (structure and pair table) in one table, instead of [structure] and potential.pair
+    system: SystemSettings | None = None
     potential: PotentialConfig
     #: the start structure; the grid's isotopes replace its isotope
     structure: StructureSettings = Field(default_factory=StructureSettings)
@@ -132,6 +139,16 @@ class StudyConfig(_Strict):
     md: MDOptions
     analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
     execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
+
+    @model_validator(mode="after")
+    def _from_the_system(self):
+        """[system] fills [structure] and potential.pair (runs and digests are those of the same stage keys)."""
+        if self.system is not None:
+            if "structure" in self.model_fields_set:
+                raise ValueError("[structure] and [system.structure] both given; keep one")
+            self.structure = self.system.structure.model_copy()
+            self.potential.pair = merge_key("potential.pair", self.potential.pair, self.system.pair, "pair")
+        return self
 
     @model_validator(mode="after")
     def _isotopes_from_the_grid(self):
@@ -157,7 +174,7 @@ class StudyConfig(_Strict):
         and how they are analysed ([analysis]) may change between calls without touching finished runs
         (the report is recomputed), so they are left out.
         """
-        payload = self.model_dump(exclude={"execution", "analysis"})
+        payload = self.model_dump(exclude={"execution", "analysis", "system"})  # [system]'s keys are copied in
         for key in EXECUTION_ONLY_MD:
             payload["md"].pop(key)
         return _hash(payload)
@@ -235,10 +252,30 @@ def load_config(path: str | os.PathLike | None, base: Path | None = None) -> tup
     path = Path(path) if path else Path(__file__).with_name("demo.toml")
     config = validate_settings(StudyConfig, read_settings_file(path, "study file"), str(path), "fix the study file")
     base = Path(base) if base else path.parent.resolve()
+    if config.potential.model.startswith(ACTIVE_PREFIX):
+        _from_active_loop(config.potential, base, path)
     if config.structure.file:  # relative to the study file, like every other path in it
         config.structure.file = str(resolve_path(config.structure.file, base))
     _check_inputs(config, base, path)
     return config, base
+
+
+def _from_active_loop(potential: PotentialConfig, base: Path, path: Path) -> None:
+    """``active:DIR`` replaced by the loop's newest committee (absolute paths) and its pair table."""
+    from hydropimd.active.loop import trained_committee
+
+    work = Path(potential.model[len(ACTIVE_PREFIX):]).expanduser()
+    try:
+        found = trained_committee(work if work.is_absolute() else base / work)
+    except InputError as err:
+        raise InputError(f"{path}: potential.model: {err}") from None
+    potential.model = found["models"][0]
+    potential.committee = potential.committee or found["models"][1:]
+    if potential.pair is None:
+        potential.pair = found["pair"]
+    elif found["pair"] is None or Path(resolve_path(potential.pair, base)).resolve() != Path(found["pair"]):
+        raise InputError(f"{path}: potential.pair differs from the table the loop's models learnt against "
+                         f"({found['pair']}); leave potential.pair out")
 
 
 def _check_inputs(config: StudyConfig, base: Path, path: Path) -> None:
