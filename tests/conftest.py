@@ -99,6 +99,7 @@ LONGEST_MODULES = ("tests/md/test_dynamics.py",                # 434 s
                    "tests/active/test_loop.py",                # 163, and 23 for test_report.py (one group)
                    "tests/active/test_report.py",
                    "tests/dft/test_dft_pwx.py",                # 159
+                   "tests/active/test_loop_h3s.py",            # 146 (measured alone, not in the suite)
                    "tests/active/test_loop_dft.py")            # 133
 
 
