@@ -53,8 +53,17 @@ def test_pair_names():
     sh, yh = dimer_spec("H-S", cutoff_angstrom=1.2), dimer_spec("Y-H", cutoff_angstrom=1.8)
     assert (sh.elements, sh.keyword, sh.basis, sh.ecp, sh.r_max) == (("S", "H"), "S_H", "def2-QZVPPD", None, 1.2)
     assert (yh.keyword, yh.ecp) == ("Y_H", "def2-QZVPPD") and yh.r_min == pytest.approx(0.4 * 1.8)
-    with pytest.raises(InputError, match="give its cutoff as --r-max"):
-        build_dimer_table("S-H", "unused.table")
+
+
+def test_new_pair_cutoff_is_the_dimer_bond_length(tmp_path):
+    """The default cutoff of a new pair is where its dimer curve has its minimum.  H2 is two electrons, where CCSD
+    is exact (full CI): its cc-pVTZ bond length is 0.7428 A (the study's H-H cutoff is 0.74 A); HeH is unbound."""
+    from hydropimd.errors import RunFailed
+    from hydropimd.pair.dimer import equilibrium_distance
+
+    assert equilibrium_distance("H-H", basis="cc-pVTZ", cache=False) == pytest.approx(0.7428, abs=5e-4)
+    with pytest.raises(RunFailed, match="no minimum of the dimer curve"):
+        equilibrium_distance("He-H", basis="def2-SVP", cache=False)
 
 
 def test_s_h_and_s_s_dimer_points():
@@ -146,7 +155,9 @@ def test_dimer_cli(tmp_path, full_table):
     assert report["keyword"] == "H_H" and report["comparison"]["max_abs_deviation_ev"] > 0
     assert figure.stat().st_size > 1000 and "H_H" in read_table(out)
     assert_one_line_error(dft_cli("pair", "dimer", "--pair", "La-Xq", "-o", out), "unknown pair 'La-Xq'")
-    assert_one_line_error(dft_cli("pair", "dimer", "--pair", "La-Y", "-o", out), "La-Y", "--r-max")  # a new pair
+    # a new pair without --r-max: its dimer's bond length; HeH has none (run-time failure, exit 3)
+    assert_one_line_error(dft_cli("pair", "dimer", "--pair", "He-H", "--basis", "def2-SVP", "-o", out,
+                                  env={"XDG_CACHE_HOME": str(tmp_path / "cache")}), "no minimum", "--r-max", status=3)
     assert_one_line_error(dft_cli("pair", "dimer", "--pair", "La-H", "--spin", "1", "-o", out), "--spin 1", "impossible")
     assert_one_line_error(dft_cli("pair", "dimer", "--pair", "H-H", "--r-min", "0.9", "-o", out), "--r-min < --r-max")
     assert_one_line_error(dft_cli("pair", "dimer", "--pair", "H-H", "--r-max", "1.0", "-o", out), "0.74 A cutoff")

@@ -90,6 +90,11 @@ DEF2_ECP_FROM_Z = 37
 R_MIN_FRACTION = 0.4
 NEW_PAIR_POINTS = 20
 NEW_PAIR_ROWS = 200
+#: the cutoff of a new pair unless given: the distance of its dimer curve's minimum, so that the baseline is the
+#: dimer's repulsive wall alone (zero from the bond length outwards).  The study's three cutoffs are their dimers'
+#: bond lengths: H-H 0.74 A (H2: 0.741 A), La-H 2.02 A (LaH: 2.03 A, Huber & Herzberg), La-La 2.72 A.  The minimum
+#: is searched on this grid, in units of the sum of the two covalent radii (ASE's, Cordero et al. 2008)
+MINIMUM_SCAN_FRACTIONS = tuple(np.round(np.linspace(0.6, 1.6, 11), 2))
 
 
 def dimer_spec(pair: str, cutoff_angstrom: float | None = None) -> DimerSpec:
@@ -112,6 +117,35 @@ def dimer_spec(pair: str, cutoff_angstrom: float | None = None) -> DimerSpec:
     r_max = float(cutoff_angstrom) if cutoff_angstrom else float("nan")
     return DimerSpec((a, b), f"{a}_{b}", "CCSD", basis, ecp, R_MIN_FRACTION * r_max, r_max, NEW_PAIR_POINTS,
                      NEW_PAIR_ROWS)
+
+
+def _parabola_vertex(r, e) -> float:
+    """The abscissa of the parabola through three points (r ascending, the middle one lowest)."""
+    a, b, _ = np.polyfit(r, e, 2)
+    return float(-b / (2 * a))
+
+
+def equilibrium_distance(pair: str, basis: str | None = None, spin: int | None = None, cache: bool = True) -> float:
+    """The bond length (A) of the isolated dimer at the pair's CCSD level: the default cutoff of a new pair.
+
+    CCSD on ``MINIMUM_SCAN_FRACTIONS`` x the sum of covalent radii, a parabola through the lowest point and its
+    two neighbours, then the same on three points a quarter of the grid step apart around that vertex (14 CCSD
+    points, cached like every dimer point).  :class:`RunFailed` when the scan has no interior minimum.
+    """
+    from ase.data import atomic_numbers, covalent_radii
+
+    spec = dimer_spec(pair)
+    radii = sum(float(covalent_radii[atomic_numbers[e]]) for e in spec.elements)
+    r = radii * np.array(MINIMUM_SCAN_FRACTIONS)
+    e = dimer_energies(pair, r, basis=basis, spin=spin, cache=cache)
+    k = int(np.argmin(e))
+    if k in (0, len(r) - 1):
+        raise RunFailed(f"{'-'.join(spec.elements)}: no minimum of the dimer curve between {r[0]:.2f} and {r[-1]:.2f} A "
+                        "(a repulsive or unbound state); give the cutoff as --r-max")
+    vertex = _parabola_vertex(r[k - 1:k + 2], e[k - 1:k + 2])
+    step = (r[1] - r[0]) / 4
+    fine = np.array([vertex - step, vertex, vertex + step])
+    return _parabola_vertex(fine, dimer_energies(pair, fine, basis=basis, spin=spin, cache=cache))
 
 
 def lowest_spin(spec: DimerSpec, basis: str) -> int:
@@ -414,6 +448,9 @@ def build_dimer_table(
     """
     spec = dimer_spec(pair, cutoff_angstrom=r_max)
     spin = lowest_spin(spec, basis or spec.basis) if spin is None else spin
+    if np.isnan(spec.r_max):  # a new pair without a cutoff: the dimer's bond length (MINIMUM_SCAN_FRACTIONS)
+        r_max = equilibrium_distance(pair, basis=basis, spin=spin, cache=cache)
+        spec = dimer_spec(pair, cutoff_angstrom=r_max)
     r_min, r_max, points, rows = _checked_range(spec, r_min, r_max, points, rows, basis, spin)
     compare, published = _section_to_compare(spec, compare)
     output = Path(output)
