@@ -185,3 +185,30 @@ def test_bcc_recorded_supercell_maps_to_the_cube(proto, cell, supercell):
     if np.size(supercell) != 9:  # diagonal multiples of either cell are found again from the shape alone
         inferred = find_pseudo_cubic_mapping(metric, n_sites, "bcc")
         assert inferred.misfit == pytest.approx(0, abs=1e-9) and inferred.a_angstrom == pytest.approx(3.2)
+
+
+def test_the_parent_lattice_comes_from_the_record_and_the_sites_from_the_heaviest_element(tmp_path):
+    """Without --lattice a bcc record (H3S) maps as bcc; LaBeH8's lattice sites are its La (Be fills the other fcc
+    sublattice); a run analysed from its table.csv alone names its atoms from its start structure, not from an
+    assumed LaH10 stoichiometry."""
+    from hydropimd.analysis.trajectory import _sites, read_cells
+    from hydropimd.structures import build_structure
+
+    h3s = build_structure("h3s", a=3.1, cell="conventional", supercell=(2, 2, 3))
+    record = describe_supercell(h3s)
+    g = metric_from_cells(h3s.cell.array)
+    assert mapping_for(g[None], _sites(h3s.get_chemical_symbols()), record).lattice == "bcc"
+    assert _sites(h3s.get_chemical_symbols()) == 24
+    labeh8 = build_structure("labeh8", cell="conventional")
+    assert _sites(labeh8.get_chemical_symbols()) == 4 and len(labeh8) == 40
+    mapping = mapping_for(metric_from_cells(labeh8.cell.array)[None], 4, describe_supercell(labeh8))
+    assert mapping.lattice == "fcc" and mapping.a_angstrom == pytest.approx(labeh8.cell.lengths()[0])
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "run.json").write_text(json.dumps({**record, "natoms": len(h3s)}))
+    write(run / "init.extxyz", h3s)
+    a, b, c, alpha, beta, gamma = h3s.cell.cellpar()
+    (run / "table.csv").write_text("step,time_ps,a,b,c,alpha,beta,gamma\n"
+                                   + "".join(f"{k},{k * 0.01},{a},{b},{c},{alpha},{beta},{gamma}\n" for k in range(3)))
+    series = read_cells(run / "table.csv")
+    assert series.n_sites == 24 and series.natoms == len(h3s)

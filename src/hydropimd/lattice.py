@@ -306,7 +306,7 @@ def find_pseudo_cubic_mapping(metric, n_sites: int | None = None, lattice: str =
     return PseudoCubicMapping(lattice, kind, tuple(int(v) for v in n), s, a, misfit, source)
 
 
-def mapping_for(metric, n_sites: int | None, metadata: dict | None = None, lattice: str = "fcc") -> PseudoCubicMapping:
+def mapping_for(metric, n_sites: int | None, metadata: dict | None = None, lattice: str | None = None) -> PseudoCubicMapping:
     """The mapping of a trajectory from its metric tensors (n, 3, 3) and run.json's cell record.
 
     run.json's ``supercell_matrix`` with ``cell_kind`` (recorded by the structure builder, see
@@ -317,10 +317,12 @@ def mapping_for(metric, n_sites: int | None, metadata: dict | None = None, latti
     names another lattice: the mapping is then inferred (said in ``source``).
 
     The reference is the time-averaged metric: orientation-free, and a shuttling
-    run averages towards the cube, which keeps the fit unambiguous.
+    run averages towards the cube, which keeps the fit unambiguous.  ``lattice`` None: run.json's
+    ``parent_lattice``, else fcc.
     """
     reference = np.asarray(metric, dtype=float).reshape(-1, 3, 3).mean(axis=0)
     metadata = metadata or {}
+    lattice = lattice or metadata.get("parent_lattice") or "fcc"  # not given: the recorded parent, else fcc
     kind, matrix, supercell = metadata.get("cell_kind"), metadata.get("supercell_matrix"), metadata.get("supercell")
     recorded_lattice = metadata.get("parent_lattice") or lattice
     note = None

@@ -45,7 +45,8 @@ def test_cell_table_and_figures(cli, run, tmp_path, capsys):
 
 
 def test_cell_from_table_csv(tmp_path, capsys, cli):
-    """A run directory with only table.csv: cells from its a, b, c, alpha, beta, gamma; sites from natoms (LaH10)."""
+    """A run directory with table.csv and its start structure (no trajectory): cells from its a, b, c, alpha, beta,
+    gamma; lattice sites from the start structure's atoms (its heaviest element)."""
     rng = np.random.default_rng(3)
     lengths, angles = shape_series(rng, 100, (90, 90, 90))
     simulation = 2 * lengths
@@ -53,6 +54,7 @@ def test_cell_from_table_csv(tmp_path, capsys, cli):
     rows += [f"{20 * i},{0.01 * i},{s[0]},{s[1]},{s[2]},{a[0]},{a[1]},{a[2]},0,0,0,0,0,0" for i, (s, a) in enumerate(zip(simulation, angles))]
     (tmp_path / "table.csv").write_text("\n".join(rows) + "\n")
     (tmp_path / "run.json").write_text(json.dumps({**RUN_JSON, "natoms": 352}))
+    write(tmp_path / "init.extxyz", build_lah10(supercell=2))
     cli("cell", tmp_path, "--json")
     report = json.loads(capsys.readouterr().out)
     assert report["classification"] == "cubic" and report["mapping"]["supercell"] == [2, 2, 2]

@@ -109,7 +109,7 @@ def test_thermal_motion_lowers_high_angle_peaks_by_the_debye_waller_factor(rng):
     positions = la.positions[None] + rng.normal(scale=u, size=(400, len(la), 3))
     cells = np.repeat(atoms.cell.array[None], 400, axis=0)
     mapping = find_pseudo_cubic_mapping(metric_from_cells(atoms.cell.array), len(la))
-    hot = powder_pattern(positions, cells, mapping, WAVELENGTH)["peaks"]
+    hot = powder_pattern(positions, cells, mapping, WAVELENGTH, "La")["peaks"]
     cold = la_pattern(atoms)["peaks"]
     # Diffuse scattering reaches the forbidden positions (100), (110), ... but is not listed as peaks.
     assert [p["hkl_family"] for p in hot] == [p["hkl_family"] for p in cold]

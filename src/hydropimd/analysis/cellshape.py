@@ -121,7 +121,7 @@ def _order_parameter(order) -> dict:
     }
 
 
-def cell_shape(metric, time_ps, n_sites: int | None = None, lattice: str = "fcc", metadata: dict | None = None,
+def cell_shape(metric, time_ps, n_sites: int | None = None, lattice: str | None = None, metadata: dict | None = None,
                threshold_deg: float = THRESHOLD_DEG, smooth_ps: float = SMOOTH_PS, significance: float = 0.01) -> dict:
     """Cell-shape report from simulation-cell metric tensors (angstrom^2, (n, 3, 3)) and times (ps).
 
@@ -164,13 +164,13 @@ def cell_shape(metric, time_ps, n_sites: int | None = None, lattice: str = "fcc"
     }
 
 
-def analyze_cell(source, discard_ps: float = 0.0, dt_ps: float | None = None, lattice: str = "fcc",
+def analyze_cell(source, discard_ps: float = 0.0, dt_ps: float | None = None, lattice: str | None = None,
                  threshold_deg: float = THRESHOLD_DEG, smooth_ps: float = SMOOTH_PS, significance: float = 0.01,
                  plot=None, progress=None) -> dict:
     """Cell lengths and angles of a run directory or trajectory file, mapped to the conventional cubic cell.
 
     ``discard_ps``: equilibration dropped from the start (ps); ``dt_ps``: time
-    between frames when the file has no time_ps; ``lattice``: fcc, bcc or sc;
+    between frames when the file has no time_ps; ``lattice``: fcc, bcc or sc (None: the recorded parent lattice, else fcc);
     ``threshold_deg``/``smooth_ps``: shuttling criterion; ``significance``:
     level of the classification tests; ``plot``: PNG or PDF path for angle traces.
     Returns a JSON-ready dict: ``classification``, ``angles_deg``,

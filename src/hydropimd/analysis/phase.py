@@ -117,7 +117,7 @@ def _row(run: Path, metadata: dict, report: dict) -> dict:
     }
 
 
-def analyze_phase(runs=(), study=None, discard_ps: float = 0.0, lattice: str = "fcc", threshold_deg: float = THRESHOLD_DEG,
+def analyze_phase(runs=(), study=None, discard_ps: float = 0.0, lattice: str | None = None, threshold_deg: float = THRESHOLD_DEG,
                   smooth_ps: float = SMOOTH_PS, significance: float = 0.01, plot=None, progress=None) -> dict:
     """Table of mean angles, errors and classifications of many runs, and transition pressures with uncertainties.
 

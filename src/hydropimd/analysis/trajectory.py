@@ -40,7 +40,7 @@ _PROPERTIES = re.compile(r'(?:^|\s)Properties\s*=\s*"?([^\s"]+)', re.IGNORECASE)
 class CellSeries:
     """Cells of a trajectory as metric tensors (angstrom^2, shape (n, 3, 3)) with times (ps).
 
-    ``n_sites``: number of lattice-forming (non-hydrogen) atoms, None when unknown;
+    ``n_sites``: number of lattice sites (atoms of the heaviest element, :func:`_sites`), None when unknown;
     ``metadata``: run.json (empty for a bare trajectory).
     """
 
@@ -195,8 +195,15 @@ def _read_table_cells(path: Path):
 
 
 def _sites(symbols) -> int:
+    """Lattice sites of the cubic parent: the atoms of the heaviest element (La in LaH10 and in LaBeH8, whose Be
+    fills the other fcc sublattice; S in H3S); all atoms when there is only hydrogen."""
+    from ase.data import atomic_numbers
+
     symbols = np.asarray(symbols)
-    return int(np.sum(~np.isin(symbols, HYDROGEN_SYMBOLS))) or len(symbols)
+    heavy = [s for s in set(symbols.tolist()) if s not in HYDROGEN_SYMBOLS]
+    if not heavy:
+        return len(symbols)
+    return int(np.sum(symbols == max(heavy, key=lambda s: atomic_numbers[s])))
 
 
 def read_cells(source, dt_ps: float | None = None, progress=None) -> CellSeries:
@@ -206,6 +213,8 @@ def read_cells(source, dt_ps: float | None = None, progress=None) -> CellSeries:
     if path.name == TABLE and path.parent.joinpath(RUN_METADATA).is_file() and path.suffix == ".csv":
         metric, times, steps = _read_table_cells(path)
         cell_source = f"{path} (cell parameters)"
+        start = path.parent / rundir.START  # the run's start structure names its atoms
+        symbols = np.array(_ase_frames(start, index="0:1")[0].get_chemical_symbols()) if start.is_file() else None
     elif path.suffix in (".extxyz", ".xyz"):
         cells, times, steps, symbols = _read_extxyz_cells(path, progress)
         metric = metric_from_cells(np.array(cells)) if cells else np.zeros((0, 3, 3))
@@ -226,9 +235,6 @@ def read_cells(source, dt_ps: float | None = None, progress=None) -> CellSeries:
     time_ps, time_source = _times(times, steps, n, metadata, dt_ps)
     natoms = len(symbols) if symbols is not None else metadata.get("natoms")
     n_sites = _sites(symbols) if symbols is not None else None
-    if n_sites is None and natoms and int(natoms) % 11 == 0:
-        n_sites = int(natoms) // 11  # table.csv alone: assume LaH10 (11 atoms per La), as the run metadata cannot say
-        cell_source += "; lattice sites from natoms assuming LaH10"
     return CellSeries(str(source), metric, time_ps, time_source, cell_source, n_sites, natoms, metadata)
 
 

@@ -252,7 +252,7 @@ def _debye(frac, cells, wavelength, centres, symbol, lp, sigma_q, progress):
     return pattern, r_max
 
 
-def powder_pattern(positions, cells, mapping: PseudoCubicMapping, wavelength_angstrom: float, element: str | None = "La",
+def powder_pattern(positions, cells, mapping: PseudoCubicMapping, wavelength_angstrom: float, element: str | None = None,
                    two_theta_range_deg=(2.0, 20.0), step_deg: float = 0.005, fwhm_deg: float = 0.03,
                    method: str = "reciprocal", lorentz_polarization_factor: bool = True, min_relative_intensity: float = 0.1,
                    progress=None, symbols=None) -> dict:
@@ -271,6 +271,8 @@ def powder_pattern(positions, cells, mapping: PseudoCubicMapping, wavelength_ang
     _check_options(wavelength_angstrom, two_theta_range_deg, step_deg, fwhm_deg, method)
     positions = np.asarray(positions, dtype=float)
     cells = np.asarray(cells, dtype=float)
+    if symbols is None and element is None:
+        raise InputError("powder_pattern needs the atoms' symbols or one element for all of them")
     symbols = np.full(positions.shape[1], element, dtype=object) if symbols is None else np.asarray(symbols, dtype=object)
     if len(symbols) != positions.shape[1]:
         raise InputError(f"{len(symbols)} symbols for {positions.shape[1]} atoms")
@@ -359,7 +361,7 @@ def _debye_peaks(pattern, centres, frac0, cells, mapping, wavelength, min_relati
 def analyze_xrd(sources, wavelength_angstrom: float, element: str | None = None, two_theta_min_deg: float = 2.0,
                 two_theta_max_deg: float = 20.0, step_deg: float = 0.005, fwhm_deg: float = 0.03, method: str = "reciprocal",
                 lorentz_polarization_factor: bool = True, discard_ps: float = 0.0, dt_ps: float | None = None,
-                lattice: str = "fcc", plot=None, progress=None) -> dict:
+                lattice: str | None = None, plot=None, progress=None) -> dict:
     """Powder pattern of the heavy sublattice (``element`` None: all non-hydrogen atoms; else that species) of each
     run directory, trajectory or structure file in ``sources``.
 

@@ -37,7 +37,8 @@ def _pm(values, errors, digits: int = 4) -> str:
 
 def _shape_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--discard-ps", type=float, default=0.0, help="equilibration to drop from the start, ps (default 0)")
-    p.add_argument("--lattice", choices=["fcc", "bcc", "sc"], default="fcc", help="cubic lattice of the heavy atoms (default fcc)")
+    p.add_argument("--lattice", choices=["fcc", "bcc", "sc"],
+                   help="cubic lattice of the heavy atoms (default: the run's recorded parent lattice, else fcc)")
     p.add_argument("--threshold-deg", type=float, default=1.0,
                    help="shuttling: a frame is distorted when its smoothed largest |angle - 90| exceeds this (default 1)")
     p.add_argument("--smooth-ps", type=float, default=0.5, help="shuttling: moving-average window, ps (default 0.5)")
@@ -222,7 +223,8 @@ def add_commands(commands) -> None:
     p.add_argument("--no-lp", action="store_true", help="no Lorentz-polarisation factor")
     p.add_argument("--discard-ps", type=float, default=0.0, help="equilibration to drop from the start, ps (default 0)")
     p.add_argument("--dt-ps", type=float, help="time between frames, ps, when the file has no time_ps")
-    p.add_argument("--lattice", choices=["fcc", "bcc", "sc"], default="fcc", help="cubic lattice for hkl (default fcc)")
+    p.add_argument("--lattice", choices=["fcc", "bcc", "sc"],
+                   help="cubic lattice for hkl (default: the run's recorded parent lattice, else fcc)")
     p.set_defaults(func=cmd_analyze_xrd)
 
     p = _common(actions.add_parser("phase", help="many runs: table, transition pressures, phase diagram"))

@@ -485,11 +485,14 @@ def build_dimer_table(
 
 
 def _nelectrons(element: str, basis: str) -> int:
-    """Electrons PySCF keeps for ``element`` (La with a def2 basis: 11, the ECP replaces 46)."""
+    """Electrons PySCF keeps for ``element``: all of them, less the core of the def2 ECP that a def2 basis brings
+    from Rb on (``DEF2_ECP_FROM_Z``; PySCF's own ECP tables: La 46, Y 28)."""
     from ase.data import atomic_numbers
 
     z = atomic_numbers[element]
-    if element == "La" and basis.lower().startswith("def2"):
-        return z - 46
+    if z >= DEF2_ECP_FROM_Z and basis.lower().startswith("def2"):
+        from pyscf.gto.basis import load_ecp
+
+        return z - int(load_ecp(basis, element)[0])
     return z
 
