@@ -30,8 +30,10 @@ qe:
 # ~1.07 cores (user 35 min in 33 min of wall time), so one worker leaves a core idle.
 # Each module stays on one worker (tests/conftest.py).
 TEST_WORKERS ?= 2
+# extra pytest options, e.g. PYTEST_ARGS=--durations=40 to see where the time goes
+PYTEST_ARGS ?=
 test: install qe
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder $(PYTEST_ARGS)
 
 # The main job: the shipped demo study (classical N = 352 LaH10, 300 K, 80-220 GPa, ~15 min on
 # 2 cores), report in ./demo-report/.  A killed demo resumes where it stopped.

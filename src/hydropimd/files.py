@@ -51,6 +51,10 @@ def write_json_atomic(path: str | os.PathLike, payload, indent: int = 1) -> Path
     return write_text_atomic(path, json.dumps(payload, indent=indent, default=str))
 
 
+#: the file a directory's lock is taken on (kept: removing it while locked would let a second lock succeed)
+LOCK_FILE = ".lock"
+
+
 def lock_directory(directory: str | os.PathLike, busy_message: str) -> IO:
     """Take an exclusive lock on ``directory`` (created if needed); keep the returned handle open while working.
 
@@ -58,7 +62,7 @@ def lock_directory(directory: str | os.PathLike, busy_message: str) -> IO:
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    handle = open(directory / ".lock", "w")
+    handle = open(directory / LOCK_FILE, "w")
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

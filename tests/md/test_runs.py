@@ -148,3 +148,34 @@ def test_an_exploding_cell_stops_with_the_step_and_keeps_what_was_done(tmp_path,
     with pytest.raises(RunFailed, match=r"exploded .*rerun with --force \(the \d+ rows written so far stay"):
         run_md(lah10_44, lah10_settings(checkpoint_stride=300, **settings), tmp_path / "rows")
     assert len(read_table(tmp_path / "rows")["step"]) >= 1
+
+
+def test_one_process_advances_a_run_at_a_time(tmp_path):
+    """A second ``md run --resume`` (or ``md advance``, or ``--force``) of a run being advanced is refused in one
+    line and writes nothing: before the lock, both ran and table.csv got every row twice, out of order."""
+    from hydropimd.md.settings import MDSettings
+    from hydropimd.structures import build_lah10
+
+    settings = MDSettings(model="", einstein_frequency_thz=20.0, temperature_k=300, ensemble="nvt", steps=200000,
+                          stride=10, checkpoint_stride=1000)
+    run = tmp_path / "run"
+    MDRun(run).create(build_lah10(cell="primitive"), settings)
+    first = subprocess.Popen([sys.executable, "-m", "hydropimd", "md", "run", "--resume", "--out", str(run), "--quiet"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and len((run / "table.csv").read_text().splitlines()) < 5:
+        time.sleep(0.05)
+    try:
+        assert first.poll() is None, first.stderr.read()
+        second = run_cli("md", "run", "--resume", "--out", run, "--quiet")
+        assert second.returncode == 2 and "being advanced by another process" in second.stderr, second.stderr
+        by_hand = run_cli("md", "advance", run, "--quiet")
+        assert by_hand.returncode == 2 and "being advanced by another process" in by_hand.stderr, by_hand.stderr
+        with pytest.raises(Exception, match="being advanced by another process"):
+            MDRun(run).create(build_lah10(cell="primitive"), settings, force=True)
+        assert first.poll() is None  # the first run was not disturbed
+    finally:
+        os.killpg(first.pid, signal.SIGINT)
+        first.wait(60)
+    steps = list(read_table(run)["step"])
+    assert len(steps) >= 4 and steps == list(range(10, 10 * len(steps) + 1, 10))  # each row once, in order

@@ -33,7 +33,7 @@ from ase import Atoms
 from ase.io import read, write
 
 from hydropimd.errors import HydropimdError, InputError, RunFailed
-from hydropimd.files import write_json_atomic
+from hydropimd.files import lock_directory, write_json_atomic
 from hydropimd.md import rundir
 from hydropimd.md.guard import check_configurations
 from hydropimd.md.ipi_driver import FORCE_SECONDS_KEY
@@ -84,7 +84,12 @@ class MDRun:
         if self.meta_file.exists() or self.state_file.exists():
             if not force:
                 raise InputError(f"{self.dir} already holds a run; use --resume to continue it or --force to replace it")
-            self.discard()
+            busy = lock_directory(self.dir, f"{self.dir} is being advanced by another process; wait for it to end "
+                                            "(or stop it) before replacing it")
+            try:
+                self.discard()
+            finally:
+                busy.close()
         self.dir.mkdir(parents=True, exist_ok=True)
         (self.dir / rundir.CHECKPOINTS).mkdir()
         write(self.dir / rundir.START, atoms, format="extxyz")

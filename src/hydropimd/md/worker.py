@@ -14,6 +14,7 @@ Nobody reads another process's text output.  The local study pool, exploration,
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import json
 import os
 import signal
@@ -24,11 +25,13 @@ from pathlib import Path
 from typing import Callable
 
 from hydropimd.errors import HydropimdError, RunFailed, error_from_record, error_record
-from hydropimd.files import write_json_atomic
+from hydropimd.files import LOCK_FILE, lock_directory, write_json_atomic
 from hydropimd.md import rundir
 
 #: the parent's pid, given to a worker that must not outlive it (kill -9 of the parent ends the worker too)
 PARENT_ENV = "HYDROPIMD_PARENT_PID"
+#: the descriptor of the run's lock that a worker inherits from the parent that took it (see :func:`lock_run`)
+LOCK_FD_ENV = "HYDROPIMD_RUN_LOCK_FD"
 #: how often progress.json is rewritten and polled, s: often enough for a progress bar, rare enough to cost nothing
 PROGRESS_INTERVAL_S = 0.5
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
@@ -50,15 +53,40 @@ def worker_command(run_dir: str | os.PathLike, python: str = sys.executable) -> 
     return [python, "-m", "hydropimd", "md", "advance", str(run_dir), "--quiet"]
 
 
+def lock_run(run_dir: str | os.PathLike):
+    """The exclusive lock on a run directory (:func:`hydropimd.files.lock_directory`): one process advances a
+    run at a time.  Two ``md run --resume`` of one directory at once wrote every row twice before it."""
+    return lock_directory(run_dir, f"{run_dir} is being advanced by another process; wait for it to end (or stop "
+                                   "it) before running or resuming it again")
+
+
+def _holds_run_lock(run_dir: str | os.PathLike) -> bool:
+    """Whether this process inherited the lock of ``run_dir`` from the parent that started it (:func:`start_worker`)."""
+    fd = os.environ.get(LOCK_FD_ENV)
+    try:
+        same = fd is not None and os.fstat(int(fd)).st_ino == os.stat(Path(run_dir) / LOCK_FILE).st_ino
+        if same:
+            fcntl.flock(int(fd), fcntl.LOCK_EX | fcntl.LOCK_NB)  # the inherited description holds it: no-op
+        return same
+    except (OSError, ValueError):
+        return False
+
+
 def start_worker(run_dir: str | os.PathLike) -> subprocess.Popen:
     """Start the process that advances ``run_dir``, its output going to the run's worker.log; it ends when this
-    process dies."""
-    env = {**os.environ, **thread_settings(run_dir), PARENT_ENV: str(os.getpid())}
-    for name in (rundir.FAILED, rundir.PROGRESS):  # the last call's: never taken for this one's
-        (Path(run_dir) / name).unlink(missing_ok=True)
-    # its text (TensorFlow's start-up notices, a crash's traceback) is kept for people, read by no program
-    with open(Path(run_dir) / rundir.WORKER_LOG, "ab") as log:
-        return subprocess.Popen(worker_command(run_dir), env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+    process dies.  The run's lock is taken first (InputError when another process advances it) and handed to
+    the worker, which holds it until it ends."""
+    lock = lock_run(run_dir)
+    try:
+        env = {**os.environ, **thread_settings(run_dir), PARENT_ENV: str(os.getpid()), LOCK_FD_ENV: str(lock.fileno())}
+        for name in (rundir.FAILED, rundir.PROGRESS):  # the last call's: never taken for this one's
+            (Path(run_dir) / name).unlink(missing_ok=True)
+        # its text (TensorFlow's start-up notices, a crash's traceback) is kept for people, read by no program
+        with open(Path(run_dir) / rundir.WORKER_LOG, "ab") as log:
+            return subprocess.Popen(worker_command(run_dir), env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                    pass_fds=(lock.fileno(),))
+    finally:
+        lock.close()  # the worker's inherited descriptor keeps the lock until the worker ends
 
 
 def wait_for_worker(process: subprocess.Popen, run_dir: str | os.PathLike,
@@ -121,6 +149,7 @@ def advance_here(run_dir: str | os.PathLike, progress: Callable[[dict], None] | 
     signal.signal(signal.SIGTERM, _interrupt)  # a batch system's walltime: record it, like Ctrl-C
     run = MDRun(run_dir)
     run.state()  # not a run directory: InputError before anything is written
+    lock = None if _holds_run_lock(run_dir) else lock_run(run_dir)  # busy: InputError, nothing written
     reporter = _ProgressFile(Path(run_dir), progress)
     try:
         return run.advance(progress=reporter)
@@ -136,6 +165,8 @@ def advance_here(run_dir: str | os.PathLike, progress: Callable[[dict], None] | 
         raise
     finally:
         reporter.flush()
+        if lock is not None:
+            lock.close()
 
 
 def _record_failure(run, record: dict) -> None:

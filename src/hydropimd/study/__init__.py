@@ -53,14 +53,24 @@ def run_study(config: str | os.PathLike | None, directory: str | os.PathLike, fo
 
     Runs that fail are in the summary (``ran``: status "failed" with the reason; also in their failed.json).
     """
-    study, text = _open(config, directory)
-    study.prepare(text, force=force)
-    if study.config.execution.mode == "dpdispatcher":
-        from hydropimd.study.cluster import run_on_cluster
+    from hydropimd.files import LOCK_FILE, lock_directory
 
-        results = run_on_cluster(study, progress=progress)
-    else:
-        results = study.run_local(progress=progress)
+    study, text = _open(config, directory)  # a bad config fails before the directory exists
+    fresh = not study.dir.exists()
+    lock = lock_directory(study.dir, f"{study.dir} is used by another 'study run'; wait for it or use another --dir")
+    try:
+        study.prepare(text, force=force)
+        if study.config.execution.mode == "dpdispatcher":
+            from hydropimd.study.cluster import run_on_cluster
+
+            results = run_on_cluster(study, progress=progress)
+        else:
+            results = study.run_local(progress=progress)
+    finally:
+        lock.close()
+        if fresh and [p.name for p in study.dir.iterdir()] == [LOCK_FILE]:  # refused before writing: leave nothing
+            (study.dir / LOCK_FILE).unlink()
+            study.dir.rmdir()
     status = study.status()
     summary = {"study": str(study.dir), "ran": results, "status": status}
     if any(row["status"] == "done" for row in status):
