@@ -72,9 +72,23 @@ def test_refuses_to_overwrite_a_run(tmp_path, published, lah10_44):
     summary = json.loads(done.stdout)
     assert summary["steps_done"] == summary["steps"] == 20 and summary["seconds_per_step"] > 0
     assert (tmp_path / "run" / "table.csv").read_text() == rows
+    # a resumed run keeps its settings: a changed one is refused with the stored value, an equal one is fine,
+    # more steps extend it
+    changed = run_cli("md", "run", "--resume", "--out", tmp_path / "run", "--temperature", "100", "--seed", "3",
+                      "--pressure-gpa", "150", "--quiet")
+    assert changed.returncode == 2 and "Traceback" not in changed.stderr
+    assert "--temperature-k 100.0 (the run has 300.0)" in changed.stderr and "--seed 3" in changed.stderr
+    assert "--pressure-gpa" not in changed.stderr
+    fewer = run_cli("md", "run", "--resume", "--out", tmp_path / "run", "--steps", "10", "--quiet")
+    assert fewer.returncode == 2 and "fewer than the 20 steps" in fewer.stderr
+    longer = run_cli("md", "run", "--resume", "--out", tmp_path / "run", "--steps", "30", "--temperature", "300",
+                     "--json")
+    assert longer.returncode == 0, longer.stderr
+    assert "extending the run to 30 steps" in longer.stderr and json.loads(longer.stdout)["steps_done"] == 30
+    assert (tmp_path / "run" / "table.csv").read_text().startswith(rows)
     meta = MDRun(tmp_path / "run").meta
     assert meta["natoms"] == 44 and meta["isotope"] == "H" and meta["cell_kind"] == "conventional"
-    assert meta["timings"]["steps_done"] == 20 and meta["timings"]["wall_seconds"] > 0
+    assert meta["timings"]["steps_done"] == 30 and meta["timings"]["wall_seconds"] > 0
     assert (tmp_path / "run" / "input.xml").read_text().count("mode='flexible'") == 1
 
 

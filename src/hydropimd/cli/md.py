@@ -28,11 +28,9 @@ def cmd_md_run(args) -> None:
     given = {name: value for name, value in vars(args).items()
              if name in _settings_fields() and value is not None and value is not False}
     if args.resume:
-        if given:
-            raise InputError(f"--resume continues a run with its stored settings; drop "
-                             f"{', '.join('--' + k.replace('_', '-') for k in sorted(given))}")
+        steps = _resume_changes(args.out, given, args.quiet)
         with _progress(args.quiet) as update:
-            summary = resume_md(args.out, progress=update)
+            summary = resume_md(args.out, progress=update, steps=steps)
     else:
         missing = [flag for flag, ok in (("--structure", args.structure), ("--temperature", "temperature_k" in given))
                    if not ok]
@@ -44,6 +42,35 @@ def cmd_md_run(args) -> None:
         with _progress(args.quiet) as update:
             summary = run_md(args.structure, settings, args.out, force=args.force, progress=update)
     _print_summary(args, summary)
+
+
+def _resume_changes(out: str, given: dict, quiet: bool) -> int | None:
+    """The new total of steps when ``--steps`` extends the run; options equal to the stored ones are accepted,
+    any other difference is refused, naming each option with its stored value (the run continues its own
+    trajectory: a changed temperature, seed or bead count would make it another run)."""
+    from hydropimd.md.rundir import read_metadata
+
+    if not given:
+        return None
+    stored = read_metadata(out).get("settings", {})
+    changed = {k: v for k, v in given.items() if k != "steps" and _differs(stored.get(k), v)}
+    if changed:
+        listed = ", ".join(f"--{k.replace('_', '-')} {v} (the run has {stored.get(k)})" for k, v in sorted(changed.items()))
+        raise InputError(f"--resume continues a run with its stored settings; {listed} would make it another run: "
+                         f"drop them, or start a new run with --out elsewhere (or --force)")
+    if "steps" in given and given["steps"] != stored.get("steps"):
+        output.note(f"extending the run to {given['steps']} steps (it had {stored.get('steps')})", quiet)
+        return given["steps"]
+    return None
+
+
+def _differs(stored, given) -> bool:
+    if isinstance(stored, float) or isinstance(given, float):
+        try:
+            return abs(float(stored) - float(given)) > 1e-12 * max(abs(float(stored)), 1.0)
+        except (TypeError, ValueError):
+            return True
+    return stored != given
 
 
 def cmd_md_advance(args) -> None:

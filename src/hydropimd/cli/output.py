@@ -54,6 +54,12 @@ def warning(message: str, console: Console = stderr) -> None:
     console.print(f"[yellow]warning:[/] {escape(message)}", soft_wrap=True)
 
 
+def note(message: str, quiet: bool = False) -> None:
+    """A one-line remark on stderr (what a command did besides its result), silent under --quiet."""
+    if not quiet:
+        stderr.print(escape(message), soft_wrap=True)
+
+
 @contextmanager
 def progress_bar(description: str, quiet: bool):
     """Yields ``update(done, total)``; draws a rich progress bar on stderr unless ``quiet``."""

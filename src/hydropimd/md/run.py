@@ -121,6 +121,18 @@ class MDRun:
             path = self.dir / name
             shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
 
+    def extend(self, steps: int) -> None:
+        """Set the run's total to ``steps`` (run.json); fewer steps than already done is refused."""
+        busy = lock_directory(self.dir, f"{self.dir} is being advanced by another process; extend it once that ends")
+        try:
+            meta, done = self.meta, self.state()["step"]
+            if steps < done:
+                raise InputError(f"--steps {steps} is fewer than the {done} steps this run has done; give at least {done}")
+            meta["settings"]["steps"] = steps
+            write_json_atomic(self.meta_file, meta)
+        finally:
+            busy.close()
+
     def _socket_name(self) -> str:
         # unix socket paths are limited to ~100 characters: a short name unique to this run
         return f"hydropimd-{os.getpid()}-{time.time_ns() % 10**9}"
@@ -408,7 +420,10 @@ def _load_simulation(run: MDRun, settings: MDSettings, state: dict):
     if settings.engine == "lammps" and not settings.port:
         Path(SOCKET_PREFIX + run.meta["socket"]).unlink(missing_ok=True)  # left behind by a killed run
     try:
-        xml = io.StringIO(_with_this_driver(source.read_text()))
+        # the run's own total, which an extended run (resume --steps) has raised past the checkpoint's
+        text = re.sub(r"<total_steps>\s*\d+\s*</total_steps>", f"<total_steps>{settings.steps}</total_steps>",
+                      _with_this_driver(source.read_text()))
+        xml = io.StringIO(text)
         sim = Simulation.load_from_xml(xml, custom_verbosity="quiet", post_init_hook=no_ipi_outputs)
     finally:
         os.chdir(cwd)
@@ -483,11 +498,15 @@ def run_md(
     return _advance_or_discard(run, progress)
 
 
-def resume_md(out: str | os.PathLike, progress: Callable[[dict], None] | None = None) -> dict:
-    """Continue a run from its last checkpoint (after a kill, a crash or an earlier ``stop_after_steps``)."""
+def resume_md(out: str | os.PathLike, progress: Callable[[dict], None] | None = None, steps: int | None = None) -> dict:
+    """Continue a run from its last checkpoint (after a kill, a crash or an earlier ``stop_after_steps``);
+    ``steps`` larger than the stored total extends the run (the only setting a resumed run may change: the
+    others define the trajectory already written)."""
     run = MDRun(out)
     if not run.state_file.exists():
         raise InputError(f"{out} is not a hydropimd run directory (no {rundir.STATE})")
+    if steps is not None:
+        run.extend(steps)
     return _advance_or_discard(run, progress)
 
 
