@@ -10,7 +10,7 @@ from ase.neighborlist import neighbor_list
 from hydropimd.errors import InputError
 from hydropimd.structures import (
     DEUTERIUM_MASS, STUDY_CELLS, StructureSettings, build_lah10, build_structure, describe_supercell, hydrogen_isotope,
-    prototypes, read_structure, strain_matrix,
+    prototypes, read_structure, strain_matrix, structure_problem,
 )
 from tests.conftest import run_cli
 
@@ -113,12 +113,26 @@ def test_deuterium_masses_survive_the_file(tmp_path):
         (dict(x=0.25), "between 0.25 and 0.75"),
         (dict(x=0.9), "between 0.25 and 0.75"),
         (dict(x=0.5), "special positions"),
+        (dict(a=0.5), r"a = 0.5 A: atoms \d+ \(\w+\) and \d+ \(\w+\) are 0.\d+ A apart"),
     ],
 )
 @pytest.mark.filterwarnings("error")  # one line, no warning printed before it
 def test_bad_structure_input(kwargs, words):
     with pytest.raises(InputError, match=words):
         build_lah10(**kwargs)
+
+
+def test_structure_problems_name_the_closest_pair():
+    """The minimum-distance rule: half the covalent-radii sum (H-H 0.31 A), periodic images included; NaN found."""
+    assert structure_problem(build_lah10(a=4.6)) is None  # LaH10 near 300 GPa: H-H ~1.0 A
+    hh = Atoms("H2", positions=[(0, 0, 0), (0.3, 0, 0)], cell=np.eye(3) * 5, pbc=True)
+    assert "atoms 0 (H) and 1 (H) are 0.300 A apart, closer than 0.31 A" in structure_problem(hh)
+    assert structure_problem(Atoms("H2", positions=[(0, 0, 0), (0.32, 0, 0)], cell=np.eye(3) * 5, pbc=True)) is None
+    image = Atoms("H2", positions=[(0.05, 0, 0), (4.8, 0, 0)], cell=np.eye(3) * 5, pbc=True)  # 0.25 A across the face
+    assert "0.250 A apart" in structure_problem(image)
+    broken = build_lah10()
+    broken.positions[3, 2] = np.inf
+    assert "non-finite" in structure_problem(broken)
 
 
 @pytest.mark.parametrize("cell, supercell, matrix, natoms", [

@@ -24,7 +24,7 @@ import numpy as np
 from ase import Atoms
 from ase.build import make_supercell
 from ase.io import read
-from ase.data import atomic_masses, atomic_numbers
+from ase.data import atomic_masses, atomic_numbers, covalent_radii
 from ase.geometry import cellpar_to_cell
 from ase.spacegroup import crystal
 from pydantic import AliasChoices, Field, model_serializer, model_validator
@@ -52,6 +52,34 @@ def default_type_map(elements) -> tuple[str, ...]:
     if unknown:
         raise InputError(f"unknown element(s) {', '.join(unknown)}; give type_map in the configuration")
     return tuple(sorted(set(elements), key=lambda e: (e == "H", atomic_numbers[e])))
+
+
+#: the closest two atoms may be, as a fraction of the sum of their covalent radii (ASE's, Cordero et al., Dalton
+#: Trans. 2832 (2008)): H-H 0.31 A, S-H 0.67 A, La-H 1.19 A.  Far below any bond of a compressed hydride (H2: 0.74 A;
+#: LaH10's H-H at 300 GPa: ~1.0 A) and above the distances at which a structure is broken (an H pair 0.1 A apart
+#: gave pw.x -159 eV/atom and 1414 eV/A; a pair-table baseline starts near 0.4-0.5 A for H-H).
+MIN_DISTANCE_FRACTION = 0.5
+
+
+def structure_problem(atoms: Atoms, fraction: float = MIN_DISTANCE_FRACTION) -> str | None:
+    """What makes ``atoms`` unphysical, in words, or None: non-finite positions or cell, or two atoms closer than
+    ``fraction`` x the sum of their covalent radii (:data:`MIN_DISTANCE_FRACTION`; periodic images included)."""
+    from ase.neighborlist import neighbor_list
+
+    if not np.all(np.isfinite(atoms.positions)) or not np.all(np.isfinite(atoms.cell.array)):
+        return "it has non-finite (NaN or infinite) positions or cell vectors"
+    if len(atoms) == 0 or (atoms.pbc.any() and atoms.cell.rank < 3):
+        return None  # nothing to measure; the callers' own checks name a missing cell
+    radii = covalent_radii[atoms.numbers]
+    i, j, d = neighbor_list("ijd", atoms, float(fraction * 2 * radii.max()))
+    limit = fraction * (radii[i] + radii[j])
+    close = np.flatnonzero(d < limit)
+    if close.size == 0:
+        return None
+    k = close[np.argmin(d[close] / limit[close])]
+    symbols = atoms.get_chemical_symbols()
+    return (f"atoms {i[k]} ({symbols[i[k]]}) and {j[k]} ({symbols[j[k]]}) are {d[k]:.3f} A apart, closer than "
+            f"{limit[k]:.2f} A ({fraction:g} x the sum of their covalent radii)")
 
 
 def parse_supercell(spec) -> np.ndarray:
@@ -242,6 +270,10 @@ def build_structure(
     if strain is not None:
         atoms.set_cell(atoms.cell.array @ strain_matrix(strain), scale_atoms=True)
         atoms.info["strain"] = _strain_text(strain)
+    problem = structure_problem(atoms)
+    if problem:
+        raise InputError(f"prototype '{prototype_name}' at a = {a:g} A: {problem}; use a larger --a "
+                         f"(the prototype's is {float(table['a']):g} A)")
     set_isotopes(atoms, isotopes)
     atoms.info.update({"prototype": prototype_name, "a_angstrom": float(a)})
     for key, value in values.items():  # x_32f: the parameter and the site it places

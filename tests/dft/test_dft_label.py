@@ -199,6 +199,12 @@ def test_bad_input_is_refused_before_anything_runs(tmp_path, fake_pw, replayed, 
     refused("--mpi 0", mpi=0)
     refused("--pools 3 must divide --mpi 2", mpi=2, pools=3)
     refused("not in the type map", config={"type_map": ["La"]})
+    close = good[0].copy()
+    close.positions[5] = close.positions[4] + [0.1, 0, 0]  # two H 0.1 A apart (pw.x: -159 eV/atom, 1414 eV/A)
+    refused(r"structure 1: atoms 4 \(H\) and 5 \(H\) are 0.100 A apart, closer than 0.31 A", structures=[*good, close])
+    broken = good[0].copy()
+    broken.positions[3, 1] = np.nan
+    refused("structure 0: it has non-finite", structures=[broken])
     assert not out.exists() and not calls.exists()  # nothing started
     label_structures(good, out, pseudo_dir=pseudo_dir)
     refused("other DFT settings", config={"ecutwfc_ry": 60})
@@ -262,6 +268,21 @@ def test_labeller_records_pw_x_errors_without_stopping_the_loop(tmp_path, fake_p
     fake_pw("ok")
     again = labeller.label(structures, tmp_path / "out")
     assert again["failed"] == 1 and len(calls.read_text().splitlines()) == 1  # not run again, still a failure
+
+
+def test_labeller_refuses_broken_frames_without_stopping_the_loop(tmp_path, fake_pw, replayed, pseudo_dir):
+    """An exploration frame with two atoms nearly on top of each other is refused (recorded with its reason);
+    the loop's other frames are labelled, under their own indices."""
+    calls = fake_pw()
+    good, bad = variants(replayed[0], 2)
+    bad.positions[6] = bad.positions[0] + [0.2, 0.1, 0.0]
+    result = DFTLabeller(pseudo_dir=pseudo_dir).label([bad, good], tmp_path / "out")
+    assert (result["labelled"], result["failed"], result["refused"]) == (1, 1, 1)
+    rows = {row["index"]: row for row in result["structures"]}
+    assert rows[0]["status"] == "refused" and "0 (La) and 6 (H)" in rows[0]["reason"]
+    assert rows[1]["status"] == "done" and len(calls.read_text().splitlines()) == 1
+    only_bad = DFTLabeller(pseudo_dir=pseudo_dir).label([bad], tmp_path / "out")
+    assert (only_bad["labelled"], only_bad["refused"]) == (0, 1) and len(calls.read_text().splitlines()) == 1
 
 
 def test_missing_sets_are_rebuilt_and_a_later_pair_table_covers_earlier_labels(tmp_path, fake_pw, replayed, pseudo_dir,

@@ -58,7 +58,7 @@ from hydropimd.dft.pwx import PWFailure, find_pw, launcher, run_pw
 from hydropimd.dft.settings import DFTSettings, load_settings
 from hydropimd.errors import InputError, RunFailed
 from hydropimd.files import lock_directory, write_json_atomic
-from hydropimd.structures import read_structures
+from hydropimd.structures import read_structures, structure_problem
 
 #: failures retried by a relaunch (a crash or a kill of unknown cause, not pw.x's verdict on the structure)
 RETRIED = ("crashed", "killed")
@@ -275,6 +275,11 @@ def label_structures(
         raise InputError("no structures to label")
     for k, atoms in enumerate(frames):
         writer.check_crystal(atoms, k)
+    refused = _refused_structures(frames, fail_when_none_labelled)
+    kept = [k for k in range(len(frames)) if k not in refused]  # rows keep the input's indices
+    frames = [frames[k] for k in kept]
+    if not frames:
+        return _nothing_labelled(out, settings, refused)
     find_pw()
     folder = locate_pseudo_dir(pseudo_dir)
     elements = sorted({s for a in frames for s in a.get_chemical_symbols()})
@@ -285,7 +290,7 @@ def label_structures(
     ordered = [writer.sort_by_type(a, settings.type_map, fix=TYPE_MAP_FIX) for a in frames]
     baseline, pair_info = _pair_info(pair, elements)
     jobs = []
-    for k, structure in enumerate(ordered):
+    for k, structure in zip(kept, ordered):
         atoms = structure.atoms()
         jobs.append(_Job(k, atoms, structure.order, structure_key(atoms, settings),
                          writer.system_name(structure.symbols, settings.type_map),
@@ -296,9 +301,36 @@ def label_structures(
         store.check_settings(settings, pair_info)
         jobs = [_known_key(store, job, settings) for job in jobs]
         run = _Run(store, settings, folder, baseline, mpi, retry_failed, fail_when_none_labelled, progress)
-        return _label(run, jobs)
+        return _with_refused(_label(run, jobs), refused)
     finally:
         lock.close()
+
+
+def _refused_structures(frames: list[Atoms], fail: bool) -> dict[int, str]:
+    """Structures no DFT label should be made of (NaN, atoms closer than :func:`structure_problem` allows), by
+    index: an error for the command line (``fail``), a recorded refusal for the active-learning loop (an
+    exploration frame gone bad is not a reason to stop the loop)."""
+    refused = {k: problem for k, atoms in enumerate(frames) if (problem := structure_problem(atoms))}
+    if refused and fail:
+        k = min(refused)
+        raise InputError(f"structure {k}: {refused[k]}; its DFT label would be unphysical: remove it "
+                         f"({len(refused)} of {len(frames)} structures are refused)")
+    return refused
+
+
+def _with_refused(summary: dict, refused: dict[int, str]) -> dict:
+    """The summary with refused structures counted as failed and listed (status ``refused``, with the reason)."""
+    summary["failed"] += len(refused)
+    summary["refused"] = len(refused)
+    summary["structures"] += [_row(k, {"status": "refused", "reason": reason}) for k, reason in sorted(refused.items())]
+    return summary
+
+
+def _nothing_labelled(out, settings: DFTSettings, refused: dict[int, str]) -> dict:
+    """The summary of a call whose every structure was refused (the loop's case; the command line raised)."""
+    summary = {"out": str(Path(out).resolve()), "n_structures": 0, "labelled": 0, "skipped": 0, "failed": 0,
+               "systems": [], "subtracted_systems": [], "sets": {}, "settings": settings.as_dict(), "structures": []}
+    return _with_refused(summary, refused)
 
 
 def _written_type_map(out: Path) -> list[str]:
@@ -316,9 +348,9 @@ def _label(run: _Run, jobs: list[_Job]) -> dict:
     batch = hashlib.sha256(" ".join(job.key for job in jobs).encode()).hexdigest()[:16]
     set_of = _batch_sets(store, batch, [job.system for job in jobs])
     tally = _Tally(touched=_rebuild_missing(run))
-    for job in jobs:
+    for done, job in enumerate(jobs):
         if run.progress:
-            run.progress(job.index, len(jobs))
+            run.progress(done, len(jobs))
         _label_one(run, job, batch, set_of[job.system], tally)
     for system, set_name in tally.touched:  # idempotent: brings a set up to date after an interrupted rebuild
         store.rebuild_set(system, set_name, run.settings.type_map, run.baseline)
@@ -466,9 +498,7 @@ class DFTLabeller:
         """
         structures = list(structures)
         if not structures:
-            return {"out": str(Path(out).resolve()), "n_structures": 0, "labelled": 0, "skipped": 0, "failed": 0,
-                    "systems": [], "subtracted_systems": [], "sets": {}, "settings": self.settings.as_dict(),
-                    "structures": []}
+            return _nothing_labelled(out, self.settings, {})
         return label_structures(structures, out, config=self.settings, pair=self.pair, mpi=self.mpi, pools=self.pools,
                                 pseudo_dir=self.pseudo_dir, retry_failed=self.retry_failed,
                                 max_memory_gb=self.max_memory_gb, progress=self.progress, fail_when_none_labelled=False)

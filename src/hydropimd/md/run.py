@@ -42,7 +42,7 @@ from hydropimd.md.lammps import SOCKET_PREFIX, check_clients, stop_clients
 from hydropimd.md.rundir import OUTPUT_FILES, TABLE_COLUMNS
 from hydropimd.md.settings import MDSettings
 from hydropimd.pair.baseline import PairBaseline
-from hydropimd.structures import describe_supercell, hydrogen_isotope, read_structure
+from hydropimd.structures import describe_supercell, hydrogen_isotope, read_structure, structure_problem
 
 # i-PI property name -> (our column, unit for unit_to_user)
 _PROPERTIES = {
@@ -81,6 +81,9 @@ class MDRun:
         the volume guard's reference volume), empty outputs and a state at step 0."""
         if not atoms.pbc.all() or atoms.cell.rank < 3:
             raise InputError("the structure must be periodic in all three directions (give a cell)")
+        problem = structure_problem(atoms)
+        if problem:  # found here, not as an exploded cell some steps later
+            raise InputError(f"the start structure is broken: {problem}; fix it")
         if self.meta_file.exists() or self.state_file.exists():
             if not force:
                 raise InputError(f"{self.dir} already holds a run; use --resume to continue it or --force to replace it")
