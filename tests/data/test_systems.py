@@ -81,3 +81,33 @@ def test_malformed_data(tmp_path):
     (bad / "type.raw").write_text("0\n7\n")
     with pytest.raises(InputError, match="type map"):
         find_systems(bad)
+
+
+@pytest.mark.parametrize("damage, words", [
+    (lambda s: (s / "coord.npy").write_bytes((s / "coord.npy").read_bytes()[:150]), "coord.npy is not a readable"),
+    (lambda s: (s / "energy.npy").write_text("1.0\n2.0\n"), "energy.npy is not a readable"),
+    (lambda s: np.save(s / "energy.npy", np.zeros(3)), "energy.npy 3,"),
+    (lambda s: np.save(s / "force.npy", np.zeros((4, 7))), r"force.npy holds shape \(4, 7\)"),
+])
+def test_malformed_sets_are_named(tmp_path, damage, words):
+    """A truncated or text .npy, or an array one frame short, is found by 'data info' (headers only)."""
+    make_system(tmp_path / "sys", [4, 4])
+    damage(tmp_path / "sys" / "set.001")
+    with pytest.raises(InputError, match=words) as err:
+        dataset_info(tmp_path / "sys")
+    assert "set.001" in str(err.value) and "malformed" in str(err.value)
+
+
+def test_labels_with_nan_are_refused_when_read(tmp_path):
+    make_system(tmp_path / "sys", [3])
+    forces = np.load(tmp_path / "sys" / "set.000" / "force.npy")
+    forces[1, 0] = np.nan
+    np.save(tmp_path / "sys" / "set.000" / "force.npy", forces)
+    with pytest.raises(InputError, match="force.npy holds NaN"):
+        find_systems(tmp_path / "sys")[0].load()
+
+
+def test_info_of_a_file_says_give_the_folder(tmp_path):
+    make_system(tmp_path / "sys", [2])
+    result = run_cli("data", "info", tmp_path / "sys" / "type.raw")
+    assert result.returncode == 2 and "is a file; give the data set's folder" in result.stderr

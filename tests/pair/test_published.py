@@ -94,3 +94,25 @@ def test_convert_round_trip(tmp_path, published, full_table):
     # the target exists now: refusing to overwrite is a one-line error
     again = run_cli("data", "convert", "--from", source, "--to", full, "--add-pair", full_table)
     assert again.returncode == 2 and "already exists" in again.stderr
+
+
+def test_compare_refuses_sets_of_other_frames_and_eval_refuses_nan(tmp_path, published, full_table):
+    """full - subtracted of two different systems (or frames) is no test of the pair term: refused, not reported."""
+    from ase import Atoms
+
+    from hydropimd.errors import InputError
+
+    copy_dataset(published / "data" / "full" / "aimd", tmp_path / "full" / "aimd")
+    copy_dataset(published / "data" / "subtracted" / "aimd", tmp_path / "sub" / "aimd")
+    pair = PairBaseline.from_file(full_table)
+    assert compare_with_dataset(pair, tmp_path / "full", tmp_path / "sub")["systems"]["aimd"]["n_frames"] > 0
+    set_dir = find_systems(tmp_path / "sub")[0].set_dirs[0]
+    coords = np.load(set_dir / "coord.npy")
+    np.save(set_dir / "coord.npy", coords[::-1].copy())  # the same frames, in another order
+    with pytest.raises(InputError, match="does not hold the frames of"):
+        compare_with_dataset(pair, tmp_path / "full", tmp_path / "sub")
+    frames = read_set(find_systems(tmp_path / "full")[0].set_dirs[0], find_systems(tmp_path / "full")[0].symbols)
+    atoms = Atoms(frames.symbols, positions=frames.coords[0], cell=frames.cells[0], pbc=True)
+    atoms.positions[2, 0] = np.nan
+    with pytest.raises(InputError, match="NaN"):
+        pair.compute(atoms)

@@ -45,6 +45,8 @@ def _dataset_dir(data: str | None, labels: str) -> Path:
     from hydropimd.data.location import published_root
 
     root = Path(data) if data else published_root()
+    if root.is_file():
+        raise InputError(f"{root} is a file; give the data set's folder (one holding type.raw and set.NNN/, or systems of them)")
     if not root.is_dir():
         raise InputError(f"data directory {root} does not exist; give --data DIR or set HYDROPIMD_DATA")
     if (root / "data" / labels).is_dir():

@@ -117,7 +117,17 @@ def read_set(set_dir: Path, symbols: list[str]) -> Frames:
     coords = load("coord", (-1, n, 3))
     if cells is None or coords is None:
         raise InputError(f"{set_dir} lacks box.npy or coord.npy; it is not a DeePMD npy set")
-    return Frames(list(symbols), coords, cells, load("energy", (-1,)), load("force", (-1, n, 3)), load("virial", (-1, 3, 3)))
+    frames = Frames(list(symbols), coords, cells, load("energy", (-1,)), load("force", (-1, n, 3)),
+                    load("virial", (-1, 3, 3)))
+    for name, array in (("box", cells), ("coord", coords), ("energy", frames.energy), ("force", frames.forces),
+                        ("virial", frames.virial)):
+        if array is not None and len(array) != len(cells):
+            raise InputError(f"{set_dir} has {len(array)} frames in {name}.npy and {len(cells)} in box.npy; "
+                             f"the data set is malformed: relabel or remove {set_dir.name}")
+        if array is not None and not np.all(np.isfinite(array)):
+            raise InputError(f"{set_dir / (name + '.npy')} holds NaN or infinite values; the data set is damaged: "
+                             f"relabel or remove {set_dir.name}")
+    return frames
 
 
 def concatenate(parts: list[Frames], symbols: list[str]) -> Frames:
@@ -148,12 +158,7 @@ def open_system(path: str | os.PathLike, root: str | os.PathLike | None = None, 
     type_map = system_type_map(path, type_map)
     if types.min() < 0 or types.max() >= len(type_map):
         raise InputError(f"{type_file} uses types up to {types.max()} but the type map has {len(type_map)} names; add a type_map.raw")
-    counts = []
-    for s in set_dirs:
-        box = s / "box.npy"
-        if not box.exists():
-            raise InputError(f"{s} lacks box.npy; the data set is malformed")
-        counts.append(int(np.load(box, mmap_mode="r").shape[0]))
+    counts = [_set_frames(s, len(types)) for s in set_dirs]
     name = str(path.relative_to(root)) if root is not None and path != Path(root) else path.name
     return DeepmdSystem(path, name, types, type_map, set_dirs, tuple(counts))
 
@@ -176,6 +181,38 @@ def system_type_map(path: Path, given=None) -> tuple[str, ...]:
             return tuple(found)
     raise InputError(f"{path} has no type_map.raw and no type map was given; write its element names, one per "
                      "atom type in type order, to type_map.raw")
+
+
+#: the arrays of a DeePMD npy set and their shape per frame (natoms -> shape)
+SET_ARRAYS = {"box": lambda n: (9,), "coord": lambda n: (3 * n,), "energy": lambda n: (),
+              "force": lambda n: (3 * n,), "virial": lambda n: (9,)}
+
+
+def _set_frames(set_dir: Path, natoms: int) -> int:
+    """Frames of one ``set.NNN``, from the headers of its arrays (memory-mapped, not read), after checking that
+    each is a readable .npy file of the right size per frame and that all hold the same number of frames."""
+    frames = {}
+    for name, per_frame in SET_ARRAYS.items():
+        path = set_dir / f"{name}.npy"
+        if not path.exists():
+            if name in ("box", "coord"):
+                raise InputError(f"{set_dir} lacks {name}.npy; the data set is malformed")
+            continue
+        try:
+            array = np.load(path, mmap_mode="r")
+        except (ValueError, OSError, EOFError) as err:
+            raise InputError(f"{path} is not a readable .npy array ({err}); the data set is malformed: "
+                             f"relabel or remove {set_dir.name}") from None
+        size = int(np.prod(per_frame(natoms)))
+        if array.ndim == 0 or array.size % max(size, 1) or (array.ndim > 1 and array[0].size != size):
+            raise InputError(f"{path} holds shape {array.shape}, not {size} values per frame for {natoms} atoms; "
+                             f"the data set is malformed")
+        frames[name] = array.size // max(size, 1)
+    if len(set(frames.values())) > 1:
+        listed = ", ".join(f"{k}.npy {v}" for k, v in frames.items())
+        raise InputError(f"{set_dir} has arrays of different lengths ({listed} frames); the data set is malformed: "
+                         f"relabel or remove {set_dir.name}")
+    return frames["box"]
 
 
 def find_systems(root: str | os.PathLike, type_map=None) -> list[DeepmdSystem]:

@@ -114,6 +114,8 @@ class PairBaseline:
 
     def compute(self, atoms: Atoms) -> tuple[float, np.ndarray, np.ndarray]:
         """Energy (eV), forces (natoms, 3) eV/A and virial (3, 3) eV of one periodic structure."""
+        if not (np.all(np.isfinite(atoms.positions)) and np.all(np.isfinite(atoms.cell.array))):
+            raise InputError("the structure has NaN or infinite positions or cell vectors; fix it")
         if not atoms.pbc.all() or atoms.cell.rank < 3:
             raise InputError("the pair term needs a periodic structure with a cell in all three directions; give one")
         self.check_elements(atoms.get_chemical_symbols())
