@@ -132,6 +132,13 @@ def test_analyze_xrd_of_files_and_bad_input(tmp_path):
         analyze_xrd(str(cubic), 0.0)
     with pytest.raises(InputError, match="element Ca is not in"):
         analyze_xrd(str(cubic), WAVELENGTH, element="Ca")
+    with pytest.raises(InputError, match=r"--wavelength 100 A reaches no reflection .* below 3\.54 A"):
+        analyze_xrd(str(cubic), 100.0)  # 2 x 10.2 A (the 2x2x2 cell) x sin(10 deg) = 3.54 A: nothing in 2-20 deg
+    broken = build_lah10(a=A)
+    broken.positions[0, 0] = np.nan
+    write(tmp_path / "nan.extxyz", broken)
+    with pytest.raises(InputError, match="NaN"):
+        analyze_xrd(str(tmp_path / "nan.extxyz"), WAVELENGTH)
 
 
 #: The hand table used before xraydb: Cromer-Mann coefficients of La (a1, b1, ..., a4, b4, c), International Tables

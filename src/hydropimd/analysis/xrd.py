@@ -252,6 +252,20 @@ def _debye(frac, cells, wavelength, centres, symbol, lp, sigma_q, progress):
     return pattern, r_max
 
 
+def _check_frames(positions: np.ndarray, cells: np.ndarray, wavelength_angstrom: float, two_theta_max_deg: float):
+    """Refuse NaN frames, and a wavelength too long for any reflection inside the 2theta range: Bragg's law
+    needs lambda = 2 d sin(theta) with d at most the longest cell edge (no lattice plane is spaced wider)."""
+    if not (np.all(np.isfinite(positions)) and np.all(np.isfinite(cells))):
+        raise InputError("the trajectory holds NaN or infinite positions or cells; the run is damaged: analyse a good one")
+    d_max = float(np.linalg.norm(cells, axis=-1).max())
+    reach = wavelength_angstrom / (2.0 * d_max)
+    if reach >= np.sin(np.radians(two_theta_max_deg) / 2.0):
+        need = 2.0 * d_max * np.sin(np.radians(two_theta_max_deg) / 2.0)
+        raise InputError(f"--wavelength {wavelength_angstrom:g} A reaches no reflection below 2theta = {two_theta_max_deg:g} deg "
+                         f"(the widest plane spacing is at most {d_max:.3g} A): use a wavelength below {need:.3g} A "
+                         f"(0.3344 A for the cubic phase data) or a larger --two-theta-max")
+
+
 def powder_pattern(positions, cells, mapping: PseudoCubicMapping, wavelength_angstrom: float, element: str | None = None,
                    two_theta_range_deg=(2.0, 20.0), step_deg: float = 0.005, fwhm_deg: float = 0.03,
                    method: str = "reciprocal", lorentz_polarization_factor: bool = True, min_relative_intensity: float = 0.1,
@@ -271,6 +285,7 @@ def powder_pattern(positions, cells, mapping: PseudoCubicMapping, wavelength_ang
     _check_options(wavelength_angstrom, two_theta_range_deg, step_deg, fwhm_deg, method)
     positions = np.asarray(positions, dtype=float)
     cells = np.asarray(cells, dtype=float)
+    _check_frames(positions, cells, wavelength_angstrom, two_theta_range_deg[1])
     if symbols is None and element is None:
         raise InputError("powder_pattern needs the atoms' symbols or one element for all of them")
     symbols = np.full(positions.shape[1], element, dtype=object) if symbols is None else np.asarray(symbols, dtype=object)
