@@ -97,6 +97,8 @@ def test_small_study_end_to_end(tmp_path, published):
     (lambda c: c.replace("temperatures_k = [300]", "temperatures_k = [-5]"), "temperatures must be positive"),
     (lambda c: c.replace("published:tables/full.table", "nowhere.table"), "does not exist"),
     (lambda c: c.replace("time_ps = 0.25", "time_ps = 0.001"), "shorter than one output stride"),
+    (lambda c: c.replace("time_ps = 0.25", "time_ps = 0.08"), "32 rows, 11 after analysis.discard_ps 0.05; the cell "
+                                                              "analysis needs at least 32: set md.time_ps to at least 0.133"),
     (lambda c: c.replace("[grid]", "[grid"), "not valid TOML"),
     (lambda c: c.replace("supercell = 1", "supercell = 1\nx = 0.1"), "structure: Wyckoff parameter x = 0.1"),
     (lambda c: c.replace("stride = 5", "stride = 5\ncheckpoint_stride = 0"), "checkpoint_stride"),

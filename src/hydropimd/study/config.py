@@ -46,6 +46,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from hydropimd.config import Settings as _Strict
@@ -165,7 +166,24 @@ class StudyConfig(_Strict):
         if discard > 0 and discard >= recorded:
             raise ValueError(f"analysis.discard_ps {discard:g} leaves nothing of the {recorded:g} ps each run records "
                              "(md.time_ps less one output stride); set a smaller analysis.discard_ps")
+        self._enough_rows_for_the_analysis()
         return self
+
+    def _enough_rows_for_the_analysis(self) -> None:
+        """Refuse, before any MD, runs whose rows left after ``discard_ps`` are fewer than the cell analysis
+        needs for error bars (:data:`hydropimd.analysis.cellshape.MIN_FRAMES`); counted as the analysis counts."""
+        from hydropimd.analysis.cellshape import MIN_FRAMES
+
+        md, discard = self.md, self.analysis.discard_ps
+        row_ps = md.stride * md.timestep_fs / 1000
+        rows = md.steps // md.stride
+        times = np.arange(1, rows + 1) * row_ps
+        kept = rows - int(np.searchsorted(times - times[0], discard, side="left")) if discard > 0 else rows
+        if kept < MIN_FRAMES:
+            needed_ps = (MIN_FRAMES + 1) * row_ps + discard
+            raise ValueError(f"each run writes {rows} rows, {kept} after analysis.discard_ps {discard:g}; the cell "
+                             f"analysis needs at least {MIN_FRAMES}: set md.time_ps to at least {needed_ps:.3g} or a "
+                             f"smaller md.stride")
 
     def digest(self) -> str:
         """Content hash of what defines the MD runs: potential, start structure, grid and MD settings.
