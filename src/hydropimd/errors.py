@@ -53,6 +53,17 @@ class RunFailed(HydropimdError, RuntimeError):
         self.retryable = retryable
 
 
+class AtomsTooClose(InputError):
+    """Two atoms closer than a potential's tables start; ``pair``: which two, how close, which table (no fix).
+
+    In a structure given by the user this is bad input; met during MD, whose start structure was checked,
+    it means the dynamics blew up (:mod:`hydropimd.md.run` rewords it as a :class:`RunFailed`)."""
+
+    def __init__(self, pair: str):
+        super().__init__(f"{pair}; fix the structure")
+        self.pair = pair
+
+
 def error_record(err: HydropimdError) -> dict:
     """What a worker writes about its failure (``failed.json``): kind, message, whether a retry may help."""
     return {"kind": err.kind, "message": str(err), "retryable": bool(getattr(err, "retryable", False)),

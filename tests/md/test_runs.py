@@ -98,6 +98,8 @@ def test_refuses_to_overwrite_a_run(tmp_path, published, lah10_44):
     (["--dt-fs", "-0.5", "--steps", "10"], "timestep"),
     (["--steps", "0"], "steps"),
     (["--beads", "0", "--steps", "10"], "beads"),
+    (["--pressure-gpa", "1e9", "--steps", "10"], "--pressure-gpa: Input should be less than or equal to 10000"),
+    (["--dt-fs", "100", "--steps", "10"], "--timestep-fs: Input should be less than or equal to 10"),
 ])
 def test_bad_numbers(tmp_path, published, lah10_44, extra, words):
     structure = tmp_path / "start.extxyz"
@@ -114,7 +116,12 @@ def test_bad_structures_stop_with_the_step(tmp_path, published, lah10_44):
     result = run_cli(*md_args(published, tmp_path / "close.extxyz", tmp_path / "close", "--steps", "10"))
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "atoms 0 (La) and 4 (H) are 0.300 A apart" in result.stderr and not (tmp_path / "close").exists()
-    write(tmp_path / "good.extxyz", lah10_44)  # a run that failed before its first checkpoint left nothing behind
+    # a start structure that is fine but a timestep that throws H onto La: the dynamics are blamed, not the input
+    write(tmp_path / "good.extxyz", lah10_44)
+    result = run_cli(*md_args(published, tmp_path / "good.extxyz", tmp_path / "close", "--steps", "40", "--dt-fs", "8"))
+    assert result.returncode == 3 and "Traceback" not in result.stderr and "La_H table starts" in result.stderr
+    assert "the dynamics blew up (is the 8 fs timestep too long?" in result.stderr
+    assert not (tmp_path / "close").exists()  # a run that failed before its first checkpoint left nothing behind
     fixed = run_cli(*md_args(published, tmp_path / "good.extxyz", tmp_path / "close", "--steps", "10"))
     assert fixed.returncode == 0, fixed.stderr
 

@@ -32,8 +32,8 @@ import numpy as np
 from ase import Atoms
 from ase.io import read, write
 
-from hydropimd.errors import HydropimdError, InputError, RunFailed
-from hydropimd.files import lock_directory, write_json_atomic
+from hydropimd.errors import AtomsTooClose, HydropimdError, InputError, RunFailed
+from hydropimd.files import LOCK_FILE, lock_directory, write_json_atomic
 from hydropimd.md import rundir
 from hydropimd.md.guard import check_configurations
 from hydropimd.md.ipi_driver import FORCE_SECONDS_KEY
@@ -184,6 +184,10 @@ class MDRun:
         try:
             session.start()
             session.run_to(target, progress)
+        except AtomsTooClose as err:  # the start structure was checked: the dynamics brought them together
+            raise RunFailed(f"stopped near step {session.step}: {err.pair}: the dynamics blew up (is the "
+                            f"{settings.timestep_fs:g} fs timestep too long? the study uses 0.5 fs; or does the potential "
+                            f"fail at these conditions?); {self._kept(state)}") from None
         except HydropimdError as err:
             raise err.reworded(f"stopped near step {session.step}: {err}; {self._kept(state)}") from None
         finally:
@@ -524,7 +528,20 @@ def _advance_or_discard(run: MDRun, progress) -> dict:
         if run.state()["checkpoint"] is None:
             rows = rundir.table_row_count(run.dir)
             if rows <= 0:
-                run.discard(keep=(rundir.WORKER_LOG,))  # what the worker printed stays for a diagnosis
+                _remove_failed_start(run, err)
             else:
                 raise err.reworded(f"{err} with --force (the {rows} rows written so far stay for inspection)") from None
         raise
+
+
+def _remove_failed_start(run: MDRun, err: HydropimdError) -> None:
+    """Remove a run that failed before writing anything, so that the fixed command runs without --force; the
+    worker's log stays only when the message points to it (a crash's traceback), and an emptied directory goes."""
+    keep = (rundir.WORKER_LOG,) if rundir.WORKER_LOG in str(err) else ()
+    run.discard(keep=keep)
+    if not keep:
+        (run.dir / LOCK_FILE).unlink(missing_ok=True)
+        try:
+            run.dir.rmdir()  # only when empty: a directory that also holds the user's files stays
+        except OSError:
+            pass

@@ -37,7 +37,9 @@ class MDOptions(Settings):
     steps: int | None = Field(None, ge=1, description="number of MD steps (or give time_ps)")
     time_ps: float | None = Field(None, gt=0, description="simulated time, ps (instead of steps)")
     #: 0.5 fs: the study's timestep (SPEC section 7); 25 steps per period of the fastest H stretch (~2700 cm^-1)
-    timestep_fs: float = Field(0.5, gt=0, validation_alias=AliasChoices("timestep_fs", "dt_fs"), description="timestep, fs")
+    #: at most 10 fs: a bound on typos, not on physics (H needs <= ~1 fs; heavy-atom-only systems a few fs)
+    timestep_fs: float = Field(0.5, gt=0, le=10.0, validation_alias=AliasChoices("timestep_fs", "dt_fs"),
+                               description="timestep, fs")
     ensemble: Literal["npt", "nvt", "nve"] = Field("npt", description="npt: every cell parameter free")
     seed: int = Field(12345, description="seed of i-PI's random numbers (thermostats, initial velocities)")
     # ------------------------------------------------------------------ thermostats and barostat
@@ -113,7 +115,8 @@ class MDSettings(MDOptions):
     pair: str | None = Field(None, description="pair table added to the model")
     committee: list[str] = Field(default_factory=list, description="extra models for the force deviation")
     temperature_k: float = Field(gt=0, description="temperature, K")
-    pressure_gpa: float | None = Field(None, description="pressure, GPa (npt)")
+    #: |P| <= 10 000 GPa: a bound on typos (Jupiter's core is ~4 000 GPa; the hydrides of interest, 50-500 GPa)
+    pressure_gpa: float | None = Field(None, ge=-10000.0, le=10000.0, description="pressure, GPa (npt)")
     beads: int = Field(1, ge=1, description="path-integral beads (1: classical nuclei)")
     save_beads: bool = Field(False, description="also write every bead (for active learning)")
     #: a reference potential instead of the model: an Einstein crystal of this frequency, THz (nve and nvt only)

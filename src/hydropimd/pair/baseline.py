@@ -17,7 +17,7 @@ import numpy as np
 from ase import Atoms
 from matscipy.neighbours import neighbour_list
 
-from hydropimd.errors import InputError
+from hydropimd.errors import AtomsTooClose, InputError
 from hydropimd.pair.table import LinearTable, read_table
 
 #: The published LaH10 baseline: ``pair_style hybrid/overlay table linear 1194 deepmd``
@@ -141,10 +141,9 @@ class PairBaseline:
             i, j, d, rsq = members[i[keep]], members[j[keep]], d[keep], rsq[keep]
             if rsq.size and rsq.min() < table.rsq_inner:
                 k = np.argmin(rsq)
-                raise InputError(
-                    f"atoms {i[k]} ({symbols[i[k]]}) and {j[k]} ({symbols[j[k]]}) are {np.sqrt(rsq[k]):.4f} A apart, "
-                    f"closer than the {table.keyword} table starts ({table.r_inner:.4f} A); fix the structure"
-                )
+                raise AtomsTooClose(f"atoms {i[k]} ({symbols[i[k]]}) and {j[k]} ({symbols[j[k]]}) are "
+                                    f"{np.sqrt(rsq[k]):.4f} A apart, closer than the {table.keyword} table starts "
+                                    f"({table.r_inner:.4f} A)")
             e, fpair = table.evaluate(rsq)
             # i, j run over ordered pairs, each unordered pair twice: half the energy and virial per entry
             energy += 0.5 * e.sum()
