@@ -71,12 +71,16 @@ def test_too_few_frames_says_how_many_are_needed(rng):
 
 def test_a_run_too_short_for_the_test_is_undetermined(rng):
     """40 frames with a correlation time of ~10-20 frames: a handful of effective samples for 5 constraints. With
-    6 or fewer the F reference does not exist; a chi^2 one there called such cubic runs distorted with p ~ 1e-10."""
+    fewer than MIN_PROJECTIONS cosine projections the error bars are too uncertain for a class (a chi^2 reference
+    there called such cubic runs distorted with p ~ 1e-10; an F one with the estimated n_eff called distorted runs
+    cubic)."""
+    from hydropimd.analysis.classify import MIN_PROJECTIONS
+
     undetermined = 0
     for trial in range(10):
         report = report_for(rng, (90, 90, 90), frames=40, phi=0.95)
         test = report["classification_test"]
-        too_few = test["test"]["cubic"]["n_effective"] <= 6
+        too_few = test["test"]["cubic"]["n_projections"] < MIN_PROJECTIONS
         assert (report["classification"] == "undetermined") == too_few, test["statement"]
         if too_few:
             undetermined += 1

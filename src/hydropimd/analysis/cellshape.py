@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from hydropimd.lattice import cellpar_from_metric, mapping_for
-from hydropimd.analysis.classify import classify_cell
+from hydropimd.analysis.classify import UNDETERMINED, classify_cell
 from hydropimd.analysis.shuttling import align_to_variant, detect_shuttling
 from hydropimd.analysis.statistics import correlated_mean, correlated_means
 from hydropimd.analysis.trajectory import discard_start, read_cells
@@ -58,16 +58,35 @@ def _classification(lengths, deviations, shuttling, fraction: float, significanc
     """The test on all (variant-aligned) frames, the class reported, the rule that chose it, and the distorted state.
 
     A run shuttling between cubic and distorted (with enough distorted frames) is classed by the state
-    it occupies most of the time; its distorted frames are classified on their own.
+    it occupies most of the time; its distorted frames are classified on their own.  A run whose test on
+    all frames is undetermined stays undetermined: the shuttling labels of a run too short for the test
+    must not turn it into a class (a 0.2 ps run was headlined cubic while its own test said undetermined).
     """
     classification = classify_cell(lengths, deviations, significance)
     kind, rule, state = classification["classification"], "test on all frames (variant-aligned)", None
+    if kind == UNDETERMINED:
+        return classification, kind, "test on all frames: too few effective samples for any class", None
     if 0 < fraction < 1 and shuttling.distorted.sum() >= MIN_FRAMES:
         state = _distorted_state(lengths[shuttling.distorted], deviations[shuttling.distorted], fraction, significance)
-        kind = state["classification"] if fraction >= 0.5 else "cubic"
+        kind = state["classification"] if fraction >= 0.5 else _cubic_state(lengths, deviations, shuttling, kind, significance)
         rule = (f"shuttling between cubic and {state['classification']} (distorted {100 * fraction:.0f} % of the time): "
-                "the class of the state occupied most of the time")
+                "the class of the state occupied most of the time, as its own frames' test finds it")
     return classification, kind, rule, state
+
+
+def _cubic_state(lengths, deviations, shuttling, all_frames_kind: str, significance: float) -> str:
+    """Class of a run mostly in its "cubic"-labelled state: cubic only if those frames' own test says so.
+
+    The labels come from a threshold on smoothed angles, not from a test: a cell
+    distorted by less than the threshold is labelled cubic most of the time
+    while its mean is many standard errors from 90 degrees.  Then the test on
+    all frames decides; too few labelled frames for a test leave it undetermined.
+    """
+    cubic_frames = ~shuttling.distorted
+    if cubic_frames.sum() < MIN_FRAMES:
+        return UNDETERMINED
+    own = classify_cell(lengths[cubic_frames], deviations[cubic_frames], significance)["classification"]
+    return "cubic" if own == "cubic" else (UNDETERMINED if own == UNDETERMINED else all_frames_kind)
 
 
 def _notes(summary: dict, unaligned: list, reference, estimates) -> list[str]:
