@@ -1,6 +1,7 @@
 """The calculator: batching, ASE interface, committee deviation, model handling."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -158,7 +159,9 @@ def test_a_killed_or_failing_conversion_is_a_run_failure(subtracted_graph, tmp_p
     monkeypatch.setattr("sys.executable", str(killed))  # the converter's interpreter dies as the OOM killer would
     assert main(["model", "import", str(subtracted_graph), "--out", str(tmp_path / "graph.pb")]) == EXIT_RUN_FAILED
     line = capsys.readouterr().err.strip()
-    assert "\n" not in line and "signal 9" in line and "dp.log" in line
+    assert "\n" not in line and "signal 9" in line
+    log = Path(line.split("full log: ")[1].rstrip(")"))
+    assert log.is_file() and log.parent == tmp_path / "cache" / "hydropimd" / "logs"  # kept; the scratch folder is not
     assert not (tmp_path / "graph.pb").exists()
     monkeypatch.undo()
 
@@ -168,3 +171,17 @@ def test_a_killed_or_failing_conversion_is_a_run_failure(subtracted_graph, tmp_p
     with pytest.raises(RunFailed, match="compressing x failed: no graph here") as err:
         _run_dp(["sh", "-c", "echo starting; echo no graph here >&2; exit 1"], "compressing x")
     assert not err.value.retryable
+    # the error line is the exception, not the CUDA-probe noise DeePMD-kit prints after it on a CPU machine
+    with pytest.raises(RunFailed, match="failed: KeyError: 'rcut' \\(full log"):
+        _run_dp(["sh", "-c", "echo \"KeyError: 'rcut'\"; echo 'implib-gen: libcudart.so.12: failed to load'; exit 1"],
+                "compressing x")
+
+
+def test_a_truncated_graph_is_bad_input(subtracted_graph, tmp_path, monkeypatch):
+    """A .pb cut short keeps DeePMD-kit's node names but does not parse: one line saying so, exit 2."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    truncated = tmp_path / "truncated.pb"
+    truncated.write_bytes(Path(subtracted_graph).read_bytes()[:20000])
+    result = run_cli("model", "import", truncated, "--out", tmp_path / "out.pb", env={"XDG_CACHE_HOME": str(tmp_path / "cache")})
+    assert result.returncode == 2 and "not a valid frozen graph" in result.stderr and "implib" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "out.pb").exists()

@@ -233,7 +233,11 @@ def cmd_model_import(args) -> None:
         from hydropimd.data.location import published_root
 
         data_root = published_root(args.data)
-    summary = import_model(args.graph, args.out, compress=args.compress, input_json=args.input_json, data_root=data_root)
+    # dp compress takes minutes (tabulating the embedding nets): a spinner says it is working
+    with output.progress_bar("dp compress" if args.compress else "upgrading the graph", args.quiet) as update:
+        update(0, None)
+        summary = import_model(args.graph, args.out, compress=args.compress, input_json=args.input_json,
+                               data_root=data_root)
     if args.json:
         output.print_json(summary)
     else:

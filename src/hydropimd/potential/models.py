@@ -17,9 +17,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from hydropimd.data.location import cache_dir
@@ -53,22 +56,42 @@ def is_legacy_graph(path: str | os.PathLike) -> bool:
 
 
 def _run_dp(args: list[str], what: str) -> None:
-    """Run a DeePMD-kit command in a scratch folder; on failure raise :class:`RunFailed` naming the log.
+    """Run a DeePMD-kit command in a scratch folder (removed afterwards); on failure raise :class:`RunFailed` with
+    the error line and the log kept under the cache's ``logs/``.
 
     The input was checked before (a DeePMD-kit graph, a training script whose systems exist), so a
     failure here is DeePMD-kit's: retryable when the process was killed by a signal, not when it
-    stopped on its own (it would stop again).
+    stopped on its own (it would stop again).  A graph that does not parse is bad input (:class:`InputError`).
     """
     work = Path(tempfile.mkdtemp(prefix="hydropimd-dp-"))
-    log = work / "dp.log"
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    with open(log, "w") as out:
-        status = subprocess.run(args, cwd=work, stdout=out, stderr=subprocess.STDOUT, env=env).returncode
+    try:
+        log = work / "dp.log"
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+        with open(log, "w") as out:
+            status = subprocess.run(args, cwd=work, stdout=out, stderr=subprocess.STDOUT, env=env).returncode
+        if status == 0:
+            return
+        text = log.read_text(errors="replace")
+        kept = cache_dir() / "logs" / f"dp-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(log, kept)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     if status < 0:
-        raise RunFailed(f"{what} was killed by signal {-status} (full log: {log})", retryable=True)
-    if status != 0:
-        tail = [ln for ln in log.read_text().splitlines() if ln.strip()][-1:] or ["(no output)"]
-        raise RunFailed(f"{what} failed: {tail[0].strip()} (full log: {log})")
+        raise RunFailed(f"{what} was killed by signal {-status} (full log: {kept})", retryable=True)
+    line = _error_line(text)
+    if "DecodeError" in line:
+        raise InputError(f"{what}: the file is not a valid frozen graph (truncated or damaged: {line}); "
+                         f"give the complete .pb file")
+    raise RunFailed(f"{what} failed: {line} (full log: {kept})")
+
+
+def _error_line(log_text: str) -> str:
+    """The line of a DeePMD-kit log that says what went wrong: the last exception line (``SomeError: ...``),
+    else the last line; the CUDA-probe noise of a CPU machine (``implib-gen: libcudart...``) skipped."""
+    lines = [ln.strip() for ln in log_text.splitlines() if ln.strip() and not ln.startswith("implib-gen:")]
+    errors = [ln for ln in lines if re.match(r"^[\w.]*(Error|Exception)\b.*:", ln)]
+    return (errors or lines or ["(no output)"])[-1]
 
 
 def upgrade_graph(source: str | os.PathLike, target: str | os.PathLike) -> Path:
