@@ -1,6 +1,7 @@
 """Committee training through DeePMD-kit: split, seeds, subtracted targets, resume after kill, no retraining."""
 
 import json
+import shutil
 import os
 import signal
 import subprocess
@@ -88,6 +89,14 @@ def test_bad_training_input(tmp_path, small_full_data):
     bad.write_text(json.dumps({"model": {"descriptor": {"bogus_key": 1}}}))
     result = run_cli("train", "--data", small_full_data, "--out", tmp_path / "o2", "--config", bad, "--quiet")
     assert result.returncode == 2 and "not valid for DeePMD-kit" in result.stderr and "Traceback" not in result.stderr
+    damaged = tmp_path / "damaged"
+    shutil.copytree(small_full_data, damaged)
+    coord = next(damaged.rglob("coord.npy"))
+    coord.chmod(0o644)  # copied from the read-only published files
+    coord.write_bytes(coord.read_bytes()[:200])  # a copy cut short
+    result = run_cli("train", "--data", damaged, "--out", tmp_path / "o3", "--quiet")
+    assert result.returncode == 2 and "coord.npy is not a readable .npy array" in result.stderr
+    assert "member 0" not in result.stderr and not (tmp_path / "o3").exists()
 
 
 TINY = {"model": {"descriptor": {"neuron": [4, 8, 16], "axis_neuron": 4}, "fitting_net": {"neuron": [16, 16]}}}
