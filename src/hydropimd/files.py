@@ -13,6 +13,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import threading
 from pathlib import Path
 from typing import IO
@@ -69,3 +70,11 @@ def lock_directory(directory: str | os.PathLike, busy_message: str) -> IO:
         handle.close()
         raise InputError(busy_message) from None
     return handle
+
+
+def error_line(log_text: str) -> str:
+    """The line of a tool's log that says what went wrong: the last exception line (``SomeError: ...``), else the
+    last line; the CUDA-probe noise DeePMD-kit prints on a CPU machine (``implib-gen: libcudart...``) skipped."""
+    lines = [ln.strip() for ln in log_text.splitlines() if ln.strip() and not ln.startswith("implib-gen:")]
+    errors = [ln for ln in lines if re.match(r"^[\w.]*(Error|Exception)\b.*:", ln)]
+    return (errors or lines or ["(no output)"])[-1]

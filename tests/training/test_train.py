@@ -97,6 +97,14 @@ def test_bad_training_input(tmp_path, small_full_data):
     result = run_cli("train", "--data", damaged, "--out", tmp_path / "o3", "--quiet")
     assert result.returncode == 2 and "coord.npy is not a readable .npy array" in result.stderr
     assert "member 0" not in result.stderr and not (tmp_path / "o3").exists()
+    shutil.copytree(small_full_data, tmp_path / "nan")
+    energy = next((tmp_path / "nan").rglob("energy.npy"))
+    energy.chmod(0o644)
+    values = np.load(energy)
+    values[0] = np.nan
+    np.save(energy, values)
+    result = run_cli("train", "--data", tmp_path / "nan", "--out", tmp_path / "o4", "--quiet")
+    assert result.returncode == 2 and "energy.npy holds NaN" in result.stderr and not (tmp_path / "o4").exists()
 
 
 TINY = {"model": {"descriptor": {"neuron": [4, 8, 16], "axis_neuron": 4}, "fitting_net": {"neuron": [16, 16]}}}

@@ -35,7 +35,7 @@ class _explore_progress:
     """Two bars: grid points done, and MD steps of the current point."""
 
     def __init__(self, quiet: bool):
-        self.quiet = quiet
+        self.quiet = not output.show_progress(quiet)
 
     def __enter__(self):
         if self.quiet:

@@ -118,7 +118,7 @@ class _progress:
     """Rich progress bar showing simulated time, ns/day and ETA; warnings go above it."""
 
     def __init__(self, quiet: bool):
-        self.quiet = quiet
+        self.quiet = not output.show_progress(quiet)
 
     def __enter__(self):
         if self.quiet:

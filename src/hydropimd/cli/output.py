@@ -54,6 +54,12 @@ def warning(message: str, console: Console = stderr) -> None:
     console.print(f"[yellow]warning:[/] {escape(message)}", soft_wrap=True)
 
 
+def show_progress(quiet: bool) -> bool:
+    """Whether to draw progress bars: not under --quiet, and only on a terminal.  Redirected to a file or a
+    pipe (a batch job, a test), a bar's redraws are noise, and ending one left a blank line before an error."""
+    return not quiet and stderr.is_terminal
+
+
 def note(message: str, quiet: bool = False) -> None:
     """A one-line remark on stderr (what a command did besides its result), silent under --quiet."""
     if not quiet:
@@ -62,8 +68,8 @@ def note(message: str, quiet: bool = False) -> None:
 
 @contextmanager
 def progress_bar(description: str, quiet: bool):
-    """Yields ``update(done, total)``; draws a rich progress bar on stderr unless ``quiet``."""
-    if quiet:
+    """Yields ``update(done, total)``; draws a rich progress bar on stderr when :func:`show_progress`."""
+    if not show_progress(quiet):
         yield lambda done, total: None
         return
     with Progress(

@@ -8,7 +8,7 @@ from hydropimd.cli import output
 def cmd_train(args) -> None:
     from hydropimd.training.committee import train_committee
 
-    if args.quiet:
+    if not output.show_progress(args.quiet):
         summary = train_committee(args.data, args.out, committee=args.committee, steps=args.steps, config=args.config,
                                   pair=args.pair, compress=args.compress)
     else:

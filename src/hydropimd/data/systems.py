@@ -226,6 +226,17 @@ def find_systems(root: str | os.PathLike, type_map=None) -> list[DeepmdSystem]:
     return [open_system(p, root, type_map) for p in paths]
 
 
+def verify_systems(root: str | os.PathLike, type_map=None) -> list[DeepmdSystem]:
+    """:func:`find_systems` after reading every set once (:func:`read_set`: equal lengths, no NaN or infinity), for
+    consumers that would otherwise learn from a damaged label without a word (training: ~1 s for the published
+    2779 frames)."""
+    systems = find_systems(root, type_map)
+    for system in systems:
+        for set_dir in system.set_dirs:
+            read_set(set_dir, system.symbols)
+    return systems
+
+
 def dataset_info(root: str | os.PathLike) -> dict:
     """Systems, frames, atoms and the DeePMD-1.x split of a data set, as a JSON-ready dict."""
     systems = find_systems(root)

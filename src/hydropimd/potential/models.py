@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -27,6 +26,7 @@ from pathlib import Path
 
 from hydropimd.data.location import cache_dir
 from hydropimd.errors import InputError, RunFailed
+from hydropimd.files import error_line
 
 # Node names every DeePMD-kit TensorFlow graph carries, and the one only >= 2.0 graphs carry.
 _DEEPMD_MARKER = b"descrpt_attr/rcut"
@@ -79,19 +79,11 @@ def _run_dp(args: list[str], what: str) -> None:
         shutil.rmtree(work, ignore_errors=True)
     if status < 0:
         raise RunFailed(f"{what} was killed by signal {-status} (full log: {kept})", retryable=True)
-    line = _error_line(text)
+    line = error_line(text)
     if "DecodeError" in line:
         raise InputError(f"{what}: the file is not a valid frozen graph (truncated or damaged: {line}); "
                          f"give the complete .pb file")
     raise RunFailed(f"{what} failed: {line} (full log: {kept})")
-
-
-def _error_line(log_text: str) -> str:
-    """The line of a DeePMD-kit log that says what went wrong: the last exception line (``SomeError: ...``),
-    else the last line; the CUDA-probe noise of a CPU machine (``implib-gen: libcudart...``) skipped."""
-    lines = [ln.strip() for ln in log_text.splitlines() if ln.strip() and not ln.startswith("implib-gen:")]
-    errors = [ln for ln in lines if re.match(r"^[\w.]*(Error|Exception)\b.*:", ln)]
-    return (errors or lines or ["(no output)"])[-1]
 
 
 def upgrade_graph(source: str | os.PathLike, target: str | os.PathLike) -> Path:

@@ -39,9 +39,9 @@ import time
 from pathlib import Path
 from typing import Callable, Sequence
 
-from hydropimd.data.systems import find_systems, link_split
+from hydropimd.data.systems import find_systems, link_split, verify_systems
 from hydropimd.errors import InputError, RunFailed
-from hydropimd.files import write_json_atomic
+from hydropimd.files import error_line, write_json_atomic
 from hydropimd.training.config import load_overrides, training_script
 
 BASE_SEED = 20220815
@@ -72,7 +72,8 @@ def _run(command: list[str], cwd: Path, log: Path, what: str, steps: int | None 
     if process.returncode < 0:  # killed by a signal (out of memory, a walltime, a user): the same run may succeed
         raise RunFailed(f"{what} was killed by signal {-process.returncode}; read {log}", retryable=True)
     if process.returncode != 0:  # DeePMD-kit stopped on its own: it would stop again on the same input
-        raise RunFailed(f"{what} failed (exit status {process.returncode}); read {log}")
+        raise RunFailed(f"{what} failed: {error_line(Path(log).read_text(errors='replace'))} (exit status "
+                        f"{process.returncode}; read {log})")
 
 
 def data_folder(path: str | os.PathLike) -> Path:
@@ -183,7 +184,7 @@ def train_committee(
     overrides = load_overrides(config)
     sources, whole = [data_folder(d) for d in data], [data_folder(d) for d in train_only]
     for d in sources + whole:
-        find_systems(d)  # a missing or malformed data set fails here, before any training
+        verify_systems(d)  # a missing, malformed or NaN-holding data set fails here, before any training
     pair_model = None
     if pair is not None:
         from hydropimd.pair.baseline import PairBaseline
