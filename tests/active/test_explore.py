@@ -31,6 +31,15 @@ def test_grid_defaults_and_errors(tmp_path):
         load_grid({"temperatures_kelvin": [300]})
 
 
+def test_an_md_run_directory_is_no_exploration(tmp_path, published):
+    write(tmp_path / "start.extxyz", build_lah10())
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "run.json").write_text("{}")
+    with pytest.raises(InputError, match="holds an MD run"):
+        explore(published / "models/subtracted/graph.pb", tmp_path / "start.extxyz", None, tmp_path / "run")
+    assert not (tmp_path / "run" / "runs").exists()
+
+
 def test_explore_tiny_grid_with_kill_and_resume(tmp_path, published):
     structures = tmp_path / "start.extxyz"
     write(structures, [build_lah10(a=5.05, angles=(90.6, 90.6, 90.6))])

@@ -242,6 +242,15 @@ def test_status_needs_a_study_directory(tmp_path):
     assert_one_line_error(run_cli("study", "report", "--dir", tmp_path), "holds no study", "study run")
 
 
+def test_a_directory_holding_an_md_run_is_not_a_study(tmp_path, published):
+    config = tmp_path / "study.toml"
+    config.write_text(CONFIG.format(p1=120))
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "run.json").write_text("{}")
+    assert_one_line_error(run_cli("study", "run", config, "--dir", tmp_path / "run"), "holds an MD run", "another --dir")
+    assert sorted(p.name for p in (tmp_path / "run").iterdir() if p.name != ".lock") == ["run.json"]
+
+
 def test_nothing_is_written_until_every_check_passed(tmp_path, published, monkeypatch):
     """A configuration refused late (dp compress failing) leaves no study behind to refuse its correction."""
     config = tmp_path / "study.toml"
@@ -264,7 +273,7 @@ def test_prepare_writes_the_study_and_its_structures(tmp_path, published):
     assert (study.dir / "study.toml").read_text() == text
     # the start structures exist before any worker thread asks for them
     for isotope in ("H", "D"):
-        assert (study.dir / "structures" / f"lah10-{isotope}.extxyz").stat().st_size > 0
+        assert (study.dir / "structures" / f"start-{isotope}.extxyz").stat().st_size > 0
     assert not list(study.dir.rglob("*.partial"))
 
 

@@ -145,6 +145,8 @@ def explore(
     grid = load_grid(grid)
     starts = _checked_starts(structures, model, pair)
     out = Path(out).resolve()
+    if rundir.is_run_directory(out):
+        raise InputError(f"{out} holds an MD run (run.json), not an exploration; give another --out")
     (out / "runs").mkdir(parents=True, exist_ok=True)
     points = grid_points(grid, len(starts))
     runs = []

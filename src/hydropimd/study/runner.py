@@ -72,6 +72,8 @@ class Study:
         directory as it was, so the corrected one is not taken for "another configuration".
         """
         stored = self.stored()
+        if stored is None and rundir.is_run_directory(self.dir):
+            raise InputError(f"{self.dir} holds an MD run (run.json), not a study; give the study another --dir")
         replace = stored is not None and not self.made_by_this_config(stored)
         if replace and not force:
             raise InputError(f"{self.dir} holds a study made by another configuration; "
@@ -86,7 +88,7 @@ class Study:
         write_json_atomic(self.dir / MARKER, {"digest": self.config.digest(), "config_dir": str(self.config_dir)}, indent=2)
 
     def _structure_path(self, isotope: str) -> Path:
-        return self.dir / "structures" / f"lah10-{isotope}.extxyz"
+        return self.dir / "structures" / f"start-{isotope}.extxyz"
 
     def _write_structure(self, isotope: str) -> Path:
         text = io.StringIO()
