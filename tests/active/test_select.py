@@ -96,6 +96,8 @@ def test_select_by_deviation_and_diversity(committee, frames, tmp_path):
     r = select_frames(frames, committee, lo, hi, 3, deviations=e)
     assert r["counts"] == {"candidates": 10, "below_lo": 1, "kept": 7, "dropped": 2, "selected": 3}
     assert [s["max_force_dev"] for s in r["selected"]] == sorted(e[(e >= lo) & (e < hi)])[::-1][:3]
+    assert r["deviation_range"] == pytest.approx({"min_ev_per_angstrom": e.min(), "median_ev_per_angstrom": np.median(e),
+                                                  "max_ev_per_angstrom": e.max()})
     d = select_frames(frames, committee, lo, hi, 3, mode="diversity", deviations=e)
     assert d["soap"]["species"] == ("La", "H") or d["soap"]["species"] == ["La", "H"]
     picked = [s["index"] for s in d["selected"]]

@@ -112,3 +112,18 @@ def test_json_has_no_nan():
     """An undefined quantity (NaN, infinity) is null in --json output: JSON has no spelling for NaN."""
     assert _plain({"a": float("nan"), "b": np.array([1.0, np.inf]), "c": np.float64(2.5)}) == {"a": None, "b": [1.0, None],
                                                                                                  "c": 2.5}
+
+
+def test_version_and_tables_at_their_natural_width():
+    """--version prints the installed version; a table written to a pipe is not cut at rich's 80 columns."""
+    import subprocess
+    import sys
+    from importlib.metadata import version
+
+    result = run_cli("--version")
+    assert result.returncode == 0 and result.stdout.strip() == f"hydropimd {version('hydropimd')}"
+    code = ("from hydropimd.cli import output; "
+            "output.print_table('wide', ['run', 'class'], [['/a/long/run/directory/' + 'x' * 120, 'rhombohedral']])")
+    printed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout
+    row = next(line for line in printed.splitlines() if "xxx" in line)
+    assert "x" * 120 in row and "rhombohedral" in row

@@ -169,7 +169,8 @@ def window_counts(dev: np.ndarray, lo: float, hi: float) -> dict:
                    "dropped": int(dropped.sum())},
         "accurate_fraction": float(below.mean()) if len(dev) else 0.0,
         "dropped_range": [float(dev[dropped].min()), float(dev[dropped].max())] if dropped.any() else None,
-        "deviation_range": [float(dev.min()), float(np.median(dev)), float(dev.max())] if len(dev) else None,
+        "deviation_range": ({"min_ev_per_angstrom": float(dev.min()), "median_ev_per_angstrom": float(np.median(dev)),
+                             "max_ev_per_angstrom": float(dev.max())} if len(dev) else None),
     }
 
 
@@ -235,7 +236,7 @@ def select_frames(
       ``counts``: ``candidates``, ``below_lo``, ``kept``, ``dropped``, ``selected``;
       ``accurate_fraction``: below_lo / candidates (DP-GEN's accurate ratio);
       ``dropped_range``: [min, max] E of the dropped frames (eV/A) or None;
-      ``deviation_range``: [min, median, max] E of all candidates;
+      ``deviation_range``: ``min_ev_per_angstrom``, ``median_ev_per_angstrom``, ``max_ev_per_angstrom`` of E over all candidates;
       ``mode``, ``lo``, ``hi``, ``n``, ``note`` (why fewer than n, else None),
       ``soap`` (the settings used, diversity mode), ``candidates`` (path), ``committee``
       (the model files; None when a loaded potential was given).

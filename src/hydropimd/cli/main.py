@@ -268,8 +268,18 @@ def cmd_model_test(args) -> None:
 
 
 # ---------------------------------------------------------------- parser
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("hydropimd")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="hydropimd", description="Quantum-nuclear stability of hydride crystals.")
+    parser.add_argument("--version", action="version", version=f"hydropimd {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     structure = commands.add_parser("structure", help="build crystal structures").add_subparsers(dest="action", required=True)

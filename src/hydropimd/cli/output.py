@@ -13,7 +13,9 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-stdout = Console(highlight=False)
+#: tables written to a file or a pipe keep their natural width (rich's default there is 80 columns, which cut the
+#: wider tables, e.g. analyze phase's); on a terminal, its width
+stdout = Console(highlight=False, width=None if sys.stdout.isatty() else 400)
 stderr = Console(stderr=True, highlight=False)
 
 
