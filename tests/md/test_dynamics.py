@@ -21,7 +21,7 @@ def test_nve_conserves_energy(tmp_path, lah10_settings, lah10_44):
 
 
 def test_nvt_samples_the_target_temperature(tmp_path, lah10_settings, lah10_44):
-    run_md(lah10_44, lah10_settings(ensemble="nvt", steps=2000, stride=5, checkpoint_stride=1000, thermostat_tau_fs=25),
+    run_md(lah10_44, lah10_settings(ensemble="nvt", steps=1000, stride=5, checkpoint_stride=500, thermostat_tau_fs=25),
            tmp_path / "nvt")
     t = read_table(tmp_path / "nvt")
     mean, error = mean_and_error(t["temperature_k"][40:])
@@ -30,7 +30,7 @@ def test_nvt_samples_the_target_temperature(tmp_path, lah10_settings, lah10_44):
 
 
 def test_npt_reaches_the_pressure_with_a_free_cell(tmp_path, lah10_settings, lah10_44):
-    run_md(lah10_44, lah10_settings(steps=2400, stride=5, checkpoint_stride=1200, barostat_tau_fs=100), tmp_path / "npt")
+    run_md(lah10_44, lah10_settings(steps=1200, stride=5, checkpoint_stride=600, barostat_tau_fs=100), tmp_path / "npt")
     t = read_table(tmp_path / "npt")
     keep = slice(len(t["step"]) // 4, None)
     mean, error = mean_and_error(t["pressure_gpa"][keep])
