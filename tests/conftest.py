@@ -100,7 +100,8 @@ LONGEST_MODULES = ("tests/md/test_dynamics.py",                # 434 s
                    "tests/active/test_report.py",
                    "tests/dft/test_dft_pwx.py",                # 159
                    "tests/active/test_loop_h3s.py",            # 146 (measured alone, not in the suite)
-                   "tests/active/test_loop_dft.py")            # 133
+                   "tests/active/test_loop_dft.py",            # 133
+                   "tests/active/test_loop_kill.py")           # 91 (measured alone)
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook, which reads the group into each test's id

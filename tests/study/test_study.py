@@ -224,6 +224,38 @@ def test_interrupted_study_resumes_its_runs(tmp_path, published):
     assert not (first / "failed.json").exists()
 
 
+def test_a_study_killed_with_sigkill_resumes_and_refuses_a_second_caller(tmp_path, published):
+    """kill -9 of 'study run' and its MD worker loses and duplicates no row; while it runs, a second 'study run' of
+    the same directory is refused in one line."""
+    config = tmp_path / "study.toml"
+    config.write_text(CONFIG.format(p1=120).replace("[120, 200]", "[120]").replace("workers = 2", "workers = 1")
+                      .replace("stride = 5", "stride = 5\ncheckpoint_stride = 25").replace("time_ps = 0.25", "time_ps = 0.1")
+                      .replace("discard_ps = 0.05", "discard_ps = 0.01"))
+    command = [sys.executable, "-m", "hydropimd", "study", "run", str(config), "--dir", str(tmp_path / "s"), "--quiet"]
+    study = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    run = tmp_path / "s" / "runs" / "T300K-P120GPa-H-1beads"
+    deadline = time.time() + 180
+    while time.time() < deadline and study.poll() is None:
+        try:  # killed between checkpoints: rows past the last one written
+            if json.loads((run / "state.json").read_text())["step"] >= 50 and \
+                    len((run / "table.csv").read_text().splitlines()) > 1 + 50 // 5:
+                break
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(0.1)
+    assert_one_line_error(run_cli("study", "run", config, "--dir", tmp_path / "s", "--quiet"),
+                          "used by another 'study run'")
+    os.killpg(study.pid, signal.SIGKILL)
+    study.wait()
+    assert 0 < json.loads((run / "state.json").read_text())["step"] < 200
+
+    again = run_cli("study", "run", config, "--dir", tmp_path / "s", "--json", "--quiet")
+    assert again.returncode == 0, again.stderr
+    assert [r["status"] for r in json.loads(again.stdout)["status"]] == ["done"]
+    steps = [int(line.split(",")[0]) for line in (run / "table.csv").read_text().splitlines()[1:]]
+    assert steps == list(range(5, 201, 5))  # no row lost, none doubled
+
+
 def test_failed_runs_make_study_run_fail(tmp_path, published):
     """A run that fails at run time: the status table, then a one-line error naming its failed.json, exit 2."""
     (tmp_path / "broken.pb").write_bytes(b"descrpt_attr/rcut model_attr/model_version: not a graph")
