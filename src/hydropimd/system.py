@@ -22,11 +22,10 @@ Example (H3S, Im-3m, near 150 GPa)::
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from pydantic import field_validator
 
 from hydropimd.config import Settings
-from hydropimd.errors import InputError
-from hydropimd.structures import StructureSettings, default_type_map
+from hydropimd.structures import StructureSettings
 
 
 class SystemSettings(Settings):
@@ -52,28 +51,6 @@ class SystemSettings(Settings):
         if v is not None and len(set(v)) != len(v):
             raise ValueError(f"type_map {v} lists an element more than once")
         return v
-
-    def elements(self) -> list[str]:
-        """The structure's elements (built once; a bad structure is an InputError naming ``[system.structure]``)."""
-        try:
-            atoms = self.structure.build()
-        except InputError as err:
-            raise InputError(f"[system.structure]: {err}") from None
-        return sorted(set(atoms.get_chemical_symbols()))
-
-    def types(self) -> list[str]:
-        """The type map: as given (it must hold every element of the structure), else the default rule."""
-        elements = self.elements()
-        if self.type_map is None:
-            return list(default_type_map(elements))
-        missing = [e for e in elements if e not in self.type_map]
-        if missing:
-            raise InputError(f"[system] type_map {self.type_map} lacks {', '.join(missing)} of the structure; "
-                             "add them or leave type_map out")
-        return list(self.type_map)
-
-    def label(self) -> str:
-        return self.name or self.structure.build().get_chemical_formula()
 
 
 def merge_key(section: str, own, from_system, key: str):

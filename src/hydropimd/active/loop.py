@@ -665,7 +665,8 @@ def trained_committee(work_dir: str | os.PathLike) -> dict:
                          "an 'active run'")
     g, newest = 0, None
     while gen_dir(work, g).is_dir():
-        newest = (g, stage_state(work, g, "train")) if stage_state(work, g, "train") else newest
+        train = stage_state(work, g, "train")
+        newest = (g, train) if train else newest
         g += 1
     if newest is None:
         raise InputError(f"{work} has no trained committee yet; run 'hydropimd active run' on its config first")
