@@ -106,11 +106,14 @@ def _print_summary(args, summary: dict) -> None:
         output.print_json({k: v for k, v in summary.items() if k != "last"})
         return
     last = summary["last"] or {}
+    centroid = summary.get("temperature_column") == "centroid"
     output.print_table(f"run {summary['run_dir']}", ["quantity", "value"], [
         ["steps done", f"{summary['steps_done']} / {summary['steps']}"],
         ["seconds per step", summary["seconds_per_step"]],
         ["force seconds per step", summary["force_seconds_per_step"]],
-        *[[k, last[k]] for k in ("a", "b", "c", "alpha", "beta", "gamma", "pressure_gpa", "temperature_k") if k in last],
+        *[[k, last[k]] for k in ("a", "b", "c", "alpha", "beta", "gamma", "pressure_gpa") if k in last],
+        *([["temperature_k (centroid: PIGLET)" if centroid else "temperature_k", last["temperature_k"]]]
+          if "temperature_k" in last else []),
     ])
 
 

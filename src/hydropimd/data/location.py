@@ -11,7 +11,9 @@ pslibrary's ld1.x input collection (github.com/dalcorso/pslibrary, for
 ``hydropimd dft pseudo``) is found by the same rule: ``--pslibrary DIR``, else
 ``HYDROPIMD_PSLIBRARY``, else ``pslibrary/`` beside the published data (a developer
 checkout's ``../shared/pslibrary``), else the cache folder that :func:`fetch_pslibrary`
-fills (``~/.cache/hydropimd/pslibrary``).
+fills (``~/.cache/hydropimd/pslibrary``).  The GLE4MD library (PIGLET's thermostat matrices) likewise:
+``--gle-library DIR``, else ``HYDROPIMD_GLE4MD``, else ``gle4md-library/`` beside the published data, else the
+cache (``~/.cache/hydropimd/gle4md``), fetched from github.com/lab-cosmo/gle4md when a PIGLET run needs it.
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ PSLIBRARY_URL = "https://github.com/dalcorso/pslibrary/archive/835dd6477c90fa9d5
 PSLIBRARY_ENV_VAR = "HYDROPIMD_PSLIBRARY"
 #: a pslibrary collection is a folder holding this job file (the 1.0.0 ultrasoft inputs)
 PSLIBRARY_JOB = "us_ps_high.job"
+#: the GLE4MD library (PIGLET's matrices): its public repository's web branch, whose library/ holds them
+GLE4MD_URL = "https://github.com/lab-cosmo/gle4md/archive/refs/heads/gh-pages.tar.gz"
+GLE4MD_ENV_VAR = "HYDROPIMD_GLE4MD"
 
 
 def cache_dir() -> Path:
@@ -69,6 +74,40 @@ def published_path(relative: str, explicit: str | os.PathLike | None = None) -> 
     if not path.exists():
         raise InputError(f"{path} is missing from the published data; re-run 'hydropimd data fetch'")
     return path
+
+
+def default_gle4md_dir() -> Path:
+    return cache_dir() / "gle4md"
+
+
+def _is_gle4md_library(root: Path) -> bool:
+    return (root / "piglet").is_dir() and (root / "optimal").is_dir()
+
+
+def gle4md_root(explicit: str | os.PathLike | None = None, fetch: bool = False) -> Path:
+    """The GLE4MD library's matrix folder (``piglet/``, ``optimal/``) by the location rule; ``fetch``: fill the
+    cache when nothing is found."""
+    for source, value in (("--gle-library", explicit), (GLE4MD_ENV_VAR, os.environ.get(GLE4MD_ENV_VAR))):
+        if value:
+            root = Path(value).expanduser()
+            for candidate in (root, root / "library"):
+                if _is_gle4md_library(candidate):
+                    return candidate
+            raise InputError(f"{source} points to {root}, which has no piglet/ and optimal/ folders; give the GLE4MD "
+                             "library's folder (github.com/lab-cosmo/gle4md, branch gh-pages, library/)")
+    candidates = [default_gle4md_dir() / "library"]
+    try:
+        candidates.insert(0, published_root().parent / "gle4md-library")
+    except InputError:
+        pass
+    for root in candidates:
+        if _is_gle4md_library(root):
+            return root
+    if fetch:
+        return _fetch_archive(default_gle4md_dir(), GLE4MD_URL, None, "library", "the GLE4MD library",
+                              "--gle-library", "hydropimd md run") / "library"
+    raise InputError(f"no GLE4MD library found (PIGLET's matrices): pass --gle-library DIR, set {GLE4MD_ENV_VAR}, "
+                     "or run online once (it is fetched)")
 
 
 def default_pslibrary_dir() -> Path:

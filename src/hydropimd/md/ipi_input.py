@@ -67,10 +67,23 @@ def _forcefield_xml(settings: MDSettings, template: Path, driver_path: Path, soc
             f"  </ffdirect>\n")
 
 
+def _thermostat_xml(s: MDSettings) -> str:
+    """PILE-L (centroid time constant thermostat_tau_fs), or PIGLET's matrices (:mod:`hydropimd.md.piglet`) for
+    the temperature, bead count and frequency range of the run (the library is read now: the input is complete)."""
+    if s.sampling == "pile":
+        return (f"      <thermostat mode='pile_l'>\n        <tau units='femtosecond'>{s.thermostat_tau_fs!r}</tau>\n"
+                f"      </thermostat>\n")
+    from hydropimd.data.location import gle4md_root
+    from hydropimd.md.piglet import choose_range, nm_gle_xml, piglet_matrices
+
+    library = gle4md_root(s.gle_library, fetch=True)
+    fitted = choose_range(library, s.beads, s.temperature_k, s.max_frequency_cm1, s.piglet_range)
+    return nm_gle_xml(*piglet_matrices(library, s.beads, s.temperature_k, fitted), indent="      ")
+
+
 def _dynamics_xml(s: MDSettings) -> str:
     step = f"      <timestep units='femtosecond'>{s.timestep_fs!r}</timestep>\n"
-    thermostat = (f"      <thermostat mode='pile_l'>\n        <tau units='femtosecond'>{s.thermostat_tau_fs!r}</tau>\n"
-                  f"      </thermostat>\n")
+    thermostat = _thermostat_xml(s)
     if s.ensemble == "nve":
         return f"    <dynamics mode='nve'>\n{step}    </dynamics>\n"
     if s.ensemble == "nvt":

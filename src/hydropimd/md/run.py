@@ -108,6 +108,8 @@ class MDRun:
             "timestep_fs": settings.timestep_fs, "stride": settings.stride, "ensemble": settings.ensemble,
             **describe_cell(atoms),
             "reference_volume_a3": reference_volume,
+            # under PIGLET the bead modes are thermostatted away from the physical temperature: the centroid's is reported
+            "temperature_column": "centroid" if settings.sampling == "piglet" else "ring polymer",
             "socket": socket, "versions": _versions(), "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
         }
         write_json_atomic(self.meta_file, meta)
@@ -243,6 +245,7 @@ class MDRun:
                                                   state.get("force_seconds", 0.0) / done or None),
             "last": {k: v for k, v in rows[-1].items() if v is not None} if rows else None,
             "max_force_dev_warning_step": state.get("warned_step"),
+            "temperature_column": self.meta.get("temperature_column", "ring polymer"),
         }
 
     @staticmethod
@@ -334,6 +337,8 @@ class _Session:
         row = {"step": self.step, "time_ps": time_ps, "a": a, "b": b, "c": c,
                "alpha": alpha, "beta": beta, "gamma": gamma, "volume": abs(np.linalg.det(cell)), "max_force_dev": ""}
         for name, (column, unit) in _PROPERTIES.items():
+            if name == "temperature" and s.sampling == "piglet":
+                name = "temperature(nm=0)"  # PIGLET's bead modes are not at the physical temperature; the centroid is
             value, dimension, _ = system.properties[name]
             row[column] = float(unit_to_user(dimension, unit, value))
         self.cell, self.beads_q = cell, system.beads.q.reshape(s.beads, -1, 3) * bohr

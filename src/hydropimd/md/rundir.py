@@ -50,7 +50,8 @@ OUTPUT_FILES = (TABLE, CENTROID, BEADS)
 CREATED_FILES = (*OUTPUT_FILES, STATE, SETTINGS, INPUT_XML, START, CHECKPOINTS)
 #: everything a run owns: what replacing a run removes, and what a cluster job takes and brings back
 RUN_FILES = (*OUTPUT_FILES, STATE, SETTINGS, INPUT_XML, START, CHECKPOINTS, LAMMPS, FAILED, PROGRESS, WORKER_LOG)
-#: the columns of table.csv: cell (A, degrees, A^3), centroid-virial pressure (GPa), temperature (K),
+#: the columns of table.csv: cell (A, degrees, A^3), centroid-virial pressure (GPa), temperature (K; the centroid's
+#: under PIGLET, run.json ``temperature_column``),
 #: potential, conserved and centroid-virial kinetic energy (eV), committee force deviation (eV/A, empty when
 #: not evaluated at that row)
 TABLE_COLUMNS = [

@@ -49,6 +49,15 @@ class MDOptions(Settings):
     barostat_tau_fs: float = Field(200.0, gt=0, description="barostat time constant, fs")
     #: Langevin thermostat on the cell momenta, i-PI's way of keeping the cell fluctuations canonical
     cell_thermostat_tau_fs: float = Field(100.0, gt=0, description="cell Langevin thermostat time constant, fs")
+    #: pile: the study's PILE; piglet: PIGLET (Ceriotti & Manolopoulos 2012), colored-noise thermostats on every
+    #: normal mode that converge quantum observables with a few beads (hydropimd.md.piglet); needs beads >= 2
+    sampling: Literal["pile", "piglet"] = Field("pile", description="ring-polymer thermostat: pile or piglet")
+    #: 4400 cm^-1: above the H2 vibron (4161 cm^-1), the stiffest vibration hydrogen has; 'analyze phonons' gives
+    #: a system's own highest frequency, which allows a tighter PIGLET fit
+    max_frequency_cm1: float = Field(4400.0, gt=0, description="highest vibrational frequency PIGLET must cover, cm^-1")
+    #: X of the library's fit (hbar omega_max / kT); default: the smallest that covers max_frequency_cm1
+    piglet_range: int | None = Field(None, gt=0, description="PIGLET fit range hbar*omega_max/kT (default: automatic)")
+    gle_library: str | None = Field(None, description="GLE4MD library folder (default: the data-location rule)")
     # ------------------------------------------------------------------ records
     #: 10 steps = 5 fs at 0.5 fs: about one H vibration, so successive rows are not copies of each other
     stride: int = Field(10, ge=1, description="steps between table rows and frames")
@@ -130,6 +139,8 @@ class MDSettings(MDOptions):
             raise ValueError("the Einstein reference potential runs only in-process at constant volume (nve or nvt)")
         if self.einstein_frequency_thz is None and not self.model:
             raise ValueError("a run needs a model")
+        if self.sampling == "piglet" and (self.beads < 2 or self.ensemble == "nve"):
+            raise ValueError("sampling piglet thermostats a ring polymer: give beads >= 2 and ensemble nvt or npt")
         if self.monitor_stride is None:
             self.monitor_stride = MONITOR_EVERY_STRIDES * self.stride if self.committee else 0
         return self

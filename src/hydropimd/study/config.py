@@ -60,7 +60,9 @@ PUBLISHED_PREFIX = "published:"
 #: ``model = "active:DIR"``: the newest committee of the active-learning loop in work directory DIR
 ACTIVE_PREFIX = "active:"
 #: [md] options that say where the forces are evaluated, not what is simulated: not part of a study's digest
-EXECUTION_ONLY_MD = ("lammps_clients", "threads_per_client", "ranks_per_client", "port", "bead_groups")
+EXECUTION_ONLY_MD = ("lammps_clients", "threads_per_client", "ranks_per_client", "port", "bead_groups", "gle_library")
+#: [md] keys that only PIGLET runs read: left out of a PILE study's digest, which stays the one earlier versions wrote
+PIGLET_ONLY_MD = ("sampling", "max_frequency_cm1", "piglet_range")
 
 
 class PotentialConfig(_Strict):
@@ -193,7 +195,7 @@ class StudyConfig(_Strict):
         (the report is recomputed), so they are left out.
         """
         payload = self.model_dump(exclude={"execution", "analysis", "system"})  # [system]'s keys are copied in
-        for key in EXECUTION_ONLY_MD:
+        for key in EXECUTION_ONLY_MD + (PIGLET_ONLY_MD if self.md.sampling == "pile" else ()):
             payload["md"].pop(key)
         return _hash(payload)
 
