@@ -1,0 +1,136 @@
+"""Bead convergence of LaH10 under PILE and PIGLET (issue #14): how few beads give the large-P answer.
+
+N = 44 LaH10 (conventional cell), the published model and pair table, NPT with the flexible
+barostat.  For every (temperature, pressure, scheme, P) it runs one MD and reports, after
+discarding the first quarter, with correlated error bars (Sokal):
+
+* the centroid-virial kinetic energy per H atom (eV) -- the quantity PIGLET is built to converge;
+* the volume (A^3) and the mean |angle - 90| of the cell (deg) -- the study's observables;
+* the H-H radial distribution function of the centroids (first peak position and height);
+* the CPU seconds per ps of the run (from the run's own timings).
+
+Defaults: 300 K and 100 K at 150 GPa; PILE at P = 8, 16, 32, 64; PIGLET at P = 4, 6, 8, 12, 16.
+Goal of the issue: PIGLET at P <= 8 (300 K) and P <= 16 (100 K) within error of PILE's large-P
+limit.  Results go to a JSON file that later calls extend (a killed run of the bench resumes:
+finished points are read back, unfinished runs continue from their checkpoints).
+
+Run by hand (hours on 2 cores at the defaults; ``--steps 400 --pile 8 --piglet 8`` is a smoke test)::
+
+    .venv/bin/python bench/beads.py [--steps 4000] [--temperatures 300,100] [--pressures 150]
+                                    [--pile 8,16,32,64] [--piglet 4,6,8,12,16] [--out bench-beads]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np
+from ase.io import read
+
+from hydropimd.analysis.statistics import correlated_mean
+from hydropimd.data.location import published_root
+from hydropimd.md import rundir
+from hydropimd.md.run import MDRun, resume_md, run_md
+from hydropimd.md.settings import MDSettings
+from hydropimd.structures import build_lah10
+
+
+def integers(text: str) -> list[int]:
+    return [int(v) for v in text.split(",") if v]
+
+
+def numbers(text: str) -> list[float]:
+    return [float(v) for v in text.split(",") if v]
+
+
+def run_point(out: Path, scheme: str, beads: int, temperature_k: float, pressure_gpa: float, steps: int) -> Path:
+    """The run of one point, created or resumed (a bench killed half-way continues)."""
+    root = published_root()
+    run_dir = out / f"{scheme}-P{beads}-T{temperature_k:g}-p{pressure_gpa:g}"
+    settings = MDSettings(model=str(root / "models/subtracted/graph.pb"), pair=str(root / "tables/full.table"),
+                          temperature_k=temperature_k, pressure_gpa=pressure_gpa, beads=beads, steps=steps, stride=10,
+                          sampling=scheme)
+    if rundir.is_run_directory(run_dir):
+        resume_md(run_dir)
+    else:
+        run_md(build_lah10(a=5.05, angles=(90.6, 90.6, 90.6)), settings, run_dir)
+    return run_dir
+
+
+def hh_rdf_peak(run_dir: Path, start: int, r_max: float = 2.5, bins: int = 125) -> tuple[float, float]:
+    """(position A, height) of the first peak of the centroids' H-H g(r), frames from ``start`` on."""
+    from ase.geometry.rdf import get_rdf
+
+    frames = read(run_dir / rundir.CENTROID, index=f"{start}:")
+    histogram = np.zeros(bins)
+    for atoms in frames:
+        hydrogen = atoms[[s == "H" for s in atoms.get_chemical_symbols()]]
+        g, r = get_rdf(hydrogen, r_max, bins)
+        histogram += g
+    histogram /= max(len(frames), 1)
+    k = int(np.argmax(histogram))
+    return float(r[k]), float(histogram[k])
+
+
+def summarise(run_dir: Path) -> dict:
+    """The observables of one finished run, with standard errors from the integrated autocorrelation time."""
+    table = rundir.read_table(run_dir)
+    start = len(table) // 4
+    meta = MDRun(run_dir).meta
+    n_h = read(run_dir / rundir.START).get_chemical_symbols().count("H")
+
+    def estimate(values):
+        e = correlated_mean(np.asarray(values, dtype=float))
+        return [e.mean, e.stderr]
+
+    rows = table[start:]
+    angles = [np.mean([abs(r[k] - 90.0) for k in ("alpha", "beta", "gamma")]) for r in rows]
+    settings, timings = meta["settings"], meta.get("timings", {})
+    simulated_ps = timings.get("steps_done", settings["steps"]) * settings["timestep_fs"] * 1e-3
+    peak_r, peak_g = hh_rdf_peak(run_dir, start)
+    return {
+        "scheme": settings["sampling"], "beads": settings["beads"], "temperature_k": settings["temperature_k"],
+        "pressure_gpa": settings["pressure_gpa"], "steps": settings["steps"],
+        "kinetic_cv_per_h_ev": [v / n_h for v in estimate([r["kinetic_cv_ev"] for r in rows])],
+        "volume_a3": estimate([r["volume"] for r in rows]),
+        "mean_abs_angle_deviation_deg": estimate(angles),
+        "temperature_k_measured": estimate([r["temperature_k"] for r in rows]),
+        "hh_rdf_first_peak_angstrom": peak_r, "hh_rdf_first_peak_height": peak_g,
+        "cpu_seconds_per_ps": timings.get("wall_seconds", float("nan")) / simulated_ps if simulated_ps else None,
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--steps", type=int, default=4000)
+    p.add_argument("--temperatures", type=numbers, default=[300.0, 100.0])
+    p.add_argument("--pressures", type=numbers, default=[150.0])
+    p.add_argument("--pile", type=integers, default=[8, 16, 32, 64])
+    p.add_argument("--piglet", type=integers, default=[4, 6, 8, 12, 16])
+    p.add_argument("--out", type=Path, default=Path("bench-beads"))
+    args = p.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    results_file = args.out / "results.json"
+    results = json.loads(results_file.read_text()) if results_file.exists() else {}
+    for temperature in args.temperatures:
+        for pressure in args.pressures:
+            for scheme, bead_counts in (("pile", args.pile), ("piglet", args.piglet)):
+                for beads in bead_counts:
+                    key = f"{scheme}-P{beads}-T{temperature:g}-p{pressure:g}-n{args.steps}"
+                    if key in results:
+                        continue
+                    t0 = time.time()
+                    run_dir = run_point(args.out, scheme, beads, temperature, pressure, args.steps)
+                    results[key] = {**summarise(run_dir), "bench_wall_s": time.time() - t0}
+                    results_file.write_text(json.dumps(results, indent=1))
+                    print(json.dumps({key: results[key]}))
+
+
+if __name__ == "__main__":
+    main()
