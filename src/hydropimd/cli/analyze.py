@@ -1,4 +1,5 @@
-"""``hydropimd analyze``: cell shape, powder diffraction, phase diagrams, the hydrogen sublattice and the space group of MD runs.
+"""``hydropimd analyze``: cell shape, powder diffraction, phase diagrams, the hydrogen sublattice and the space group of MD runs;
+harmonic phonons of a structure with the potential.
 
 Each sub-command calls one public function of :mod:`hydropimd.analysis` with
 the same arguments and prints rich tables, or JSON with ``--json``; ``--plot
@@ -197,10 +198,49 @@ def cmd_analyze_symmetry(args) -> None:
         output.stdout.print(f"note: {note}")
 
 
+# ---------------------------------------------------------------- phonons
+def cmd_analyze_phonons(args) -> None:
+    from hydropimd.analysis import analyze_phonons
+
+    with output.progress_bar("displaced supercells", args.quiet) as update:
+        result = analyze_phonons(args.structure, args.model, pair=args.pair, pressure_gpa=args.pressure_gpa,
+                                 supercell=args.supercell, mesh=args.mesh, amplitude_angstrom=args.amplitude,
+                                 fmax=args.fmax, plot=args.plot, progress=update)
+    if args.json:
+        output.print_json(result)
+        return
+    relax = result["relaxation"]
+    modes = result["imaginary_modes"]
+    worst = modes[0] if modes else None
+    rows = [
+        ["space group (kept in the relaxation)", result["space_group"]],
+        ["conventional a, b, c (Å)", ", ".join(f"{v:.4f}" for v in result["conventional_lengths_angstrom"])],
+        ["pressure reached (GPa)", f"{relax['pressure_reached_gpa']:.2f} (target {relax['pressure_target_gpa']:g})"],
+        ["volume (Å³/atom)", f"{relax['volume_angstrom3_per_atom']:.4f}"],
+        ["supercell", f"{result['n_atoms_supercell']} atoms, {result['n_displacements']} displacement(s) of "
+                      f"{result['displacement_angstrom']:g} Å"],
+        ["Γ acoustic |ν| (THz)", ", ".join(f"{v:.3g}" for v in result["gamma_acoustic_thz"])],
+        ["highest frequency", f"{result['max_frequency_thz']:.2f} THz = {result['max_frequency_cm1']:.0f} cm⁻¹"],
+        ["lowest frequency", f"{result['lowest_frequency_thz']:.3f} THz at q = {result['lowest_frequency_q']}"],
+        ["Debye temperature (K)", f"{result['debye_temperature_k']:.0f} ({result['debye_definition']})"],
+        [f"imaginary modes (ν < -{result['imaginary_tolerance_thz']:g} THz)",
+         "none" if worst is None else
+         f"at {result['n_imaginary_mesh_qpoints']} irreducible mesh q-points ({100 * result['imaginary_fraction_of_mesh']:.1f} % "
+         f"of the mesh) and on {result['n_imaginary_band_lines']} line(s) of the band path; worst "
+         f"{worst['frequencies_thz'][0]:.3f} THz at q = {worst['q_reduced_primitive']}"
+         + (f" ({worst['label']})" if worst["label"] else "")],
+        ["q-points", result["q_coordinates"]],
+        ["time (s)", f"{result['seconds']:.1f}"],
+    ]
+    if result.get("plot"):
+        rows.append(["figure", result["plot"]])
+    output.print_table(f"{result['structure']}: harmonic phonons at {relax['pressure_target_gpa']:g} GPa", ["quantity", "value"], rows)
+
+
 # ---------------------------------------------------------------- parser
 def add_commands(commands) -> None:
-    """Add the ``analyze`` group (cell, xrd, phase, hydrogen, symmetry) to the sub-parsers of the ``hydropimd`` parser."""
-    analyze = commands.add_parser("analyze", help="cell shape, powder diffraction, phase diagrams, hydrogen sublattice, space group")
+    """Add the ``analyze`` group (cell, xrd, phase, hydrogen, symmetry, phonons) to the sub-parsers of the ``hydropimd`` parser."""
+    analyze = commands.add_parser("analyze", help="cell shape, powder diffraction, phase diagrams, hydrogen sublattice, space group, phonons")
     actions = analyze.add_subparsers(dest="action", required=True)
 
     p = _common(actions.add_parser("cell", help="conventional-cell lengths and angles, error bars, classification, shuttling"))
@@ -253,3 +293,14 @@ def add_commands(commands) -> None:
     p.add_argument("--discard-ps", type=float, default=0.0, help="equilibration to drop from the start, ps (default 0)")
     p.add_argument("--dt-ps", type=float, help="time between frames, ps, when the file has no time_ps")
     p.set_defaults(func=cmd_analyze_symmetry)
+
+    p = _common(actions.add_parser("phonons", help="harmonic phonons (phonopy) of a structure relaxed at a pressure with the potential"))
+    p.add_argument("--structure", required=True, help="structure file (any cell of the crystal: it is reduced to its primitive cell)")
+    p.add_argument("--model", required=True, help="DeePMD-kit frozen model")
+    p.add_argument("--pair", help="pair table added to the model (the published full.table for the subtracted model)")
+    p.add_argument("--pressure-gpa", type=float, required=True, help="pressure of the relaxation, GPa")
+    p.add_argument("--supercell", default="2", help="N, N1,N2,N3 or nine integers, in conventional cells (default 2)")
+    p.add_argument("--mesh", default="16", help="q-mesh N or N1,N2,N3 of the primitive reciprocal cell (default 16)")
+    p.add_argument("--amplitude", type=float, default=0.01, help="displacement, angstrom (default 0.01)")
+    p.add_argument("--fmax", type=float, default=1e-3, help="relaxation force threshold, eV/angstrom (default 0.001)")
+    p.set_defaults(func=cmd_analyze_phonons)
