@@ -219,6 +219,6 @@ def test_a_failing_or_killed_dp_is_a_run_failure(tmp_path, small_full_data, monk
         module.train_committee([small_full_data], tmp_path / "killed", committee=1, steps=2, config=tiny)
     assert err.value.retryable and err.value.exit_status == 3
     monkeypatch.setattr(module, "_dp", fake_dp("raise SystemExit('DeePMD-kit: bad things')"))
-    with pytest.raises(RunFailed, match=r"training member 0 failed \(exit status 1\); read .*train.log") as err:
+    with pytest.raises(RunFailed, match=r"training member 0 failed: DeePMD-kit: bad things \(exit status 1; read .*train.log\)") as err:
         module.train_committee([small_full_data], tmp_path / "failed", committee=1, steps=2, config=tiny)
     assert not err.value.retryable
