@@ -44,6 +44,7 @@ def test_study_defaults_and_short_schedules(tmp_path, published):
     (system / "type.raw").write_text("0\n0\n" + "1\n" * 6)
     (system / "type_map.raw").write_text("S\nH\n")
     np.save(system / "set.000" / "box.npy", np.eye(3).reshape(1, 9) * 3.09)
+    np.save(system / "set.000" / "coord.npy", np.zeros((1, 8 * 3)))
     other = training_script([str(tmp_path / "h3s")], seed=7)
     assert other["model"]["type_map"] == ["S", "H"] and other["model"]["descriptor"]["sel"] == "auto:1.1"
 

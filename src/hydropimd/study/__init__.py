@@ -73,7 +73,7 @@ def run_study(config: str | os.PathLike | None, directory: str | os.PathLike, fo
             study.dir.rmdir()
     status = study.status()
     summary = {"study": str(study.dir), "ran": results, "status": status}
-    if any(row["status"] == "done" for row in status):
+    if study.config.analysis.report and any(row["status"] == "done" for row in status):
         from hydropimd.study.report import write_report
 
         summary["report"] = {k: v for k, v in write_report(study, report).items() if k != "phase"}

@@ -92,6 +92,9 @@ class GridConfig(_Strict):
 
 class AnalysisConfig(_Strict):
     discard_ps: float = Field(0.0, ge=0)
+    #: false: run the MD only (no report, and no check that the runs are long enough for one; 'study report'
+    #: analyses them later), e.g. short runs that only test the set-up
+    report: bool = True
     wavelengths_angstrom: list[float] = Field(default_factory=lambda: [0.3344, 0.2952])
 
     @field_validator("wavelengths_angstrom")
@@ -168,7 +171,8 @@ class StudyConfig(_Strict):
         if discard > 0 and discard >= recorded:
             raise ValueError(f"analysis.discard_ps {discard:g} leaves nothing of the {recorded:g} ps each run records "
                              "(md.time_ps less one output stride); set a smaller analysis.discard_ps")
-        self._enough_rows_for_the_analysis()
+        if self.analysis.report:
+            self._enough_rows_for_the_analysis()
         return self
 
     def _enough_rows_for_the_analysis(self) -> None:
@@ -212,7 +216,7 @@ class StudyConfig(_Strict):
                    "seed": md.seed, "thermostat_tau_fs": md.thermostat_tau_fs, "barostat_tau_fs": md.barostat_tau_fs,
                    "engine": md.engine, "drivers": md.lammps_clients},
         }
-        return _hash(payload), _hash({**payload, "analysis": self.analysis.model_dump()})
+        return _hash(payload), _hash({**payload, "analysis": self.analysis.model_dump(exclude={"report"})})
 
     def runs(self) -> list["RunSpec"]:
         """Every point of the grid, in a stable order."""
