@@ -106,10 +106,10 @@ def add_commands(commands, pair_actions=None) -> None:
     if pair_actions is None:
         pair_actions = commands.add_parser("pair", help="the tabulated pair baseline").add_subparsers(dest="action", required=True)
     p = _flags(pair_actions.add_parser("dimer", help="pair table from isolated-dimer CCSD energies (PySCF)"))
-    p.add_argument("--pair", required=True, help="La-La, La-H or H-H")
+    p.add_argument("--pair", required=True, help="element pair A-B, e.g. S-H")
     p.add_argument("--r-min", type=float, help="shortest distance, angstrom (default: the published table's)")
     p.add_argument("--r-max", type=float, help="cutoff, angstrom: the energy is zero there (default: the published cutoff; for another pair the bond length of its dimer, found by a CCSD scan)")
-    p.add_argument("--points", type=int, help="CCSD points between r-min and r-max (default 30 / 26 / 14 for H-H / La-H / La-La)")
+    p.add_argument("--points", type=int, help="CCSD points between r-min and r-max (default: the pair's spec)")
     p.add_argument("--rows", type=int, help="table rows (default: the published table's 1000 / 152 / 92)")
     p.add_argument("--basis", help="basis set (default cc-pV5Z for H-H, def2-QZVPPD with its ECP otherwise)")
     p.add_argument("--spin", type=int, help="2S of the dimer (default: 0, a closed-shell singlet with RHF-CCSD, for "

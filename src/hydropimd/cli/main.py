@@ -288,7 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="prototype name from prototypes.toml (lah10, h3s, cah6, yh6, labeh8, ...); omit with --file")
     p.add_argument("--file", help="a structure file ASE reads (CIF, POSCAR, extxyz) instead of a prototype")
     p.add_argument("--a", type=float, help="cubic lattice constant, angstrom (default: the prototype's; lah10 5.1)")
-    p.add_argument("--x", type=float, help="the Wyckoff parameter x (lah10: 32f with La at 4a, default 0.38)")
+    p.add_argument("--x", type=float, help="the Wyckoff parameter x of a prototype that has one (see prototypes.toml)")
     p.add_argument("--parameters", help="free Wyckoff parameters NAME=VALUE,... (default: the prototype's)")
     p.add_argument("--cell", choices=["conventional", "primitive"], default="conventional")
     p.add_argument("--supercell", default="1",
@@ -298,7 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strain", help="start strain at fixed volume: tetragonal,C_OVER_A, rhombohedral,ANGLE, "
                                     "monoclinic,BETA (degrees) or nine numbers (a symmetric strain)")
     p.add_argument("--isotope", choices=["H", "D"], default="H")
-    p.add_argument("--isotopes", help="masses per element ELEMENT=ISOTOPE_OR_MASS,... (H=D, La=138.9)")
+    p.add_argument("--isotopes", help="masses per element ELEMENT=ISOTOPE_OR_MASS,... (H=D, S=32.06)")
     p.add_argument("--format", help="ASE output format (default: extxyz)")
     p.add_argument("-o", "--output", required=True, help="output file")
     p.set_defaults(func=cmd_structure_build)

@@ -271,7 +271,7 @@ def generate_pseudopotentials(
             jobs.append((f"{root / job}:{element}", name, text))
     else:
         if not inputs:
-            raise InputError("give --elements EL... (e.g. --elements La H) or --inputs DIR, a folder of ld1.x inputs")
+            raise InputError("give --elements EL... (e.g. --elements S H) or --inputs DIR, a folder of ld1.x inputs")
         source = Path(inputs)
         files = sorted(source.glob("*.in"))
         if not files:

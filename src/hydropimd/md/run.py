@@ -55,6 +55,14 @@ _PROPERTIES = {
 DRIVER_PATH = Path(__file__).with_name("ipi_driver.py")
 
 
+def _properties(settings: MDSettings) -> dict:
+    """The i-PI properties of a row: under PIGLET the temperature is the centroid's (i-PI's ``temperature(nm=0)``),
+    as the bead modes are thermostatted away from the physical temperature."""
+    if settings.sampling != "piglet":
+        return _PROPERTIES
+    return {("temperature(nm=0)" if name == "temperature" else name): value for name, value in _PROPERTIES.items()}
+
+
 def _versions() -> dict:
     from importlib.metadata import version
 
@@ -336,9 +344,7 @@ class _Session:
         time_ps = self.step * s.timestep_fs * 1e-3
         row = {"step": self.step, "time_ps": time_ps, "a": a, "b": b, "c": c,
                "alpha": alpha, "beta": beta, "gamma": gamma, "volume": abs(np.linalg.det(cell)), "max_force_dev": ""}
-        for name, (column, unit) in _PROPERTIES.items():
-            if name == "temperature" and s.sampling == "piglet":
-                name = "temperature(nm=0)"  # PIGLET's bead modes are not at the physical temperature; the centroid is
+        for name, (column, unit) in _properties(s).items():
             value, dimension, _ = system.properties[name]
             row[column] = float(unit_to_user(dimension, unit, value))
         self.cell, self.beads_q = cell, system.beads.q.reshape(s.beads, -1, 3) * bohr

@@ -38,7 +38,7 @@ def pairs_of_sections(sections: dict, path) -> dict[tuple[str, str], tuple[str, 
     for keyword, section in sections.items():
         elements = tuple(keyword.split("_"))
         if len(elements) != 2 or not all(e in chemical_symbols[1:] for e in elements):
-            raise InputError(f"pair table {path}: section {keyword} does not name an element pair (A_B, e.g. La_H); "
+            raise InputError(f"pair table {path}: section {keyword} does not name an element pair (A_B, e.g. S_H); "
                              "rename it, or give the pair mapping")
         published = {k: c for k, c in PUBLISHED_LAH10_PAIRS.values()}
         pairs[_pair_key(*elements)] = (keyword, published.get(keyword, float(section.r[-1])))
