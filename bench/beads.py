@@ -9,7 +9,8 @@ discarding the first quarter, with correlated error bars (Sokal):
 * the H-H radial distribution function of the centroids (first peak position and height);
 * the CPU seconds per ps of the run (from the run's own timings).
 
-Defaults: 300 K and 100 K at 150 GPa; PILE at P = 8, 16, 32, 64; PIGLET at P = 4, 6, 8, 12, 16.
+Defaults: 300 K and 100 K at 150 GPa; PILE at P = 8, 16, 32, 64; PIGLET and eco (i-PI's economised springs, PILE
+thermostat) at P = 4, 6, 8, 12, 16.
 Goal of the issue: PIGLET at P <= 8 (300 K) and P <= 16 (100 K) within error of PILE's large-P
 limit.  Results go to a JSON file that later calls extend (a killed run of the bench resumes:
 finished points are read back, unfinished runs continue from their checkpoints).
@@ -17,7 +18,8 @@ finished points are read back, unfinished runs continue from their checkpoints).
 Run by hand (hours on 2 cores at the defaults; ``--steps 400 --pile 8 --piglet 8`` is a smoke test)::
 
     .venv/bin/python bench/beads.py [--steps 4000] [--temperatures 300,100] [--pressures 150]
-                                    [--pile 8,16,32,64] [--piglet 4,6,8,12,16] [--out bench-beads]
+                                    [--pile 8,16,32,64] [--piglet 4,6,8,12,16] [--eco 4,6,8,12,16]
+                                    [--out bench-beads]
 """
 
 from __future__ import annotations
@@ -113,6 +115,7 @@ def main() -> None:
     p.add_argument("--pressures", type=numbers, default=[150.0])
     p.add_argument("--pile", type=integers, default=[8, 16, 32, 64])
     p.add_argument("--piglet", type=integers, default=[4, 6, 8, 12, 16])
+    p.add_argument("--eco", type=integers, default=[4, 6, 8, 12, 16])
     p.add_argument("--out", type=Path, default=Path("bench-beads"))
     args = p.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -120,7 +123,7 @@ def main() -> None:
     results = json.loads(results_file.read_text()) if results_file.exists() else {}
     for temperature in args.temperatures:
         for pressure in args.pressures:
-            for scheme, bead_counts in (("pile", args.pile), ("piglet", args.piglet)):
+            for scheme, bead_counts in (("pile", args.pile), ("piglet", args.piglet), ("eco", args.eco)):
                 for beads in bead_counts:
                     key = f"{scheme}-P{beads}-T{temperature:g}-p{pressure:g}-n{args.steps}"
                     if key in results:

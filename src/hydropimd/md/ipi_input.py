@@ -70,7 +70,7 @@ def _forcefield_xml(settings: MDSettings, template: Path, driver_path: Path, soc
 def _thermostat_xml(s: MDSettings) -> str:
     """PILE-L (centroid time constant thermostat_tau_fs), or PIGLET's matrices (:mod:`hydropimd.md.piglet`) for
     the temperature, bead count and frequency range of the run (the library is read now: the input is complete)."""
-    if s.sampling == "pile":
+    if s.sampling in ("pile", "eco"):
         return (f"      <thermostat mode='pile_l'>\n        <tau units='femtosecond'>{s.thermostat_tau_fs!r}</tau>\n"
                 f"      </thermostat>\n")
     from hydropimd.data.location import gle4md_root
@@ -79,6 +79,16 @@ def _thermostat_xml(s: MDSettings) -> str:
     library = gle4md_root(s.gle_library, fetch=True)
     fitted = choose_range(library, s.beads, s.temperature_k, s.max_frequency_cm1, s.piglet_range)
     return nm_gle_xml(*piglet_matrices(library, s.beads, s.temperature_k, fitted), indent="      ")
+
+
+def _normal_modes_xml(s: MDSettings) -> str:
+    """Economised springs (i-PI's ``eco`` normal-mode frequencies, Zeng & Manolopoulos, arXiv:2607.06414): the ring
+    polymer's spring frequencies refitted so that P beads reproduce the exact harmonic radii of gyration up to
+    ``max_frequency_cm1``; the masses and the centroid-virial estimators stay those of the Trotter path integral."""
+    if s.sampling != "eco":
+        return ""
+    return (f"    <normal_modes>\n      <frequencies style='eco' units='inversecm'> [ {s.max_frequency_cm1!r} ] "
+            "</frequencies>\n    </normal_modes>\n")
 
 
 def _dynamics_xml(s: MDSettings) -> str:
@@ -128,6 +138,7 @@ def ipi_input_xml(
         f"      <velocities mode='thermal' units='kelvin'> {s.temperature_k!r} </velocities>\n"
         "    </initialize>\n"
         f"    <forces><force forcefield='{FORCEFIELD_NAME}'/></forces>\n"
+        f"{_normal_modes_xml(s)}"
         "    <motion mode='dynamics'>\n"
         f"{_dynamics_xml(s)}"
         "    </motion>\n"

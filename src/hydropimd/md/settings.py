@@ -50,11 +50,14 @@ class MDOptions(Settings):
     #: Langevin thermostat on the cell momenta, i-PI's way of keeping the cell fluctuations canonical
     cell_thermostat_tau_fs: float = Field(100.0, gt=0, description="cell Langevin thermostat time constant, fs")
     #: pile: the study's PILE; piglet: PIGLET (Ceriotti & Manolopoulos 2012), colored-noise thermostats on every
-    #: normal mode that converge quantum observables with a few beads (hydropimd.md.piglet); needs beads >= 2
-    sampling: Literal["pile", "piglet"] = Field("pile", description="ring-polymer thermostat: pile or piglet")
+    #: normal mode that converge quantum observables with a few beads (hydropimd.md.piglet); eco: i-PI's economised
+    #: path integrals (Zeng & Manolopoulos 2026), PILE with spring frequencies fitted to reproduce harmonic radii
+    #: of gyration up to max_frequency_cm1; piglet and eco need beads >= 2
+    sampling: Literal["pile", "piglet", "eco"] = Field("pile", description="path-integral scheme: pile, piglet or eco")
     #: 4400 cm^-1: above the H2 vibron (4161 cm^-1), the stiffest vibration hydrogen has; 'analyze phonons' gives
-    #: a system's own highest frequency, which allows a tighter PIGLET fit
-    max_frequency_cm1: float = Field(4400.0, gt=0, description="highest vibrational frequency PIGLET must cover, cm^-1")
+    #: a system's own highest frequency, which allows a tighter fit
+    max_frequency_cm1: float = Field(4400.0, gt=0,
+                                     description="highest vibrational frequency PIGLET or eco must cover, cm^-1")
     #: X of the library's fit (hbar omega_max / kT); default: the smallest that covers max_frequency_cm1
     piglet_range: int | None = Field(None, gt=0, description="PIGLET fit range hbar*omega_max/kT (default: automatic)")
     gle_library: str | None = Field(None, description="GLE4MD library folder (default: the data-location rule)")
@@ -139,8 +142,9 @@ class MDSettings(MDOptions):
             raise ValueError("the Einstein reference potential runs only in-process at constant volume (nve or nvt)")
         if self.einstein_frequency_thz is None and not self.model:
             raise ValueError("a run needs a model")
-        if self.sampling == "piglet" and (self.beads < 2 or self.ensemble == "nve"):
-            raise ValueError("sampling piglet thermostats a ring polymer: give beads >= 2 and ensemble nvt or npt")
+        if self.sampling != "pile" and (self.beads < 2 or self.ensemble == "nve"):
+            raise ValueError(f"sampling {self.sampling} is a path-integral scheme: give beads >= 2 and ensemble nvt "
+                             "or npt")
         if self.monitor_stride is None:
             self.monitor_stride = MONITOR_EVERY_STRIDES * self.stride if self.committee else 0
         return self

@@ -61,7 +61,7 @@ PUBLISHED_PREFIX = "published:"
 ACTIVE_PREFIX = "active:"
 #: [md] options that say where the forces are evaluated, not what is simulated: not part of a study's digest
 EXECUTION_ONLY_MD = ("lammps_clients", "threads_per_client", "ranks_per_client", "port", "bead_groups", "gle_library")
-#: [md] keys that only PIGLET runs read: left out of a PILE study's digest, which stays the one earlier versions wrote
+#: [md] keys that only PIGLET and eco runs read: left out of a PILE study's digest, which stays the one earlier versions wrote
 PIGLET_ONLY_MD = ("sampling", "max_frequency_cm1", "piglet_range")
 
 
