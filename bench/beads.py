@@ -40,6 +40,7 @@ from hydropimd.data.location import published_root
 from hydropimd.md import rundir
 from hydropimd.md.run import MDRun, resume_md, run_md
 from hydropimd.md.settings import MDSettings
+from hydropimd.potential.models import cached_compressed_model
 from hydropimd.structures import build_lah10
 
 
@@ -55,7 +56,9 @@ def run_point(out: Path, scheme: str, beads: int, temperature_k: float, pressure
     """The run of one point, created or resumed (a bench killed half-way continues)."""
     root = published_root()
     run_dir = out / f"{scheme}-P{beads}-T{temperature_k:g}-p{pressure_gpa:g}"
-    settings = MDSettings(model=str(root / "models/subtracted/graph.pb"), pair=str(root / "tables/full.table"),
+    # the study's model: dp compress'd (cached), 2-3x faster than the graph as published
+    model = cached_compressed_model(root / "models/subtracted/graph.pb", root / "models/subtracted/input.json", root)
+    settings = MDSettings(model=str(model), pair=str(root / "tables/full.table"),
                           temperature_k=temperature_k, pressure_gpa=pressure_gpa, beads=beads, steps=steps, stride=10,
                           sampling=scheme)
     if rundir.is_run_directory(run_dir):

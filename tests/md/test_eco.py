@@ -3,9 +3,9 @@ frequencies refitted so that P beads reproduce the exact harmonic radii of gyrat
 
 import numpy as np
 import pytest
-from ipi.utils.nmtransform import eco_eva, nm_eva
 from pydantic import ValidationError
 
+from hydropimd.md.beads import kinetic_energy_ratio
 from hydropimd.md.run import run_md
 from hydropimd.md.settings import MDSettings
 from hydropimd.structures import build_lah10
@@ -14,13 +14,7 @@ from tests.md.conftest import mean_and_error, read_table
 KB_EV = 8.617333262e-5
 HBAR_EV_PS = 6.582119569e-4
 FREQUENCY_THZ = 40.0  # 1334 cm^-1: hbar omega / kT = 6.4 at 300 K, 19.2 at 100 K
-
-
-def _harmonic_kinetic_energy(ndof: int, temperature_k: float, spring_frequencies) -> float:
-    """Centroid-virial kinetic energy (eV) of ``ndof`` harmonic modes sampled with the ring polymer whose internal
-    modes have ``spring_frequencies`` (rad/ps): kT/2 (1 + sum_k omega^2 / (omega^2 + omega_k^2)) per mode."""
-    omega, kt = 2 * np.pi * FREQUENCY_THZ, KB_EV * temperature_k
-    return ndof * kt / 2 * (1 + np.sum(omega**2 / (omega**2 + np.asarray(spring_frequencies) ** 2)))
+FREQUENCY_CM1 = FREQUENCY_THZ * 33.35640952
 
 
 @pytest.mark.parametrize("temperature_k", [300.0, 100.0])
@@ -37,10 +31,10 @@ def test_eco_gives_its_springs_harmonic_kinetic_energy(tmp_path, temperature_k):
     table = read_table(tmp_path / "eco")
     mean, error = mean_and_error(table["kinetic_cv_ev"][20:])
     ndof, kt = 3 * len(atoms), KB_EV * temperature_k
-    omega_n, x = beads * kt / HBAR_EV_PS, HBAR_EV_PS * 2 * np.pi * FREQUENCY_THZ / kt
-    eco = _harmonic_kinetic_energy(ndof, temperature_k, omega_n * eco_eva(beads, x)[1:])
-    trotter = _harmonic_kinetic_energy(ndof, temperature_k, omega_n * nm_eva(beads)[1:])
+    x = HBAR_EV_PS * 2 * np.pi * FREQUENCY_THZ / kt
     quantum = ndof * kt * x / 4 / np.tanh(x / 2)
+    eco, trotter = (quantum * kinetic_energy_ratio(scheme, beads, temperature_k, FREQUENCY_CM1, 1340.0)[0]
+                    for scheme in ("eco", "pile"))
     assert abs(mean / eco - 1) < 0.015 and error / eco < 0.006
     assert abs(mean - quantum) < abs(trotter - quantum) - 0.05 * quantum and trotter / quantum < 0.93
     if temperature_k == 300.0:

@@ -6,6 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from hydropimd.errors import InputError
+from hydropimd.md.beads import kinetic_energy_ratio
 from hydropimd.md.piglet import ATOMIC_FREQUENCY, KB_OVER_HBAR, choose_range, fitted_ranges, piglet_matrices
 from hydropimd.md.run import MDRun, run_md
 from hydropimd.md.settings import MDSettings
@@ -68,6 +69,9 @@ def test_piglet_converges_the_quantum_kinetic_energy_with_8_beads(tmp_path, gle_
     pile_8_beads = ndof * kt / 2 * (1 + np.sum(omega**2 / (omega**2 + omega_k**2)))
     assert abs(mean / quantum - 1) < 0.01 and error / quantum < 0.005
     assert pile_8_beads / quantum < 0.97
+    # the GLE's stationary harmonic answer (hydropimd.md.beads, as md beads computes it) is what i-PI sampled
+    predicted = quantum * kinetic_energy_ratio("piglet", 8, temperature_k, 40.0 * 33.35640952, 1340.0, gle_library)[0]
+    assert abs(mean - predicted) < 4 * error + 0.003 * quantum
     # the temperature column is the centroid's (the bead modes are not at T under PIGLET)
     temperature, temperature_error = mean_and_error(table["temperature_k"][20:])
     assert abs(temperature / temperature_k - 1) < 0.04 and temperature_error / temperature_k < 0.02

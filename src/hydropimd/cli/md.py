@@ -1,4 +1,5 @@
-"""``hydropimd md run`` (create a run directory and advance it) and ``md advance DIR`` (the worker).
+"""``hydropimd md run`` (create a run directory and advance it), ``md advance DIR`` (the worker) and ``md beads``
+(how many beads a temperature and frequency range need under each path-integral scheme).
 
 The options of ``md run`` are generated from :class:`hydropimd.md.settings.MDSettings`:
 each field is an option (``--timestep-fs`` for ``timestep_fs``), its help and default
@@ -150,6 +151,25 @@ class _progress:
             self.bar.__exit__(*exc)
 
 
+def cmd_md_beads(args) -> None:
+    from hydropimd.md.beads import SCHEMES, bead_advice
+
+    schemes = SCHEMES if args.sampling == "all" else (args.sampling,)
+    advice = bead_advice(args.temperature_k, args.max_frequency_cm1, args.phonons, schemes, args.tolerance,
+                         args.gle_library)
+    if args.json:
+        output.print_json(advice)
+        return
+    pile = next((a["beads"] for a in advice["schemes"] if a["scheme"] == "pile"), None)
+    rows = [[a["scheme"], a["beads"] if a["beads"] else f"none up to {a['tried'][-1]['beads'] if a['tried'] else '-'}",
+             f"{100 * a['worst_error']:.2f} %" if a["beads"] else "-",
+             f"{pile / a['beads']:.1f}" if pile and a["beads"] else "-", a["rule"]] for a in advice["schemes"]]
+    output.print_table(f"beads at {advice['temperature_k']:g} K up to {advice['max_frequency_cm1']:.0f} cm^-1 "
+                       f"(hbar omega / kT = {advice['schemes'][0]['hbar_omega_over_kt']:.1f}; "
+                       f"tolerance {100 * advice['tolerance']:g} %)",
+                       ["sampling", "beads", "worst harmonic error", "PILE beads / beads", "rule"], rows)
+
+
 def _settings_fields() -> dict:
     from hydropimd.md.settings import MDSettings
 
@@ -201,3 +221,17 @@ def add_commands(commands) -> None:
     a.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     a.add_argument("--quiet", action="store_true", help="no progress bar")
     a.set_defaults(func=cmd_md_advance)
+
+    b = md.add_parser("beads", help="the bead count a temperature and highest frequency need (pile, eco, piglet)")
+    b.add_argument("--temperature-k", "--temperature", dest="temperature_k", type=float, required=True,
+                   help="temperature, K")
+    b.add_argument("--max-frequency-cm1", type=float, help="the system's highest vibrational frequency, cm^-1")
+    b.add_argument("--phonons", help="or: a saved 'hydropimd analyze phonons --json' result (its highest frequency)")
+    b.add_argument("--sampling", choices=["all", "pile", "eco", "piglet"], default="all",
+                   help="scheme(s) to advise on (default all)")
+    b.add_argument("--tolerance", type=float, default=0.01,
+                   help="largest relative error of a harmonic mode's kinetic energy (default 0.01 = 1 %%)")
+    b.add_argument("--gle-library", help="GLE4MD library folder (default: the data-location rule)")
+    b.add_argument("--json", action="store_true", help="print the advice as JSON on stdout")
+    b.add_argument("--quiet", action="store_true", help="no progress output")
+    b.set_defaults(func=cmd_md_beads)

@@ -53,7 +53,7 @@ def choose_range(library: Path, beads: int, temperature_k: float, max_frequency_
     available = fitted_ranges(library, beads)
     if not available:
         raise InputError(f"the GLE4MD library at {library} has no PIGLET matrices for {beads} beads; "
-                         f"use a bead count it has ({', '.join(map(str, _bead_counts(library)))})")
+                         f"use a bead count it has ({', '.join(map(str, bead_counts(library)))})")
     if given is not None:
         if given not in available:
             raise InputError(f"piglet_range {given} is not fitted for {beads} beads; choose from {available}")
@@ -69,7 +69,8 @@ def choose_range(library: Path, beads: int, temperature_k: float, max_frequency_
     return covering[0]
 
 
-def _bead_counts(library: Path) -> list[int]:
+def bead_counts(library: Path) -> list[int]:
+    """The bead counts the GLE4MD library has PIGLET fits for, ascending."""
     return sorted({int(p.name.split("_")[0].split("-")[1]) for p in (library / "piglet").glob("pigle-*_8_t.a")})
 
 
