@@ -38,6 +38,20 @@ def published() -> Path:
 
 
 @pytest.fixture(scope="session")
+def gle_library():
+    """The GLE4MD library's matrices (../shared/gle4md-library, a copy of github.com/lab-cosmo/gle4md's library/),
+    made the data-location rule's choice for the package and its child processes."""
+    path = Path(__file__).resolve().parents[1].parent / "shared" / "gle4md-library"
+    if not (path / "piglet").is_dir():
+        message = f"the GLE4MD library is not at {path}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    os.environ["HYDROPIMD_GLE4MD"] = str(path)
+    return path
+
+
+@pytest.fixture(scope="session")
 def full_table(published) -> Path:
     return published / "tables" / "full.table"
 

@@ -37,20 +37,3 @@ def lah10_settings(published):
 def lah10_44():
     """The 44-atom conventional cell near 150 GPa, slightly rhombohedral as the study starts its runs."""
     return build_lah10(a=5.05, angles=(90.6, 90.6, 90.6))
-
-
-@pytest.fixture(scope="session")
-def gle_library():
-    """The GLE4MD library's matrices (../shared/gle4md-library, a copy of github.com/lab-cosmo/gle4md's library/),
-    made the data-location rule's choice for the package and its child processes."""
-    import os
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[2].parent / "shared" / "gle4md-library"
-    if not (path / "piglet").is_dir():
-        message = f"the GLE4MD library is not at {path}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    os.environ["HYDROPIMD_GLE4MD"] = str(path)
-    return path

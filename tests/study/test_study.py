@@ -78,10 +78,14 @@ def test_small_study_end_to_end(tmp_path, published):
 
     # analysis settings may change between calls: no run is repeated, the report follows them
     later = tmp_path / "later.toml"
-    later.write_text(CONFIG.format(p1=120).replace("discard_ps = 0.05", "discard_ps = 0.1"))
+    later.write_text(CONFIG.format(p1=120).replace("discard_ps = 0.05", "discard_ps = 0.1") + EXPECTATION)
     again = run_cli("study", "run", later, "--dir", tmp_path / "s", "--json", "--quiet")
     assert again.returncode == 0 and json.loads(again.stdout)["ran"] == [], again.stderr
     assert table.stat().st_mtime_ns == stamp and "first 0.1 ps discarded" in (report / "report.md").read_text()
+    # ... a published statement among them: the report puts the runs' classes beside it
+    check = json.loads(again.stdout)["report"]["expectations"][0]
+    assert check["n_runs"] == 2 and check["verdict"] in ("agrees", "disagrees", "undetermined")
+    assert f"| cubic at 300 K | Fig. 0 | {check['found']} | {check['verdict']} |" in (report / "report.md").read_text()
 
     # without a config, status and report use the one kept in the study directory (the last one given)
     (report / "report.md").unlink()
@@ -90,6 +94,16 @@ def test_small_study_end_to_end(tmp_path, published):
     made = run_cli("study", "report", "--dir", tmp_path / "s", "--json", "--quiet")
     assert made.returncode == 0, made.stderr
     assert "first 0.1 ps discarded" in (report / "report.md").read_text()
+
+
+EXPECTATION = """
+[[analysis.expectations]]
+statement = "cubic at 300 K"
+source = "Fig. 0"
+temperature_k = 300
+pressures_gpa = [100, 200]
+expected = "cubic"
+"""
 
 
 @pytest.mark.parametrize("edit, words", [

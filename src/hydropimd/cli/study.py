@@ -10,7 +10,7 @@ from hydropimd.md.rundir import FAILED
 
 
 def _config_args(p, default: str = "the configuration kept in DIR") -> None:
-    p.add_argument("config", nargs="?", help=f"study TOML file (default: {default})")
+    p.add_argument("config", nargs="?", help=f"study TOML file, or a shipped study by name: demo, lah10-paper (default: {default})")
     p.add_argument("--dir", required=True, help="study directory")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--quiet", action="store_true", help="no progress output")

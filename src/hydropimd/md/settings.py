@@ -151,8 +151,13 @@ class MDSettings(MDOptions):
 
     @classmethod
     def at_point(cls, options: MDOptions, **point) -> "MDSettings":
-        """The settings of one run: ``options`` (a study's or an exploration's) at a point (model, temperature_k, ...)."""
-        return cls(**{**options.model_dump(include=set(MDOptions.model_fields)), **point})
+        """The settings of one run: ``options`` (a study's or an exploration's) at a point (model, temperature_k, ...).
+        A grid's classical points (one bead) run with the plain Langevin thermostat whatever path-integral scheme
+        the grid's other points use: PIGLET and eco act on ring-polymer modes a single bead does not have."""
+        values = {**options.model_dump(include=set(MDOptions.model_fields)), **point}
+        if values.get("beads", 1) == 1:
+            values["sampling"] = "pile"
+        return cls(**values)
 
 
 def steps_for(time_ps: float, timestep_fs: float) -> int:

@@ -12,14 +12,15 @@ from pathlib import Path
 from typing import Callable
 
 from hydropimd.errors import InputError
-from hydropimd.study.config import load_config
+from hydropimd.study.config import config_file, load_config
 from hydropimd.study.runner import MARKER, Study
 
 
 def _open(config: str | os.PathLike | None, directory: str | os.PathLike) -> tuple[Study, str]:
-    """The study of ``config`` (None: the shipped demo) in ``directory``, and the configuration's text."""
+    """The study of ``config`` (a file, a shipped study's name, None: the demo) in ``directory``, and the
+    configuration's text."""
     cfg, base = load_config(config)
-    text = Path(config).read_text() if config else Path(__file__).with_name("demo.toml").read_text()
+    text = config_file(config).read_text()
     return Study(directory, cfg, base), text
 
 

@@ -75,7 +75,9 @@ class PotentialConfig(_Strict):
     committee: list[str] = Field(default_factory=list)
 
 
-class GridConfig(_Strict):
+class GridBlock(_Strict):
+    """Every combination of these temperatures, pressures, isotopes and bead counts."""
+
     temperatures_k: TemperatureList
     pressures_gpa: PressureList
     isotopes: list[Literal["H", "D"]] = Field(default_factory=lambda: ["H"], min_length=1)
@@ -89,6 +91,58 @@ class GridConfig(_Strict):
             raise ValueError(f"isotopes {', '.join(sorted({i for i in v if v.count(i) > 1}))} listed more than once")
         return v
 
+    def points(self) -> list[tuple[float, float, str, int]]:
+        return list(itertools.product(self.temperatures_k, self.pressures_gpa, self.isotopes, self.beads))
+
+
+class GridConfig(GridBlock):
+    """The grid's own block plus any ``[[grid.also]]`` blocks: a study's figures are rarely one product (classical
+    scans at two temperatures, path integrals at one, a single low-temperature point)."""
+
+    also: list[GridBlock] = Field(default_factory=list)
+
+    def points(self) -> list[tuple[float, float, str, int]]:
+        """Every point of every block, in order, each once."""
+        return list(dict.fromkeys(super().points() + [p for block in self.also for p in block.points()]))
+
+    def all_isotopes(self) -> list[str]:
+        return list(dict.fromkeys(iso for _, _, iso, _ in self.points()))
+
+    def fingerprint(self) -> dict:
+        """The grid as digests see it: without ``also`` when there is none (the digest earlier versions wrote)."""
+        return self.model_dump(exclude=set() if self.also else {"also"})
+
+
+class Expectation(_Strict):
+    """A published statement about the cell's class at some points of the grid, put beside the study's result in
+    the report: ``expected`` holds at every run of ``temperature_k`` and ``isotope`` with ``pressures_gpa`` in
+    [low, high] and either ``beads`` (when given) or any path integral (``quantum = true``) or classical nuclei."""
+
+    statement: str
+    source: str = ""
+    temperature_k: float = Field(gt=0)
+    isotope: Literal["H", "D"] = "H"
+    quantum: bool = False
+    beads: int | None = Field(None, ge=1)
+    pressures_gpa: tuple[float, float]
+    expected: Literal["cubic", "not cubic"]
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        low, high = self.pressures_gpa
+        if low > high:
+            raise ValueError(f"pressures_gpa [{low:g}, {high:g}]: give [low, high]")
+        if self.beads is not None and (self.beads > 1) != self.quantum:
+            raise ValueError(f"beads {self.beads} contradicts quantum = {str(self.quantum).lower()}")
+        return self
+
+    def covers(self, run: dict) -> bool:
+        """Whether a run's row (temperature_k, isotope, beads, pressure_gpa) is one this statement is about."""
+        low, high = self.pressures_gpa
+        beads_match = run["beads"] == self.beads if self.beads else (run["beads"] > 1) == self.quantum
+        return (abs(run["temperature_k"] - self.temperature_k) < 1e-6 and run["isotope"] == self.isotope
+                and beads_match and low - 1e-6 <= run["pressure_gpa"] <= high + 1e-6)
+
 
 class AnalysisConfig(_Strict):
     discard_ps: float = Field(0.0, ge=0)
@@ -96,6 +150,8 @@ class AnalysisConfig(_Strict):
     #: analyses them later), e.g. short runs that only test the set-up
     report: bool = True
     wavelengths_angstrom: list[float] = Field(default_factory=lambda: [0.3344, 0.2952])
+    #: published statements the report checks the runs against (a reproduction's "paper versus us" table)
+    expectations: list[Expectation] = Field(default_factory=list)
 
     @field_validator("wavelengths_angstrom")
     @classmethod
@@ -199,6 +255,7 @@ class StudyConfig(_Strict):
         (the report is recomputed), so they are left out.
         """
         payload = self.model_dump(exclude={"execution", "analysis", "system"})  # [system]'s keys are copied in
+        payload["grid"] = self.grid.fingerprint()
         for key in EXECUTION_ONLY_MD + (PIGLET_ONLY_MD if self.md.sampling == "pile" else ()):
             payload["md"].pop(key)
         return _hash(payload)
@@ -209,20 +266,18 @@ class StudyConfig(_Strict):
         [analysis] (the oldest)."""
         md, structure = self.md, self.structure
         payload = {
-            "potential": self.potential.model_dump(), "grid": self.grid.model_dump(),
+            "potential": self.potential.model_dump(), "grid": self.grid.fingerprint(),
             "structure": {k: getattr(structure, k) for k in ("prototype", "a", "x", "cell", "supercell", "start_angles_deg")},
             "md": {"time_ps": md.time_ps, "timestep_fs": md.timestep_fs, "stride": md.stride,
                    "checkpoint_stride": md.checkpoint_stride if md.given("checkpoint_stride") else None,
                    "seed": md.seed, "thermostat_tau_fs": md.thermostat_tau_fs, "barostat_tau_fs": md.barostat_tau_fs,
                    "engine": md.engine, "drivers": md.lammps_clients},
         }
-        return _hash(payload), _hash({**payload, "analysis": self.analysis.model_dump(exclude={"report"})})
+        return _hash(payload), _hash({**payload, "analysis": self.analysis.model_dump(exclude={"report", "expectations"})})
 
     def runs(self) -> list["RunSpec"]:
         """Every point of the grid, in a stable order."""
-        g = self.grid
-        return [RunSpec(t, p, iso, nb) for t, p, iso, nb in
-                itertools.product(g.temperatures_k, g.pressures_gpa, g.isotopes, g.beads)]
+        return [RunSpec(t, p, iso, nb) for t, p, iso, nb in self.grid.points()]
 
 
 class RunSpec(BaseModel):
@@ -265,6 +320,22 @@ def resolve_path(value: str, base: Path) -> Path:
     return path
 
 
+#: studies shipped with the package, by name (``hydropimd study run lah10-paper``)
+SHIPPED_STUDIES = {"demo": "demo.toml", "lah10-paper": "lah10-paper.toml"}
+
+
+def config_file(path: str | os.PathLike | None) -> Path:
+    """The study file: ``path`` if it exists, a shipped study by name (:data:`SHIPPED_STUDIES`), None: the demo."""
+    if path is None:
+        return Path(__file__).with_name(SHIPPED_STUDIES["demo"])
+    if not Path(path).exists():
+        if str(path) in SHIPPED_STUDIES:
+            return Path(__file__).with_name(SHIPPED_STUDIES[str(path)])
+        raise InputError(f"study file {path} does not exist; give a TOML file or a shipped study "
+                         f"({', '.join(SHIPPED_STUDIES)})")
+    return Path(path)
+
+
 def load_config(path: str | os.PathLike | None, base: Path | None = None) -> tuple[StudyConfig, Path]:
     """Read and validate a study file (``None``: the shipped demo).  Returns the config and its folder.
 
@@ -273,7 +344,7 @@ def load_config(path: str | os.PathLike | None, base: Path | None = None) -> tup
     """
     from hydropimd.config import read_settings_file, validate_settings
 
-    path = Path(path) if path else Path(__file__).with_name("demo.toml")
+    path = config_file(path)
     config = validate_settings(StudyConfig, read_settings_file(path, "study file"), str(path), "fix the study file")
     base = Path(base) if base else path.parent.resolve()
     if config.potential.model.startswith(ACTIVE_PREFIX):

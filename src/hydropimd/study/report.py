@@ -36,6 +36,31 @@ def _space_group(run, discard_ps: float) -> str:
     return f"{top['symbol']} ({top['number']}){'' if top['stable'] else ' ?'}"
 
 
+def check_expectation(expectation, runs: list[dict]) -> dict:
+    """One published statement against the runs it covers: ``agrees`` (every decided run has the expected class,
+    at least one decided), ``disagrees`` (a decided run contradicts it), ``undetermined`` (no run decided) or
+    ``not run`` (no finished run covers it); with the classes found at each pressure."""
+    from hydropimd.analysis.classify import UNDETERMINED
+
+    covered = sorted((r for r in runs if expectation.covers(r)), key=lambda r: r["pressure_gpa"])
+    decided = [r for r in covered if r["classification"] != UNDETERMINED]
+    wrong = [r for r in decided if (r["classification"] == "cubic") != (expectation.expected == "cubic")]
+    verdict = ("not run" if not covered else "undetermined" if not decided else "disagrees" if wrong else "agrees")
+    found = ", ".join(f"{r['pressure_gpa']:g} GPa {r['classification']}{' (shuttles)' if r.get('is_shuttling') else ''}"
+                      for r in covered)
+    return {"statement": expectation.statement, "source": expectation.source, "verdict": verdict,
+            "found": found or "-", "n_runs": len(covered)}
+
+
+def _expectation_lines(checks: list[dict]) -> list[str]:
+    if not checks:
+        return []
+    lines = ["## Published statements and this study", "", "| statement | source | this study | verdict |",
+             "|---|---|---|---|"]
+    lines += [f"| {c['statement']} | {c['source']} | {c['found']} | {c['verdict']} |" for c in checks]
+    return lines + [""]
+
+
 def write_report(study, out: str | os.PathLike | None = None, progress: Callable[[int, int], None] | None = None) -> dict:
     """Analyse every finished run of ``study`` and write ``report.md``, ``report.html`` and figures into ``out``.
 
@@ -89,6 +114,8 @@ def write_report(study, out: str | os.PathLike | None = None, progress: Callable
               "Space group: spglib's group of the time-averaged centroid structure at the smallest tolerance above the "
               "noise of the average that the next tolerance confirms ('?': none confirmed; 'hydropimd analyze symmetry RUN' "
               "shows the ladder).", "", "## Transition pressures", ""]
+    checks = [check_expectation(e, phase["runs"]) for e in study.config.analysis.expectations]
+    lines[lines.index("## Transition pressures"):lines.index("## Transition pressures")] = _expectation_lines(checks)
     for group in phase["groups"]:
         for t in group["transitions"]:
             p = t["transition_pressure_gpa"]
@@ -112,6 +139,6 @@ def write_report(study, out: str | os.PathLike | None = None, progress: Callable
         "td,th{border:1px solid #ccc;padding:0.2em 0.5em}img{max-width:100%}</style></head><body>"
         f"{body}</body></html>\n"))
     return {"report": str(out / "report.md"), "html": str(out / "report.html"), "n_runs": len(done),
-            "phase": phase,
+            "phase": phase, "expectations": checks,
             # those of this report: figures of earlier settings (other wavelengths) may lie beside them
             "figures": sorted(["phase.png", *(name for _, name in xrd_figures), *(fig for _, fig in traces)])}

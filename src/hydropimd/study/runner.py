@@ -82,7 +82,7 @@ class Study:
         if replace:
             shutil.rmtree(self.dir)
         write_text_atomic(self.dir / "study.toml", config_text)
-        for isotope in self.config.grid.isotopes:  # once, before any worker reads them
+        for isotope in self.config.grid.all_isotopes():  # once, before any worker reads them
             self._write_structure(isotope)
         self.runs_dir.mkdir(exist_ok=True)
         write_json_atomic(self.dir / MARKER, {"digest": self.config.digest(), "config_dir": str(self.config_dir)}, indent=2)
