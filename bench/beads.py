@@ -111,6 +111,19 @@ def summarise(run_dir: Path) -> dict:
     }
 
 
+def markdown_table(results: dict) -> str:
+    """The convergence table of the README: one row per finished point, by temperature, scheme and P."""
+    rows = ["| T (K) | scheme | P | K_cv per H (meV) | volume (A^3) | mean abs(angle - 90) (deg) | H-H g(r) peak (A) "
+            "| wall s per ps |", "|---|---|---|---|---|---|---|---|"]
+    order = {"pile": 0, "eco": 1, "piglet": 2}
+    for r in sorted(results.values(), key=lambda r: (-r["temperature_k"], order[r["scheme"]], r["beads"])):
+        (k, dk), (v, dv), (a, da) = r["kinetic_cv_per_h_ev"], r["volume_a3"], r["mean_abs_angle_deviation_deg"]
+        rows.append(f"| {r['temperature_k']:g} | {r['scheme']} | {r['beads']} | {1000 * k:.1f} +- {1000 * dk:.1f} | "
+                    f"{v:.2f} +- {dv:.2f} | {a:.2f} +- {da:.2f} | {r['hh_rdf_first_peak_angstrom']:.2f} | "
+                    f"{r['cpu_seconds_per_ps']:.0f} |")
+    return "\n".join(rows)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=4000)
@@ -120,7 +133,11 @@ def main() -> None:
     p.add_argument("--piglet", type=integers, default=[4, 6, 8, 12, 16])
     p.add_argument("--eco", type=integers, default=[4, 6, 8, 12, 16])
     p.add_argument("--out", type=Path, default=Path("bench-beads"))
+    p.add_argument("--table", action="store_true", help="print the finished points as a Markdown table and stop")
     args = p.parse_args()
+    if args.table:
+        print(markdown_table(json.loads((args.out / "results.json").read_text())))
+        return
     args.out.mkdir(parents=True, exist_ok=True)
     results_file = args.out / "results.json"
     results = json.loads(results_file.read_text()) if results_file.exists() else {}
