@@ -108,7 +108,7 @@ def summarise(run_dir: Path) -> dict:
         "mean_abs_angle_deviation_deg": estimate(angles),
         "temperature_k_measured": estimate([r["temperature_k"] for r in rows]),
         "hh_rdf_first_peak_angstrom": peak_r, "hh_rdf_first_peak_height": peak_g,
-        "cpu_seconds_per_ps": timings.get("wall_seconds", float("nan")) / simulated_ps if simulated_ps else None,
+        "wall_seconds_per_ps": timings.get("wall_seconds", float("nan")) / simulated_ps if simulated_ps else None,
     }
 
 
@@ -121,7 +121,41 @@ def markdown_table(results: dict) -> str:
         (k, dk), (v, dv), (a, da) = r["kinetic_cv_per_h_ev"], r["volume_a3"], r["mean_abs_angle_deviation_deg"]
         rows.append(f"| {r['temperature_k']:g} | {r['scheme']} | {r['beads']} | {1000 * k:.1f} +- {1000 * dk:.1f} | "
                     f"{v:.2f} +- {dv:.2f} | {a:.2f} +- {da:.2f} | {r['hh_rdf_first_peak_angstrom']:.2f} | "
-                    f"{r['cpu_seconds_per_ps']:.0f} |")
+                    f"{_wall(r):.0f} |")
+    return "\n".join(rows) + "\n\n" + converged_table(results)
+
+
+def _wall(point: dict) -> float:
+    return point.get("wall_seconds_per_ps", point.get("cpu_seconds_per_ps"))  # the key's name before 2026-12-01
+
+
+def _agrees(point: dict, reference: dict, key: str) -> bool:
+    """Within two combined standard errors."""
+    (a, da), (b, db) = point[key], reference[key]
+    return abs(a - b) <= 2 * np.hypot(da, db)
+
+
+def converged_table(results: dict) -> str:
+    """Per temperature and scheme, the fewest beads whose kinetic energy per H and volume agree with the reference
+    (PILE at its largest P) within two combined standard errors, and the wall time per ps that costs."""
+    rows = ["| T (K) | reference | scheme | fewest beads that agree | wall s per ps | vs reference |",
+            "|---|---|---|---|---|---|"]
+    for temperature in sorted({r["temperature_k"] for r in results.values()}, reverse=True):
+        at_t = [r for r in results.values() if r["temperature_k"] == temperature]
+        pile = [r for r in at_t if r["scheme"] == "pile"]
+        if not pile:
+            continue
+        reference = max(pile, key=lambda r: r["beads"])
+        for scheme in ("pile", "eco", "piglet"):
+            agreeing = sorted((r for r in at_t if r["scheme"] == scheme and r is not reference
+                               and _agrees(r, reference, "kinetic_cv_per_h_ev") and _agrees(r, reference, "volume_a3")),
+                              key=lambda r: r["beads"])
+            if agreeing:
+                best = agreeing[0]
+                rows.append(f"| {temperature:g} | PILE P = {reference['beads']} | {scheme} | {best['beads']} | "
+                            f"{_wall(best):.0f} | {_wall(best) / _wall(reference):.2f} |")
+            elif any(r["scheme"] == scheme and r is not reference for r in at_t):
+                rows.append(f"| {temperature:g} | PILE P = {reference['beads']} | {scheme} | none run agrees | - | - |")
     return "\n".join(rows)
 
 
