@@ -112,6 +112,7 @@ LONGEST_MODULES = ("tests/md/test_dynamics.py",                # 434 s
                    "tests/study/test_study.py",                # 209
                    "tests/active/test_loop.py",                # 163, and 23 for test_report.py (one group)
                    "tests/active/test_report.py",
+                   "tests/md/test_piglet.py",                  # ~160 (measured alone, loaded machine)
                    "tests/dft/test_dft_pwx.py",                # 159
                    "tests/active/test_loop_h3s.py",            # 146 (measured alone, not in the suite)
                    "tests/active/test_loop_dft.py",            # 133
