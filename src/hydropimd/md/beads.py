@@ -46,9 +46,10 @@ PIGLET_MAX_X_PER_BEAD = 3.0
 FREQUENCY_FRACTIONS = np.linspace(0.05, 1.0, 40)
 
 
-def quantum_kinetic_energy(omega_k: float, temperature_k: float) -> float:
-    """Exact kinetic energy of a quantum harmonic mode, (hbar omega / 4) coth(hbar omega / 2 kT), in kelvin."""
-    return omega_k / 4 / np.tanh(omega_k / (2 * temperature_k))
+def quantum_kinetic_energy(omega: float, temperature_k: float) -> float:
+    """Exact kinetic energy of a quantum harmonic mode, (hbar omega / 4) coth(hbar omega / 2 kT); ``omega`` is
+    hbar omega / k_B and the result k_B times it, both in kelvin."""
+    return omega / 4 / np.tanh(omega / (2 * temperature_k))
 
 
 def _trotter_springs(beads: int, temperature_k: float) -> np.ndarray:
