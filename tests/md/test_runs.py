@@ -198,6 +198,10 @@ def test_one_process_advances_a_run_at_a_time(tmp_path):
         assert first.poll() is None  # the first run was not disturbed
     finally:
         os.killpg(first.pid, signal.SIGINT)
-        first.wait(60)
+        try:
+            first.wait(120)
+        except subprocess.TimeoutExpired:  # seen once on a loaded CI machine; this test is about the lock, not Ctrl-C
+            os.killpg(first.pid, signal.SIGKILL)
+            first.wait(60)
     steps = list(read_table(run)["step"])
     assert len(steps) >= 4 and steps == list(range(10, 10 * len(steps) + 1, 10))  # each row once, in order
