@@ -7,10 +7,11 @@ from pathlib import Path
 from hydropimd.cli import output
 from hydropimd.errors import RunFailed
 from hydropimd.md.rundir import FAILED
+from hydropimd.study.config import SHIPPED_STUDIES
 
 
 def _config_args(p, default: str = "the configuration kept in DIR") -> None:
-    p.add_argument("config", nargs="?", help=f"study TOML file, or a shipped study by name: demo, lah10-paper (default: {default})")
+    p.add_argument("config", nargs="?", help=f"study TOML file, or a shipped study by name: {', '.join(SHIPPED_STUDIES)} (default: {default})")
     p.add_argument("--dir", required=True, help="study directory")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--quiet", action="store_true", help="no progress output")

@@ -53,7 +53,10 @@ def quantum_kinetic_energy(omega: float, temperature_k: float) -> float:
 
 
 def _trotter_springs(beads: int, temperature_k: float) -> np.ndarray:
-    return 2 * beads * temperature_k * np.sin(np.arange(1, beads) * np.pi / beads)
+    from ipi.utils.nmtransform import nm_eva
+
+    # i-PI's own free ring-polymer frequencies, omega_k / omega_n = 2 sin(k pi / P), omega_n = P kT / hbar
+    return beads * temperature_k * nm_eva(beads)[1:]
 
 
 def _eco_springs(beads: int, temperature_k: float, max_frequency_k: float) -> np.ndarray:
