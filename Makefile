@@ -11,9 +11,10 @@ export TF_CPP_MIN_LOG_LEVEL := 3
 
 install: $(VENV)/.installed
 
+# the gpu extra (DeePMD-kit's PyTorch backend, torch 2.11.0) is installed too: its tests run on CPU
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test,gpu]'
 	touch $@
 
 # Quantum ESPRESSO (pw.x, ld1.x; Debian's 6.7) for the DFT labels, with Debian's OpenBLAS, which

@@ -52,6 +52,17 @@ def gle_library():
 
 
 @pytest.fixture(scope="session")
+def pytorch_backend() -> None:
+    """DeePMD-kit's PyTorch backend (``make test`` installs it: the ``gpu`` extra); required under CI."""
+    from hydropimd.potential.pytorch import INSTALL_HINT, pytorch_backend_installed
+
+    if not pytorch_backend_installed():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"DeePMD-kit's PyTorch backend is not installed: {INSTALL_HINT}")
+        pytest.skip("DeePMD-kit's PyTorch backend is not installed")
+
+
+@pytest.fixture(scope="session")
 def full_table(published) -> Path:
     return published / "tables" / "full.table"
 
@@ -108,6 +119,7 @@ LONGEST_MODULES = ("tests/md/test_dynamics.py",                # 434 s
                    "tests/potential/test_published_model.py",  # 282
                    "tests/training/test_train.py",             # 268
                    "tests/study/test_cluster.py",              # 245
+                   "tests/potential/test_pytorch.py",          # ~220 (measured alone, loaded machine)
                    "tests/md/test_runs.py",                    # 210
                    "tests/study/test_study.py",                # 209
                    "tests/active/test_loop.py",                # 163, and 23 for test_report.py (one group)

@@ -150,7 +150,7 @@ def test_a_killed_or_failing_conversion_is_a_run_failure(subtracted_graph, tmp_p
     input; killed by a signal (out of memory, say) it is retryable, stopping on its own it is not."""
     from hydropimd.cli.main import main
     from hydropimd.errors import EXIT_RUN_FAILED, RunFailed
-    from hydropimd.potential.models import _run_dp
+    from hydropimd.potential.models import run_dp
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # no cached upgrade of the published graph
     killed = tmp_path / "killed-python"
@@ -166,14 +166,14 @@ def test_a_killed_or_failing_conversion_is_a_run_failure(subtracted_graph, tmp_p
     monkeypatch.undo()
 
     with pytest.raises(RunFailed, match="signal 9") as err:
-        _run_dp([str(killed)], "compressing x")
+        run_dp([str(killed)], "compressing x")
     assert err.value.retryable
     with pytest.raises(RunFailed, match="compressing x failed: no graph here") as err:
-        _run_dp(["sh", "-c", "echo starting; echo no graph here >&2; exit 1"], "compressing x")
+        run_dp(["sh", "-c", "echo starting; echo no graph here >&2; exit 1"], "compressing x")
     assert not err.value.retryable
     # the error line is the exception, not the CUDA-probe noise DeePMD-kit prints after it on a CPU machine
     with pytest.raises(RunFailed, match="failed: KeyError: 'rcut' \\(full log"):
-        _run_dp(["sh", "-c", "echo \"KeyError: 'rcut'\"; echo 'implib-gen: libcudart.so.12: failed to load'; exit 1"],
+        run_dp(["sh", "-c", "echo \"KeyError: 'rcut'\"; echo 'implib-gen: libcudart.so.12: failed to load'; exit 1"],
                 "compressing x")
 
 

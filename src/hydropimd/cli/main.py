@@ -229,19 +229,21 @@ def cmd_model_import(args) -> None:
     from hydropimd.potential.models import import_model
 
     data_root = None
-    if args.compress:
+    if args.input_json:  # the script's training systems: the published ones are found under the data location
         from hydropimd.data.location import published_root
 
         data_root = published_root(args.data)
     # dp compress takes minutes (tabulating the embedding nets): a spinner says it is working
-    with output.progress_bar("dp compress" if args.compress else "upgrading the graph", args.quiet) as update:
+    what = "dp compress" if args.compress else "converting" if args.backend == "pt" else "upgrading the graph"
+    with output.progress_bar(what, args.quiet) as update:
         update(0, None)
         summary = import_model(args.graph, args.out, compress=args.compress, input_json=args.input_json,
-                               data_root=data_root)
+                               data_root=data_root, backend=args.backend, precision=args.precision)
     if args.json:
         output.print_json(summary)
     else:
-        output.stdout.print(f"model written to {summary['output']} ({summary['bytes']} bytes, compressed: {summary['compressed']})")
+        output.stdout.print(f"model written to {summary['output']} ({summary['bytes']} bytes, backend "
+                            f"{summary['backend']}, {summary['precision']}, compressed: {summary['compressed']})")
 
 
 def cmd_model_test(args) -> None:
@@ -336,10 +338,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_pair_compare)
 
     model = commands.add_parser("model", help="DeePMD-kit models").add_subparsers(dest="action", required=True)
-    p = _common(model.add_parser("import", help="upgrade a DeePMD-kit 1.x graph, optionally compress it"))
+    p = _common(model.add_parser("import", help="upgrade a DeePMD-kit 1.x graph, optionally compress it or convert "
+                                 "it to the PyTorch backend"))
     p.add_argument("graph", help="frozen graph (.pb)")
-    p.add_argument("--out", required=True, help="output model file")
-    p.add_argument("--compress", action="store_true", help="compress with dp compress")
+    p.add_argument("--out", required=True, help="output model file (.pth with --backend pt)")
+    p.add_argument("--compress", action="store_true", help="compress with dp compress (dp --pt compress)")
+    p.add_argument("--backend", choices=("tf", "pt"), default="tf",
+                   help="tf: a TensorFlow graph (default); pt: a PyTorch model for GPUs (needs hydropimd[gpu])")
+    p.add_argument("--precision", choices=("float64", "float32"), default="float64",
+                   help="network precision of a --backend pt model (float32: faster on GPUs)")
     p.add_argument("--input-json", help="the model's training script (DeePMD-kit 1.x keys accepted)")
     p.add_argument("--data", help="data location holding the script's training systems")
     p.set_defaults(func=cmd_model_import)

@@ -7,7 +7,8 @@ to :meth:`HydropimdDriver.compute` at once (i-PI's stock ASE driver would
 evaluate them one by one).  The beads are split into groups evaluated
 concurrently, each group by its own model session, so that a machine's cores
 are all busy even when one DeePMD-kit call cannot use more than one (measured
-on 2 cores: 55 ms per 352-atom frame with 1 thread, 53 ms with 2).  The sessions
+on 2 cores: 55 ms per 352-atom frame with 1 thread, 53 ms with 2).  On a GPU (a
+PyTorch-backend model where torch sees one) all beads go in one call instead.  The sessions
 are single-threaded when the process was started so (``hydropimd.md.worker``
 sets DeePMD-kit's thread variables for the process it starts); this module
 never changes the process's environment.
@@ -71,7 +72,10 @@ class HydropimdDriver(Dummy_driver):
         from hydropimd.potential.calculator import HydridePotential
 
         pair = PairBaseline.from_file(self.pair) if self.pair else None  # tables are shared read-only
-        self.sessions = [HydridePotential(self.model, pair=pair) for _ in range(self.groups)]
+        self.sessions = [HydridePotential(self.model, pair=pair)]
+        if self.sessions[0].device != "cpu":  # on a GPU: all beads in one DeePMD-kit call, whatever was asked
+            self.groups = 1
+        self.sessions += [HydridePotential(self.model, pair=pair) for _ in range(self.groups - 1)]
         self.pool = ThreadPoolExecutor(max_workers=self.groups) if self.groups > 1 else None
         self.force_seconds = 0.0
 

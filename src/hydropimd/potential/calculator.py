@@ -26,7 +26,7 @@ from ase.stress import full_3x3_to_voigt_6_stress
 from hydropimd.errors import InputError
 from hydropimd.native import captured_native_stderr
 from hydropimd.pair.baseline import PairBaseline
-from hydropimd.potential.models import resolve_model
+from hydropimd.potential.models import is_pytorch_model, resolve_model
 
 
 @dataclass
@@ -59,11 +59,13 @@ class HydridePotential(Calculator):
 
     Parameters
     ----------
-    model : path of a DeePMD-kit frozen model (DeePMD-kit 1.x graphs are upgraded automatically).
+    model : path of a DeePMD-kit model: a frozen TensorFlow graph (1.x graphs are upgraded automatically) or a
+        PyTorch-backend ``.pth`` (on a GPU when torch sees one).
     pair : a :class:`PairBaseline`, a table file path (published LaH10 sections and cutoffs), or None.
     committee : paths of further models; the deviation is taken over ``model`` and these.
-    atoms_per_call : how many atoms (frames x atoms) DeePMD-kit evaluates per TensorFlow call;
-        larger batches are split.  The default is DeePMD-kit's CPU default (1024).
+    atoms_per_call : how many atoms (frames x atoms) DeePMD-kit evaluates per call at first; larger batches
+        are split.  The default is DeePMD-kit's (1024); on a GPU DeePMD-kit doubles it while memory allows
+        (``deepmd.utils.batch_size.AutoBatchSize``), so all beads go through in as few calls as fit.
     """
 
     implemented_properties = ["energy", "free_energy", "forces", "stress"]
@@ -84,6 +86,17 @@ class HydridePotential(Calculator):
     @property
     def cutoff(self) -> float:
         return float(self.models[0].get_rcut())
+
+    @property
+    def device(self) -> str:
+        """Where the model runs: "cuda" for a PyTorch model on a machine whose torch sees a GPU, else "cpu"
+        (DeePMD-kit's PyTorch backend takes the GPU by itself, ``deepmd.pt.utils.env.DEVICE``; the TensorFlow
+        backend installed here is CPU-only)."""
+        if not is_pytorch_model(self.model_path):
+            return "cpu"
+        from deepmd.pt.utils.env import DEVICE
+
+        return DEVICE.type
 
     def atom_types(self, symbols) -> np.ndarray:
         key = tuple(symbols)

@@ -5,6 +5,8 @@ Everywhere a model is accepted, a DeePMD-kit 1.x frozen graph (the published
 DeePMD-kit's own converter (``deepmd.tf.utils.convert.convert_to_21``, the code
 behind ``dp convert-from``) and cached by content hash, so users pass the
 published files directly.  Compression is DeePMD-kit's ``dp compress``.
+PyTorch-backend models (``.pth``) are taken as they are; :mod:`hydropimd.potential.pytorch`
+converts graphs to them.
 
 Both run in a child process in a scratch folder: DeePMD-kit's converter writes
 ``frozen_model.pbtxt`` into the working directory and ``dp compress`` writes
@@ -22,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zipfile
 from pathlib import Path
 
 from hydropimd.data.location import cache_dir
@@ -31,6 +34,9 @@ from hydropimd.files import error_line
 # Node names every DeePMD-kit TensorFlow graph carries, and the one only >= 2.0 graphs carry.
 _DEEPMD_MARKER = b"descrpt_attr/rcut"
 _VERSION_MARKER = b"model_attr/model_version"
+#: the TorchScript code every DeePMD-kit PyTorch model file (.pth, a zip archive) holds
+_PYTORCH_MARKER = "/code/__torch__/deepmd/"
+MODEL_KINDS = "a DeePMD-kit frozen model (.pb from 'dp freeze', or .pth from DeePMD-kit's PyTorch backend)"
 
 
 def file_digest(path: str | os.PathLike) -> str:
@@ -41,27 +47,46 @@ def file_digest(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
+def is_pytorch_model(path: str | os.PathLike) -> bool:
+    """True for a DeePMD-kit PyTorch model (``.pth``); InputError when a ``.pth`` is not one."""
+    path = Path(path)
+    if path.suffix != ".pth":
+        return False
+    if not path.is_file():
+        raise InputError(f"model file {path} does not exist; give {MODEL_KINDS}")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            if any(_PYTORCH_MARKER in name for name in archive.namelist()):
+                return True
+    except zipfile.BadZipFile:
+        pass
+    raise InputError(f"{path} is not a DeePMD-kit PyTorch model (hydropimd model import --backend pt writes one)")
+
+
 def _read_model_bytes(path: Path) -> bytes:
     if not path.is_file():
-        raise InputError(f"model file {path} does not exist; give a DeePMD-kit frozen model (.pb)")
+        raise InputError(f"model file {path} does not exist; give {MODEL_KINDS}")
     data = path.read_bytes()
     if _DEEPMD_MARKER not in data:
-        raise InputError(f"{path} is not a DeePMD-kit frozen model (.pb from 'dp freeze'); give a model file")
+        raise InputError(f"{path} is not {MODEL_KINDS}; give a model file")
     return data
 
 
 def is_legacy_graph(path: str | os.PathLike) -> bool:
-    """True for a DeePMD-kit graph older than 2.0 (no ``model_attr/model_version`` node)."""
+    """True for a DeePMD-kit graph older than 2.0 (no ``model_attr/model_version`` node); False for ``.pth``."""
+    if is_pytorch_model(path):
+        return False
     return _VERSION_MARKER not in _read_model_bytes(Path(path))
 
 
-def _run_dp(args: list[str], what: str) -> None:
+def run_dp(args: list[str], what: str) -> None:
     """Run a DeePMD-kit command in a scratch folder (removed afterwards); on failure raise :class:`RunFailed` with
     the error line and the log kept under the cache's ``logs/``.
 
     The input was checked before (a DeePMD-kit graph, a training script whose systems exist), so a
     failure here is DeePMD-kit's: retryable when the process was killed by a signal, not when it
-    stopped on its own (it would stop again).  A graph that does not parse is bad input (:class:`InputError`).
+    stopped on its own (it would stop again).  A graph that does not parse is bad input (:class:`InputError`),
+    and so is a child of ours that exits with status 2 after printing ``Error: <what to fix>``.
     """
     work = Path(tempfile.mkdtemp(prefix="hydropimd-dp-"))
     try:
@@ -80,6 +105,8 @@ def _run_dp(args: list[str], what: str) -> None:
     if status < 0:
         raise RunFailed(f"{what} was killed by signal {-status} (full log: {kept})", retryable=True)
     line = error_line(text)
+    if status == 2 and line.startswith("Error: "):
+        raise InputError(line.removeprefix("Error: "))
     if "DecodeError" in line:
         raise InputError(f"{what}: the file is not a valid frozen graph (truncated or damaged: {line}); "
                          f"give the complete .pb file")
@@ -91,13 +118,14 @@ def upgrade_graph(source: str | os.PathLike, target: str | os.PathLike) -> Path:
     source, target = Path(source).resolve(), Path(target).resolve()
     tmp = target.with_name(target.name + ".partial")
     code = "import sys; from deepmd.tf.utils.convert import convert_to_21; convert_to_21(sys.argv[1], sys.argv[2])"
-    _run_dp([sys.executable, "-c", code, str(source), str(tmp)], f"converting {source} with DeePMD-kit")
+    run_dp([sys.executable, "-c", code, str(source), str(tmp)], f"converting {source} with DeePMD-kit")
     os.replace(tmp, target)
     return target
 
 
 def resolve_model(path: str | os.PathLike) -> Path:
-    """The path to load for ``path``: itself if current, else its cached upgrade (made once per content hash)."""
+    """The path to load for ``path``: itself if current (or a ``.pth``), else its cached upgrade (made once per
+    content hash).  DeePMD-kit's ``DeepPot`` picks the backend by the suffix."""
     path = Path(path).expanduser()
     if not is_legacy_graph(path):
         return path
@@ -169,7 +197,7 @@ def compress_model(model: str | os.PathLike, target: str | os.PathLike, training
         script_path = f.name
     try:
         dp = str(Path(sys.executable).with_name("dp"))
-        _run_dp([dp, "compress", "-i", str(model), "-o", str(tmp), "-t", script_path], f"compressing {model}")
+        run_dp([dp, "compress", "-i", str(model), "-o", str(tmp), "-t", script_path], f"compressing {model}")
     finally:
         os.unlink(script_path)
     os.replace(tmp, target)
@@ -182,20 +210,36 @@ def import_model(
     compress: bool = False,
     input_json: str | os.PathLike | None = None,
     data_root: str | os.PathLike | None = None,
+    backend: str = "tf",
+    precision: str = "float64",
 ) -> dict:
-    """Upgrade (and optionally compress) a frozen graph into ``out``; returns a JSON-ready summary."""
+    """Upgrade (and optionally compress) a frozen graph into ``out``; returns a JSON-ready summary.
+
+    ``backend`` "pt" writes a DeePMD-kit PyTorch model (:func:`hydropimd.potential.pytorch.convert_to_pytorch`)
+    with networks in ``precision`` ("float64" or "float32"); the TensorFlow backend keeps the graph's precision.
+    """
     graph, out = Path(graph), Path(out)
     legacy = is_legacy_graph(graph)
-    if compress:
-        if input_json is None:
-            raise InputError("--compress needs --input-json (the model's training script) for the training data statistics")
-        compress_model(graph, out, training_script_from_legacy(input_json, data_root))
+    if is_pytorch_model(graph):
+        raise InputError(f"{graph} is already a PyTorch model; model import takes a TensorFlow graph (.pb)")
+    script = training_script_from_legacy(input_json, data_root) if input_json is not None else None
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if compress and script is None:
+        raise InputError("--compress needs --input-json (the model's training script) for the training data statistics")
+    if backend == "pt":
+        from hydropimd.potential.pytorch import convert_to_pytorch
+
+        convert_to_pytorch(graph, out, script, precision=precision, compress=compress)
+    elif precision != "float64":
+        raise InputError(f"--precision {precision} needs --backend pt (a TensorFlow graph keeps its precision)")
+    elif compress:
+        compress_model(graph, out, script)
     else:
         tmp = out.with_name(out.name + ".partial")
         tmp.write_bytes(resolve_model(graph).read_bytes())
         os.replace(tmp, out)
     return {"source": str(graph), "output": str(out), "upgraded_from_legacy": legacy, "compressed": compress,
-            "bytes": out.stat().st_size}
+            "backend": backend, "precision": precision, "bytes": out.stat().st_size}
 
 
 def cached_compressed_model(graph: str | os.PathLike, input_json: str | os.PathLike,

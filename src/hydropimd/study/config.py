@@ -377,7 +377,7 @@ def _check_inputs(config: StudyConfig, base: Path, path: Path) -> None:
     """Build the start structure and read the model, pair table and compression script: their problems
     are one-line errors now, before a study directory is written or a run started."""
     from hydropimd.pair.baseline import PairBaseline
-    from hydropimd.potential.models import is_legacy_graph, training_script_from_legacy
+    from hydropimd.potential.models import is_legacy_graph, is_pytorch_model, training_script_from_legacy
 
     p = config.potential
     for value in (p.model, p.pair, p.compress, *p.committee):
@@ -393,6 +393,9 @@ def _check_inputs(config: StudyConfig, base: Path, path: Path) -> None:
             PairBaseline.from_file(resolve_path(p.pair, base)).check_elements(elements)
         if p.compress:
             key = "potential.compress"
+            if is_pytorch_model(resolve_path(p.model, base)):
+                raise InputError("a PyTorch model is compressed when it is made (hydropimd model import --backend pt "
+                                 "--compress); leave potential.compress out")
             training_script_from_legacy(resolve_path(p.compress, base), data_root())
     except InputError as err:
         raise InputError(f"{path}: {key}: {err}") from None

@@ -1,0 +1,148 @@
+"""The cost of a path-integral step at the study's size: force evaluation (DeePMD-kit, TensorFlow or PyTorch,
+float64 or float32; on a GPU when torch sees one), the pair baseline, and i-PI's own share.
+
+For each system size N (LaH10 supercells: 352 = 2x2x2, 2816 = 4x4x4 conventional cells) and bead count P:
+
+- ``force_s``: one :meth:`HydridePotential.evaluate` of P rattled frames, model only: on a GPU all P frames go
+  in one DeePMD-kit call (as the in-process driver does there); on the CPU the batch runs in this process's
+  threads (``--threads``), which is not the in-process driver's bead-parallel layout: compare backends with it,
+  not with ``bench/md.py``.  ``gpu_memory_gib``: torch's peak allocation during the call.
+- ``pair_s``: the published pair baseline on the same P frames (numpy on the CPU, always).
+- ``ipi_s``: seconds per step of an i-PI run whose forces are trivial (the Einstein PES in-process, NVT, PILE,
+  P beads, N atoms), minus that PES's own time: i-PI's normal-mode transforms, thermostat, integrator, output.
+
+The projection of the full study (``--project``): runs x steps x (force_s + pair_s + ipi_s) in hours, from the
+measured figures of the largest N (the barostat's cell integration is O(1) and not in ``ipi_s``).
+
+Run by hand (CPU: minutes; ``--sizes 2816`` takes longer)::
+
+    .venv/bin/python bench/gpu.py [--sizes 352,2816] [--beads 1,16,32] [--models tf,pt64,pt32] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np
+
+from hydropimd.data.location import published_root
+from hydropimd.md.run import run_md
+from hydropimd.md.settings import MDSettings
+from hydropimd.pair.baseline import PairBaseline
+from hydropimd.potential.calculator import HydridePotential
+from hydropimd.potential.models import resolve_model
+from hydropimd.potential.pytorch import cached_pytorch_model
+from hydropimd.structures import build_lah10
+
+#: conventional cells per edge for each size (44 atoms per conventional fcc LaH10 cell)
+SUPERCELL = {44: 1, 352: 2, 2816: 4}
+#: the study's grid: ~20 state points of 10 ps at 0.5 fs
+STUDY_RUNS, STUDY_STEPS = 20, 20000
+
+
+def frames(n_atoms: int, beads: int):
+    """P rattled copies of the N-atom LaH10 supercell near 150 GPa: coords (P, N, 3) A, cells (P, 3, 3) A, symbols."""
+    atoms = build_lah10(a=5.1, supercell=SUPERCELL[n_atoms], angles=(90.5, 90.5, 90.5))
+    rng = np.random.default_rng(1)
+    coords = atoms.positions[None] + rng.normal(0.0, 0.05, (beads, len(atoms), 3))
+    return coords, np.repeat(atoms.cell.array[None], beads, axis=0), atoms.get_chemical_symbols()
+
+
+def _gpu_memory():
+    """(reset, peak GiB) of torch's CUDA allocator, or None when torch sees no GPU."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    if not torch.cuda.is_available():
+        return None
+    return (torch.cuda.reset_peak_memory_stats, lambda: torch.cuda.max_memory_allocated() / 2**30)
+
+
+def force_seconds(potential: HydridePotential, n_atoms: int, beads: int, repeats: int) -> dict:
+    """Wall seconds of one all-bead model call (after a warm-up call), and the GPU memory peak."""
+    coords, cells, symbols = frames(n_atoms, beads)
+    memory = _gpu_memory() if potential.device != "cpu" else None
+    potential.evaluate(coords, cells, symbols, committee=False)  # warm-up: graph compilation, batch-size search
+    if memory:
+        memory[0]()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        potential.evaluate(coords, cells, symbols, committee=False)
+    row = {"force_s": (time.perf_counter() - start) / repeats, "device": potential.device}
+    if memory:
+        row["gpu_memory_gib"] = memory[1]()
+    return row
+
+
+def pair_seconds(pair: PairBaseline, n_atoms: int, beads: int) -> float:
+    coords, cells, symbols = frames(n_atoms, beads)
+    start = time.perf_counter()
+    pair.compute_batch(coords, cells, symbols)
+    return time.perf_counter() - start
+
+
+def ipi_seconds(n_atoms: int, beads: int, steps: int, work: Path) -> dict:
+    """i-PI's seconds per step with trivial forces (Einstein PES, NVT): its own share of a step."""
+    atoms = build_lah10(a=5.1, supercell=SUPERCELL[n_atoms], angles=(90.5, 90.5, 90.5))
+    settings = MDSettings(einstein_frequency_thz=40.0, ensemble="nvt", temperature_k=300.0, beads=beads, steps=steps,
+                          stride=steps, checkpoint_stride=steps)
+    summary = run_md(atoms, settings, work / f"ipi-{n_atoms}-{beads}")
+    step, pes = summary["seconds_per_step"], summary["force_seconds_per_step"] or 0.0
+    return {"ipi_s": step - pes, "einstein_pes_s": pes}
+
+
+def load_models(names: list[str], root: Path) -> dict:
+    graph, script = root / "models/subtracted/graph.pb", root / "models/subtracted/input.json"
+    paths = {"tf": resolve_model(graph)}
+    for name, precision in (("pt64", "float64"), ("pt32", "float32")):
+        if name in names:
+            print(f"{name}: PyTorch model (converted once, then cached) ...", file=sys.stderr)
+            paths[name] = cached_pytorch_model(graph, script, root, precision=precision)
+    return {name: paths[name] for name in names}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="352,2816")
+    parser.add_argument("--beads", default="1,16,32")
+    parser.add_argument("--models", default="tf,pt64,pt32", help="tf, pt64 (PyTorch float64), pt32 (float32)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--ipi-steps", type=int, default=20, help="steps of each trivial-force i-PI run (0: skip)")
+    parser.add_argument("--max-atom-frames", type=int, default=10**6,
+                        help="skip model calls above N x P atoms (a CPU takes ~0.15 ms per atom)")
+    parser.add_argument("--data", help="published data root")
+    parser.add_argument("--json", help="write the rows to this file")
+    args = parser.parse_args(argv)
+    root = published_root(args.data)
+    sizes, beads = [int(s) for s in args.sizes.split(",")], [int(b) for b in args.beads.split(",")]
+    models = load_models(args.models.split(","), root)
+    pair = PairBaseline.from_file(root / "tables/full.table")
+    rows = []
+    with tempfile.TemporaryDirectory() as work:
+        for n in sizes:
+            for p in beads:
+                row = {"atoms": n, "beads": p, "pair_s": pair_seconds(pair, n, p)}
+                if args.ipi_steps:
+                    row.update(ipi_seconds(n, p, args.ipi_steps, Path(work)))
+                for name, path in models.items():
+                    if n * p <= args.max_atom_frames:
+                        row[name] = force_seconds(HydridePotential(path), n, p, args.repeats)
+                rows.append(row)
+                print(json.dumps(row), file=sys.stderr)
+    if args.json:
+        Path(args.json).write_text(json.dumps({"rows": rows, "machine": os.uname().nodename}, indent=1))
+    print(json.dumps(rows, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,179 @@
+"""DeePMD-kit's PyTorch backend: TensorFlow graphs converted to ``.pth`` models, in float64 or float32.
+
+DeePMD-kit moves a model between backends through its serialized form (a
+dictionary of the descriptor's and fitting net's settings and weights;
+``dp convert-backend``).  A TensorFlow graph is serialized from the graph
+*and its training script*; graphs frozen by DeePMD-kit >= 2.2 carry the
+script (``train_attr/training_script``), graphs upgraded from 1.x (the
+published ones) do not, so the script is rebuilt from the model's
+``input.json`` (:func:`hydropimd.potential.models.training_script_from_legacy`)
+and completed with DeePMD-kit's own defaults (``deepmd.utils.argcheck.normalize``).
+The PyTorch backend's ``deserialize_hook`` then writes the TorchScript model.
+
+A float32 copy is the same dictionary with every ``precision`` set to
+``float32`` (DeePMD-kit casts the weights when it builds the networks; its
+interfaces stay float64): DeePMD-kit cannot change a frozen model's precision,
+and its documentation recommends float32 networks on GPUs.  Compression is
+``dp --pt compress`` (tabulated embedding nets; Lu et al., JCTC 18, 5559
+(2022)); it needs the minimal neighbour distance of the training data, which
+is computed here with DeePMD-kit's TensorFlow neighbour statistics (the
+PyTorch backend's own took over 20 CPU-minutes for the published data on
+2 cores) and stored in the model.
+
+The conversion runs in a child process (:func:`hydropimd.potential.models.run_dp`):
+it loads TensorFlow and PyTorch side by side, which the caller's process should
+not have to.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from hydropimd.errors import InputError
+
+Precision = Literal["float64", "float32"]
+#: what ``pip`` needs for this module, for the error a user without it sees
+INSTALL_HINT = "install the PyTorch backend: pip install 'hydropimd[gpu]' (or make install-gpu)"
+
+
+def pytorch_backend_installed() -> bool:
+    """Whether DeePMD-kit's PyTorch backend can be imported (torch and DeePMD-kit's ``deepmd.pt``)."""
+    return importlib.util.find_spec("torch") is not None
+
+
+def require_pytorch_backend(what: str) -> None:
+    """:class:`InputError` naming ``what`` when the PyTorch backend is not installed."""
+    if not pytorch_backend_installed():
+        raise InputError(f"{what} needs DeePMD-kit's PyTorch backend, which is not installed; {INSTALL_HINT}")
+
+
+def convert_to_pytorch(graph: str | os.PathLike, out: str | os.PathLike, training_script: dict | None = None,
+                       precision: Precision = "float64", compress: bool = False) -> Path:
+    """Write the DeePMD-kit TensorFlow model ``graph`` (1.x graphs upgraded first) as a PyTorch ``.pth``.
+
+    ``training_script`` is the model's training script (a DeePMD-kit 3 dict);
+    needed when the graph does not carry its own, and for compression (its
+    training data give the minimal neighbour distance).  ``precision`` is the
+    networks' floating-point precision; ``compress`` tabulates the embedding
+    nets with ``dp --pt compress``.  The file appears only when complete.
+    """
+    from hydropimd.potential.models import resolve_model, run_dp
+
+    require_pytorch_backend("a PyTorch model")
+    out = Path(out).resolve()
+    if out.suffix != ".pth":
+        raise InputError(f"a PyTorch model file must end in .pth, not {out.name}; give --out NAME.pth")
+    source = resolve_model(graph).resolve()
+    with tempfile.TemporaryDirectory(prefix="hydropimd-pt-") as work:
+        script_path = Path(work) / "training_script.json"
+        script_path.write_text(json.dumps(training_script or {}))
+        plain = out.with_name(out.stem + ".partial.pth")
+        code = "from hydropimd.potential.pytorch import _convert_main; _convert_main()"
+        run_dp([sys.executable, "-c", code, str(source), str(script_path), str(plain), precision, str(int(compress))],
+               f"converting {graph} to DeePMD-kit's PyTorch backend")
+        if compress:
+            packed = out.with_name(out.stem + ".compressed.partial.pth")
+            run_dp([str(Path(sys.executable).with_name("dp")), "--pt", "compress", "-i", str(plain), "-o", str(packed)],
+                   f"compressing {out.name} with dp --pt compress")
+            plain.unlink()
+            plain = packed
+        os.replace(plain, out)
+    return out
+
+
+def serialized_model(graph: str, training_script: dict, need_min_nbor_dist: bool) -> dict:
+    """DeePMD-kit's backend-neutral form of a TensorFlow graph (what ``dp convert-backend`` passes between
+    backends), built from the graph's variables and its training script."""
+    from deepmd.tf.env import tf
+    from deepmd.tf.model.model import Model
+    from deepmd.tf.utils.errors import GraphWithoutTensorError
+    from deepmd.tf.utils.graph import get_tensor_by_name_from_graph, load_graph_def
+    from deepmd.utils.argcheck import normalize
+
+    tf_graph, graph_def = load_graph_def(graph)
+    try:  # graphs frozen by DeePMD-kit >= 2.2 carry their own script: it wins
+        training_script = json.loads(get_tensor_by_name_from_graph(tf_graph, "train_attr/training_script"))
+    except GraphWithoutTensorError:
+        if not training_script.get("model"):
+            raise InputError(f"{graph} does not carry its training script; give the model's input.json "
+                             "(--input-json)") from None
+    script = normalize(training_script)
+    model = Model(**script["model"])
+    model.init_variables(graph=tf_graph, graph_def=graph_def)
+    variables = {}
+    try:
+        variables["min_nbor_dist"] = get_tensor_by_name_from_graph(tf_graph, "train_attr/min_nbor_dist")
+    except GraphWithoutTensorError:
+        if need_min_nbor_dist:
+            variables["min_nbor_dist"] = _min_neighbour_distance(script)
+    return {"backend": "TensorFlow", "tf_version": tf.__version__, "model": model.serialize(),
+            "model_def_script": script["model"], "@variables": variables}
+
+
+def _min_neighbour_distance(script: dict) -> float:
+    """The smallest interatomic distance in the training data, A (DeePMD-kit's neighbour statistics)."""
+    from deepmd.tf.utils.update_sel import UpdateSel
+    from deepmd.utils.data_system import get_data
+
+    training = script.get("training", {}).get("training_data")
+    if not training:
+        raise InputError("compression needs the training data: give the model's input.json (--input-json)")
+    data = get_data(training, 0, script["model"].get("type_map"), None)
+    return float(UpdateSel().get_min_nbor_dist(data))
+
+
+def with_precision(data, precision: Precision, inside: bool = False):
+    """A copy of a serialized model (nested dicts and lists) whose networks are in ``precision``: every
+    ``precision`` entry set to it, and the floating-point arrays of the parts that have one cast to it
+    (DeePMD-kit's PyTorch backend keeps a loaded array's own dtype).  Arrays outside such parts (the
+    atomic model's energy bias) keep float64, as DeePMD-kit keeps them for float32 training."""
+    if isinstance(data, dict):
+        inside = inside or "precision" in data
+        return {k: (precision if k == "precision" else with_precision(v, precision, inside)) for k, v in data.items()}
+    if isinstance(data, list):
+        return [with_precision(v, precision, inside) for v in data]
+    if inside and isinstance(data, np.ndarray) and np.issubdtype(data.dtype, np.floating):
+        return data.astype(precision)
+    return data
+
+
+def _convert_main() -> None:
+    """Child-process entry of :func:`convert_to_pytorch`: argv = graph, script JSON, output, precision, compress."""
+    from deepmd.backend.backend import Backend
+
+    graph, script_path, out, precision, compress = sys.argv[1:6]
+    try:
+        data = serialized_model(graph, json.loads(Path(script_path).read_text()), bool(int(compress)))
+    except InputError as err:
+        print(f"Error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
+    if precision != "float64":
+        data["model"] = with_precision(data["model"], precision)
+        data["model_def_script"] = with_precision(data["model_def_script"], precision)
+    Backend.get_backend("pytorch")().deserialize_hook(out, data)
+
+
+def cached_pytorch_model(graph: str | os.PathLike, input_json: str | os.PathLike | None = None,
+                         data_root: str | os.PathLike | None = None, precision: Precision = "float64",
+                         compress: bool = False) -> Path:
+    """The PyTorch-backend copy of ``graph`` (:func:`convert_to_pytorch`), made once and cached by the graph's
+    digest, precision and compression.  ``input_json``: the model's training script (1.x keys accepted), when
+    the graph does not carry its own; ``data_root`` locates its training systems."""
+    from hydropimd.data.location import cache_dir
+    from hydropimd.potential.models import file_digest, training_script_from_legacy
+
+    tags = precision + ("-compressed" if compress else "")
+    target = cache_dir() / "models" / f"{file_digest(graph)}-{tags}.pth"
+    if not target.exists():
+        script = training_script_from_legacy(input_json, data_root) if input_json is not None else None
+        target.parent.mkdir(parents=True, exist_ok=True)
+        convert_to_pytorch(graph, target, script, precision=precision, compress=compress)
+    return target
