@@ -9,7 +9,8 @@ For each system size N (LaH10 supercells: 352 = 2x2x2, 2816 = 4x4x4 conventional
   not with ``bench/md.py``.  ``gpu_memory_gib``: torch's peak allocation during the call.
 - ``pair_s``: the published pair baseline on the same P frames (numpy on the CPU, always).
 - ``ipi_s``: seconds per step of an i-PI run whose forces are trivial (the Einstein PES in-process, NVT, PILE,
-  P beads, N atoms), minus that PES's own time: i-PI's normal-mode transforms, thermostat, integrator, output.
+  P beads, N atoms): i-PI's normal-mode transforms, thermostat, integrator and output; ``checkpoint_s``: one
+  checkpoint (runs write one every ``checkpoint_stride`` steps, 100 by default).
 
 The projection of the full study (``--project``): runs x steps x (force_s + pair_s + ipi_s) in hours, from the
 measured figures of the largest N (the barostat's cell integration is O(1) and not in ``ipi_s``).
@@ -38,7 +39,7 @@ from hydropimd.md.run import run_md
 from hydropimd.md.settings import MDSettings
 from hydropimd.pair.baseline import PairBaseline
 from hydropimd.potential.calculator import HydridePotential
-from hydropimd.potential.models import resolve_model
+from hydropimd.potential.models import cached_compressed_model, resolve_model
 from hydropimd.potential.pytorch import cached_pytorch_model
 from hydropimd.structures import build_lah10
 
@@ -91,30 +92,43 @@ def pair_seconds(pair: PairBaseline, n_atoms: int, beads: int) -> float:
 
 
 def ipi_seconds(n_atoms: int, beads: int, steps: int, work: Path) -> dict:
-    """i-PI's seconds per step with trivial forces (Einstein PES, NVT): its own share of a step."""
+    """i-PI's seconds per step with trivial forces (Einstein PES, NVT): its own share of a step, from two runs of
+    ``steps`` and ``3 steps`` steps, so that the start-up and the closing checkpoint (an i-PI XML of every bead,
+    written once per run here) cancel; the checkpoint's cost is reported apart (``checkpoint_s``, approximately:
+    the shorter run's time beyond its steps)."""
     atoms = build_lah10(a=5.1, supercell=SUPERCELL[n_atoms], angles=(90.5, 90.5, 90.5))
-    settings = MDSettings(einstein_frequency_thz=40.0, ensemble="nvt", temperature_k=300.0, beads=beads, steps=steps,
-                          stride=steps, checkpoint_stride=steps)
-    summary = run_md(atoms, settings, work / f"ipi-{n_atoms}-{beads}")
-    step, pes = summary["seconds_per_step"], summary["force_seconds_per_step"] or 0.0
-    return {"ipi_s": step - pes, "einstein_pes_s": pes}
+    walls = []
+    for length in (steps, 3 * steps):
+        settings = MDSettings(einstein_frequency_thz=40.0, ensemble="nvt", temperature_k=300.0, beads=beads,
+                              steps=length, stride=length, checkpoint_stride=length)
+        summary = run_md(atoms, settings, work / f"ipi-{n_atoms}-{beads}-{length}")
+        walls.append(summary["seconds_per_step"] * length)
+    per_step = (walls[1] - walls[0]) / (2 * steps)
+    return {"ipi_s": per_step, "checkpoint_s": walls[0] - per_step * steps}
 
 
 def load_models(names: list[str], root: Path) -> dict:
+    """The published subtracted model in each requested form: tf (the graph), tfc (``dp compress``), pt64 / pt32
+    (PyTorch float64 / float32), pt64c (PyTorch float64, ``dp --pt compress``); converted once, then cached."""
     graph, script = root / "models/subtracted/graph.pb", root / "models/subtracted/input.json"
-    paths = {"tf": resolve_model(graph)}
-    for name, precision in (("pt64", "float64"), ("pt32", "float32")):
-        if name in names:
-            print(f"{name}: PyTorch model (converted once, then cached) ...", file=sys.stderr)
-            paths[name] = cached_pytorch_model(graph, script, root, precision=precision)
-    return {name: paths[name] for name in names}
+    makers = {"tf": lambda: resolve_model(graph),
+              "tfc": lambda: cached_compressed_model(graph, script, root),
+              "pt64": lambda: cached_pytorch_model(graph, script, root, precision="float64"),
+              "pt32": lambda: cached_pytorch_model(graph, script, root, precision="float32"),
+              "pt64c": lambda: cached_pytorch_model(graph, script, root, precision="float64", compress=True)}
+    names = [n for n in names if n]  # --models "": i-PI and the pair baseline only
+    unknown = sorted(set(names) - set(makers))
+    if unknown:
+        raise SystemExit(f"unknown model forms {unknown}; choose from {sorted(makers)}")
+    print(f"models {names} (converted once, then cached) ...", file=sys.stderr)
+    return {name: makers[name]() for name in names}
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="352,2816")
     parser.add_argument("--beads", default="1,16,32")
-    parser.add_argument("--models", default="tf,pt64,pt32", help="tf, pt64 (PyTorch float64), pt32 (float32)")
+    parser.add_argument("--models", default="tf,pt64,pt32", help="comma-separated: tf, tfc, pt64, pt32, pt64c")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--ipi-steps", type=int, default=20, help="steps of each trivial-force i-PI run (0: skip)")
     parser.add_argument("--max-atom-frames", type=int, default=10**6,
