@@ -12,8 +12,9 @@ For each system size N (LaH10 supercells: 352 = 2x2x2, 2816 = 4x4x4 conventional
   P beads, N atoms): i-PI's normal-mode transforms, thermostat, integrator and output; ``checkpoint_s``: one
   checkpoint (runs write one every ``checkpoint_stride`` steps, 100 by default).
 
-The projection of the full study (``--project``): runs x steps x (force_s + pair_s + ipi_s) in hours, from the
-measured figures of the largest N (the barostat's cell integration is O(1) and not in ``ipi_s``).
+Each row also projects the full study (``STUDY_RUNS`` runs of ``STUDY_STEPS`` steps at that N and P) in hours:
+``study_hours_cpu_side`` from pair_s + ipi_s + one checkpoint per ``CHECKPOINT_STEPS``, and per model form
+``study_hours`` with its force_s added (NVT figures: the barostat's cell integration is a 3x3 update).
 
 Run by hand (CPU: minutes; ``--sizes 2816`` takes longer)::
 
@@ -47,6 +48,8 @@ from hydropimd.structures import build_lah10
 SUPERCELL = {44: 1, 352: 2, 2816: 4}
 #: the study's grid: ~20 state points of 10 ps at 0.5 fs
 STUDY_RUNS, STUDY_STEPS = 20, 20000
+#: steps between checkpoints of a run (MDSettings' default: 10 output strides of 10 steps)
+CHECKPOINT_STEPS = 100
 
 
 def frames(n_atoms: int, beads: int):
@@ -107,6 +110,16 @@ def ipi_seconds(n_atoms: int, beads: int, steps: int, work: Path) -> dict:
     return {"ipi_s": per_step, "checkpoint_s": walls[0] - per_step * steps}
 
 
+def project(row: dict) -> None:
+    """Add the full study's hours at this row's N and P (module docstring) to ``row``."""
+    cpu_side = row["pair_s"] + row.get("ipi_s", 0.0) + row.get("checkpoint_s", 0.0) / CHECKPOINT_STEPS
+    hours = STUDY_RUNS * STUDY_STEPS / 3600.0
+    row["study_hours_cpu_side"] = hours * cpu_side
+    for value in row.values():
+        if isinstance(value, dict) and "force_s" in value:
+            value["study_hours"] = hours * (cpu_side + value["force_s"])
+
+
 def load_models(names: list[str], root: Path) -> dict:
     """The published subtracted model in each requested form: tf (the graph), tfc (``dp compress``), pt64 / pt32
     (PyTorch float64 / float32), pt64c (PyTorch float64, ``dp --pt compress``); converted once, then cached."""
@@ -150,6 +163,7 @@ def main(argv=None) -> int:
                 for name, path in models.items():
                     if n * p <= args.max_atom_frames:
                         row[name] = force_seconds(HydridePotential(path), n, p, args.repeats)
+                project(row)
                 rows.append(row)
                 print(json.dumps(row), file=sys.stderr)
     if args.json:
