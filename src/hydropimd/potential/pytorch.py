@@ -46,7 +46,7 @@ INSTALL_HINT = "install the PyTorch backend: pip install 'hydropimd[gpu]' (or ma
 
 
 def pytorch_backend_installed() -> bool:
-    """Whether DeePMD-kit's PyTorch backend can be imported (torch and DeePMD-kit's ``deepmd.pt``)."""
+    """Whether torch is installed, which DeePMD-kit's PyTorch backend (part of every DeePMD-kit wheel) needs."""
     return importlib.util.find_spec("torch") is not None
 
 
