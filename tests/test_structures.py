@@ -431,9 +431,11 @@ def test_isotopes_per_element():
 
 
 def test_structure_settings_any_prototype():
-    # the settings of earlier configurations are unchanged (the study digest reads model_dump)
-    assert StructureSettings().model_dump() == {"prototype": "lah10", "a": 5.1, "x": 0.38, "cell": "conventional",
-                                                "supercell": 1, "start_angles_deg": None, "isotope": "H"}
+    # the prototype's own a and x fill in, and the settings of earlier configurations are unchanged (the study
+    # digest reads model_dump)
+    assert StructureSettings(prototype="lah10").model_dump() == {
+        "prototype": "lah10", "a": 5.1, "x": 0.38, "cell": "conventional", "supercell": 1, "start_angles_deg": None,
+        "isotope": "H"}
     settings = StructureSettings(prototype="cah6", cell="primitive", supercell=2)
     assert settings.a == 3.5 and settings.x is None and "a" not in settings.model_fields_set
     assert len(settings.build()) == 56 and settings.build().info["parent_lattice"] == "bcc"
@@ -441,14 +443,16 @@ def test_structure_settings_any_prototype():
                                isotopes={"H": "D"})
     atoms = labeh8.build()
     assert atoms.info["x_32f"] == 0.36 and hydrogen_isotope(atoms) == "D" and hydrogen_isotope(labeh8.build("H")) == "H"
-    assert StructureSettings(x=0.37).build().info["x_32f"] == 0.37
+    assert StructureSettings(prototype="lah10", x=0.37).build().info["x_32f"] == 0.37
     for kwargs, words in [
         (dict(prototype="h3s", x=0.3), "no parameter x"),
         (dict(prototype="lah10", parameters={"y": 0.1}), "no free parameter y"),
-        (dict(x=0.37, parameters={"x": 0.38}), "once"),
+        (dict(), "no structure: give a prototype"),
+        (dict(a=5.1, cell="primitive"), "prototype"),
+        (dict(prototype="lah10", x=0.37, parameters={"x": 0.38}), "once"),
         (dict(file="s.cif", a=5.0), "remove a"),
-        (dict(isotope="D", isotopes={"H": "D"}), "twice"),
-        (dict(strain={"kind": "tetragonal"}), "c_over_a"),
+        (dict(prototype="lah10", isotope="D", isotopes={"H": "D"}), "twice"),
+        (dict(prototype="lah10", strain={"kind": "tetragonal"}), "c_over_a"),
     ]:
         with pytest.raises(ValueError, match=words):
             StructureSettings(**kwargs)

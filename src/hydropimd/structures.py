@@ -512,13 +512,13 @@ class StructureSettings(Settings):
     prototype of the library (``prototypes.toml``) with its lattice constant (A), free Wyckoff parameters, cell,
     supercell, start distortion (angles in degrees, or a strain) and isotopes; or a structure ``file``."""
 
-    #: any name of the prototype library; lah10 by default (the configurations written before the library)
-    prototype: str = "lah10"
-    #: 5.1 A: fcc LaH10 near 150 GPa (SPEC section 2); another prototype's own default when not given
-    a: float | None = Field(5.1, gt=0)
-    #: 0.38: the 32f parameter of relaxed LaH10 (SPEC section 2); shorthand for parameters.x (None for a
-    #: prototype without an x)
-    x: float | None = 0.38
+    #: any name of the prototype library (``prototypes.toml``); required unless ``file`` is given: no crystal is
+    #: a sensible default for an unknown hydride
+    prototype: str | None = None
+    #: cubic lattice constant, angstrom; default: the prototype's own (prototypes.toml, with its source)
+    a: float | None = Field(None, gt=0)
+    #: shorthand for parameters.x, the Wyckoff parameter of a prototype that has one; default: the prototype's
+    x: float | None = None
     #: free Wyckoff parameters by name (e.g. {x = 0.38}); the prototype's defaults for those not given
     parameters: dict[str, float] | None = None
     #: a structure file (CIF, POSCAR, extxyz, ...: whatever ASE reads) instead of a prototype
@@ -539,6 +539,9 @@ class StructureSettings(Settings):
     @model_validator(mode="after")
     def _consistent(self):
         given = self.model_fields_set
+        if self.file is None and self.prototype is None:
+            raise ValueError("no structure: give a prototype of the library (e.g. prototype = \"lah10\"; "
+                             "`hydropimd structure build --help` lists them) or a structure file")
         if self.file is not None:
             clash = sorted(k for k in ("prototype", "a", "x", "parameters", "cell") if k in given)
             if clash:
@@ -584,7 +587,7 @@ class StructureSettings(Settings):
         # the keys added with the prototype library are left out while unused, so that the study digests of
         # configurations written before it (model_dump of [structure]) stay the same
         data = handler(self)
-        for key in ("parameters", "file", "strain", "isotopes"):
+        for key in ("prototype", "parameters", "file", "strain", "isotopes"):
             if data.get(key) is None:
                 data.pop(key, None)
         return data

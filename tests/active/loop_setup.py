@@ -42,7 +42,7 @@ def loop_config(root: Path, model: Path, table: Path, **select) -> dict:
         "work_dir": str(root / "work"),
         "data": {"initial": [str(data)], "pair": str(table)},
         "training": {"committee": 2, "steps": 10, "overrides": TINY_NETWORK},
-        "explore": {"structure": {"cell": "conventional", "angles": [90.5, 90.5, 90.5]},
+        "explore": {"structure": {"prototype": "lah10", "cell": "conventional", "angles": [90.5, 90.5, 90.5]},
                     "grid": {"temperatures_k": [300], "pressures_gpa": [150], "steps": 20, "stride": 5}},
         # lo tiny and hi huge: every candidate of an untrained committee is kept, so each generation labels n
         "select": {"lo": 1e-4, "hi": 1e3, "n": 3, "mode": "auto", **select},

@@ -246,7 +246,7 @@ def test_python_builds_and_checks_the_dft_labeller(tmp_path, monkeypatch, pseudo
 def test_start_structure_and_sets_checked_at_load(tmp_path):
     # before: a bad start structure failed only at the first exploration, after a whole training
     with pytest.raises(InputError, match=r"\[explore.structure\]: Wyckoff parameter x = 0.9"):
-        load_config({**loop_config_stub(), "explore": {"structure": {"x": 0.9}}}, base=tmp_path)
+        load_config({**loop_config_stub(), "explore": {"structure": {"prototype": "lah10", "x": 0.9}}}, base=tmp_path)
     (tmp_path / "start.extxyz").write_text("not a structure\n")
     with pytest.raises(InputError, match="cannot read structures"):
         load_config({**loop_config_stub(), "explore": {"structures": "start.extxyz"}}, base=tmp_path)

@@ -51,7 +51,7 @@ def dft_loop(pwx, pseudo_dir, subtracted_graph, full_table, tmp_path_factory):  
         "work_dir": str(root / "work"),
         "data": {"initial": [str(initial_data(root / "initial", subtracted_graph, full_table))], "pair": str(full_table)},
         "training": {"committee": 2, "steps": 10, "overrides": TINY_NETWORK},
-        "explore": {"structure": {"cell": "primitive", "supercell": 1},
+        "explore": {"structure": {"prototype": "lah10", "cell": "primitive", "supercell": 1},
                     "grid": {"temperatures_k": [300], "pressures_gpa": [150], "steps": 10, "stride": 5}},
         "select": {"lo": 1e-4, "hi": 1e3, "n": 2, "mode": "deviation"},
         "labeller": {"kind": "dft", "settings": str(settings), "pseudo_dir": str(pseudo_dir), "mpi": 2,

@@ -18,6 +18,7 @@ pair = "published:tables/full.table"
 committee = ["published:models/subtracted/graph.pb"]
 
 [structure]
+prototype = "lah10"
 a = 5.05
 supercell = 1
 start_angles_deg = [90.5, 90.5, 90.5]

@@ -23,6 +23,7 @@ model = "published:models/subtracted/graph.pb"
 pair = "published:tables/full.table"
 
 [structure]
+prototype = "lah10"
 a = 5.05
 supercell = 1
 start_angles_deg = [90.5, 90.5, 90.5]
@@ -115,6 +116,9 @@ expected = "cubic"
                                                               "analysis needs at least 32: set md.time_ps to at least 0.133"),
     (lambda c: c.replace("[grid]", "[grid"), "not valid TOML"),
     (lambda c: c.replace("supercell = 1", "supercell = 1\nx = 0.1"), "structure: Wyckoff parameter x = 0.1"),
+    # no crystal is a default: LaH10's would silently stand in for another hydride's
+    (lambda c: c.replace('prototype = "lah10"\n', ""), "no structure: give a prototype"),
+    (lambda c: c.split("[structure]")[0] + "[grid]" + c.split("[grid]")[1], "no start structure"),
     (lambda c: c.replace("stride = 5", "stride = 5\ncheckpoint_stride = 0"), "checkpoint_stride"),
     (lambda c: c.replace("stride = 5", "stride = 5\ncheckpoint_stride = 12"), "multiple of stride 5"),
     (lambda c: c.replace("discard_ps = 0.05", "discard_ps = 0.25"), "set a smaller analysis.discard_ps"),
@@ -149,7 +153,7 @@ def test_system_table_is_the_same_study(tmp_path, published):
     (a, _), (b, _) = load_config(plain), load_config(system)
     assert a.digest() == b.digest() and b.potential.pair == a.potential.pair and b.structure == a.structure
     both = tmp_path / "both.toml"
-    both.write_text(as_system + "\n[structure]\na = 5.0\n")
+    both.write_text(as_system + '\n[structure]\nprototype = "lah10"\na = 5.0\n')
     with pytest.raises(InputError, match=r"\[structure\] and \[system.structure\] both given"):
         load_config(both)
     twice = tmp_path / "twice.toml"

@@ -90,7 +90,7 @@ class DFTSettings:
         if not isinstance(self.pseudopotentials, dict) or not all(
                 isinstance(k, str) and isinstance(v, str) for k, v in self.pseudopotentials.items()):
             raise InputError(f"pseudopotentials = {self.pseudopotentials!r} must map elements to UPF file names, "
-                             'e.g. {La = "La.pbe-spfn-rrkjus_psl.1.0.0.UPF"}')
+                             'e.g. {H = "H.pbe-rrkjus_psl.1.0.0.UPF"}')
         if isinstance(self.type_map, str) or not all(isinstance(t, str) for t in self.type_map):
             raise InputError(f"type_map = {self.type_map!r} must be a list of element names")
         object.__setattr__(self, "type_map", tuple(self.type_map))

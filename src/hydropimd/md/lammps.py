@@ -25,9 +25,10 @@ from pathlib import Path
 from ase import Atoms
 from ase.io import write
 
+from hydropimd.data.published import TABLE_LENGTH
 from hydropimd.errors import InputError, RunFailed
 from hydropimd.md import rundir
-from hydropimd.pair.baseline import PUBLISHED_TABLE_LENGTH, PairBaseline
+from hydropimd.pair.baseline import PairBaseline
 
 SOCKET_PREFIX = "/tmp/ipi_"  # where i-PI and LAMMPS' fix ipi put unix-domain sockets
 
@@ -65,7 +66,7 @@ def client_input(data_file: str, model: str, table: str | None, type_map: list[s
         f"read_data {data_file}",
     ]
     if table:
-        lines.append(f"pair_style hybrid/overlay table linear {PUBLISHED_TABLE_LENGTH} deepmd {model}")
+        lines.append(f"pair_style hybrid/overlay table linear {TABLE_LENGTH} deepmd {model}")
         baseline = PairBaseline.from_file(table)  # its sections and cutoffs, as the in-process engine uses them
         for (a, b), keyword in baseline.sections.items():
             if a in types and b in types:

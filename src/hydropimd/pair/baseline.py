@@ -17,17 +17,10 @@ import numpy as np
 from ase import Atoms
 from matscipy.neighbours import neighbour_list
 
+from hydropimd.data.published import PAIR_CUTOFFS_ANGSTROM, TABLE_LENGTH
 from hydropimd.errors import AtomsTooClose, InputError
 from hydropimd.pair.table import LinearTable, read_table
 
-#: The published LaH10 baseline: ``pair_style hybrid/overlay table linear 1194 deepmd``
-#: with ``pair_coeff 1 1 table full.table La_La 2.72`` etc. (element pair -> (keyword, cutoff in angstrom)).
-PUBLISHED_LAH10_PAIRS: dict[tuple[str, str], tuple[str, float]] = {
-    ("La", "La"): ("La_La", 2.72),
-    ("H", "La"): ("La_H", 2.02),
-    ("H", "H"): ("H_H", 0.74),
-}
-PUBLISHED_TABLE_LENGTH = 1194
 
 
 def pairs_of_sections(sections: dict, path) -> dict[tuple[str, str], tuple[str, float]]:
@@ -40,8 +33,7 @@ def pairs_of_sections(sections: dict, path) -> dict[tuple[str, str], tuple[str, 
         if len(elements) != 2 or not all(e in chemical_symbols[1:] for e in elements):
             raise InputError(f"pair table {path}: section {keyword} does not name an element pair (A_B, e.g. S_H); "
                              "rename it, or give the pair mapping")
-        published = {k: c for k, c in PUBLISHED_LAH10_PAIRS.values()}
-        pairs[_pair_key(*elements)] = (keyword, published.get(keyword, float(section.r[-1])))
+        pairs[_pair_key(*elements)] = (keyword, PAIR_CUTOFFS_ANGSTROM.get(keyword, float(section.r[-1])))
     return pairs
 
 
@@ -79,14 +71,15 @@ class PairBaseline:
         cls,
         path: str | os.PathLike,
         pairs: dict[tuple[str, str], tuple[str, float]] | None = None,
-        tablength: int = PUBLISHED_TABLE_LENGTH,
+        tablength: int = TABLE_LENGTH,
     ) -> "PairBaseline":
         """Load a table file; ``pairs`` maps element pairs to (section keyword, cutoff in angstrom).
 
         Default (:func:`pairs_of_sections`): every section named ``A_B`` (two element symbols) is the term of
         the pair A-B, cut off where its table ends (a dimer table is shifted to zero there), except the
-        published LaH10 sections, which keep the published LAMMPS input's cutoffs (La_La 2.72, La_H 2.02,
-        H_H 0.74 A).  LAMMPS ``table linear 1194`` unless ``tablength`` says otherwise.
+        published LaH10 sections, which keep the published LAMMPS input's cutoffs
+        (:data:`hydropimd.data.published.PAIR_CUTOFFS_ANGSTROM`).  LAMMPS ``table linear 1194`` (the published
+        input's) unless ``tablength`` says otherwise.
         """
         sections = read_table(path)
         pairs = pairs_of_sections(sections, path) if pairs is None else pairs

@@ -50,8 +50,8 @@ import numpy as np
 from scipy.interpolate import CubicSpline
 
 from hydropimd.data.location import cache_dir
+from hydropimd.data.published import DIMER_CALCULATIONS, PAIR_CUTOFFS_ANGSTROM
 from hydropimd.errors import InputError, RunFailed
-from hydropimd.pair.baseline import PUBLISHED_LAH10_PAIRS
 from hydropimd.pair.table import TableSection, read_table, write_table
 
 HARTREE_EV = 27.211386245988  # CODATA 2018
@@ -74,13 +74,9 @@ class DimerSpec:
     rows: int
 
 
-BOHR_ANGSTROM = 0.529177210903
-#: The study's dimers; ranges, cutoffs and row counts are those of the published full.table.
-DIMERS: dict[str, DimerSpec] = {
-    "H-H": DimerSpec(("H", "H"), "H_H", "CCSD", "cc-pV5Z", None, 0.1 * BOHR_ANGSTROM, 1.4 * BOHR_ANGSTROM, 30, 1000),
-    "La-H": DimerSpec(("La", "H"), "La_H", "CCSD", "def2-QZVPPD", "def2-QZVPPD", 0.51, 2.02, 26, 152),
-    "La-La": DimerSpec(("La", "La"), "La_La", "CCSD", "def2-QZVPPD", "def2-QZVPPD", 1.81, 2.72, 14, 92),
-}
+#: The study's dimers (:data:`hydropimd.data.published.DIMER_CALCULATIONS`), named A-B
+DIMERS: dict[str, DimerSpec] = {keyword.replace("_", "-"): DimerSpec(elements, keyword, *rest)
+                                for keyword, (elements, *rest) in DIMER_CALCULATIONS.items()}
 
 
 #: rules for an element pair the study did not compute (README, "hydropimd pair dimer"): CCSD with def2-QZVPPD
@@ -375,7 +371,7 @@ def _checked_range(spec: DimerSpec, r_min, r_max, points, rows, basis: str | Non
     if abs(r_max - spec.r_max) > 1e-9:
         # the pair baseline (like the study's pair_coeff lines) cuts this pair at its published cutoff whatever the
         # table holds: a table shifted to zero elsewhere would jump there
-        cutoff = PUBLISHED_LAH10_PAIRS.get(tuple(sorted(spec.elements)), (None, spec.r_max))[1]
+        cutoff = PAIR_CUTOFFS_ANGSTROM.get(spec.keyword, spec.r_max)
         raise InputError(f"--r-max {r_max}: the {'-'.join(spec.elements)} table must end at {spec.r_max:.4f} A, at the "
                          f"{cutoff} A cutoff of the pair baseline (the study's pair_coeff), so that its energy is zero "
                          "there; leave --r-max out")

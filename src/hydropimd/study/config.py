@@ -8,6 +8,7 @@ Example (the demo shipped as ``hydropimd/study/demo.toml``)::
     compress = "published:models/subtracted/input.json"  # training script for dp compress (optional)
 
     [structure]
+    prototype = "lah10"     # the prototype library's fcc LaH10 (prototypes.toml), or file = "..."
     a = 5.1
     cell = "conventional"
     supercell = 2
@@ -194,8 +195,8 @@ class StudyConfig(_Strict):
     #: the system (structure and pair table) in one table, instead of [structure] and potential.pair
     system: SystemSettings | None = None
     potential: PotentialConfig
-    #: the start structure; the grid's isotopes replace its isotope
-    structure: StructureSettings = Field(default_factory=StructureSettings)
+    #: the start structure (required here or in [system]); the grid's isotopes replace its isotope
+    structure: StructureSettings | None = None
     grid: GridConfig
     #: the MD stage's own settings model: every key of ``hydropimd md run`` but the structure, potential and point
     md: MDOptions
@@ -210,6 +211,9 @@ class StudyConfig(_Strict):
                 raise ValueError("[structure] and [system.structure] both given; keep one")
             self.structure = self.system.structure.model_copy()
             self.potential.pair = merge_key("potential.pair", self.potential.pair, self.system.pair, "pair")
+        if self.structure is None:
+            raise ValueError("no start structure: give [structure] (a prototype of the library, e.g. "
+                             "prototype = \"lah10\", or a structure file) or [system.structure]")
         return self
 
     @model_validator(mode="after")

@@ -1,8 +1,9 @@
 """DeePMD-kit training scripts with the study's defaults (SPEC section 4).
 
 Descriptor se_e2_a (se_a in DeePMD-kit 1.x), rcut 4.0 A, rcut_smth 2.0 A,
-sel [15, 150] for (La, H), embedding net (25, 50, 100), fitting net
-(240, 240, 240), type_map [La, H]; loss with energy, force and virial terms
+sel and type_map those of the published models (:mod:`hydropimd.data.published`; another
+type map takes its type map from its data and ``sel`` from DeePMD-kit's neighbour statistics), embedding
+net (25, 50, 100), fitting net (240, 240, 240); loss with energy, force and virial terms
 whose prefactors follow the learning rate (energy 0.02 -> 1, force 1000 -> 10,
 virial 0.001 -> 0.1); exponential learning rate 1e-3 -> 3.51e-8 decaying every
 5000 steps over 1,000,000 steps with batch size 1.  These are the published
@@ -16,15 +17,16 @@ import copy
 import os
 from pathlib import Path
 
+from hydropimd.data.published import DESCRIPTOR_SEL, TYPE_MAP
 from hydropimd.errors import InputError
 
 #: the study's type map, for which its neighbour counts ``sel`` were chosen (SPEC section 5)
-STUDY_TYPE_MAP = ["La", "H"]
+STUDY_TYPE_MAP = list(TYPE_MAP)
 STUDY_DEFAULTS: dict = {
     "model": {
         "type_map": STUDY_TYPE_MAP,
-        "descriptor": {"type": "se_e2_a", "rcut": 4.0, "rcut_smth": 2.0, "sel": [15, 150], "neuron": [25, 50, 100],
-                       "axis_neuron": 16},
+        "descriptor": {"type": "se_e2_a", "rcut": 4.0, "rcut_smth": 2.0, "sel": list(DESCRIPTOR_SEL),
+                       "neuron": [25, 50, 100], "axis_neuron": 16},
         "fitting_net": {"neuron": [240, 240, 240]},
     },
     "learning_rate": {"type": "exp", "start_lr": 1.0e-3, "stop_lr": 3.51e-8, "decay_steps": 5000},
@@ -36,7 +38,7 @@ STUDY_DEFAULTS: dict = {
 
 def _types_from_data(script: dict, systems: list[str], given: dict) -> None:
     """The type map from the training data unless the overrides name one; the study's neighbour counts ``sel`` are
-    La-H's, so another type map gets DeePMD-kit's own count from the data ("auto", x 1.1) unless one is given."""
+    for its type map, so another type map gets DeePMD-kit's own count from the data ("auto", x 1.1) unless one is given."""
     if "type_map" not in given:
         script["model"]["type_map"] = data_type_map(systems)
     if script["model"]["type_map"] != STUDY_TYPE_MAP and "sel" not in given.get("descriptor", {}):
