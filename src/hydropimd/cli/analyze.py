@@ -1,5 +1,5 @@
-"""``hydropimd analyze``: cell shape, powder diffraction, phase diagrams, the hydrogen sublattice and the space group of MD runs;
-harmonic phonons of a structure with the potential.
+"""``hydropimd analyze``: cell shape, powder diffraction, phase diagrams, the hydrogen sublattice, the space group and
+the ensemble check (temperature and pressure against their targets) of MD runs; harmonic phonons of a structure with the potential.
 
 Each sub-command calls one public function of :mod:`hydropimd.analysis` with
 the same arguments and prints rich tables, or JSON with ``--json``; ``--plot
@@ -198,6 +198,22 @@ def cmd_analyze_symmetry(args) -> None:
         output.stdout.print(f"note: {note}")
 
 
+# ---------------------------------------------------------------- ensemble
+def cmd_analyze_ensemble(args) -> None:
+    from hydropimd.analysis import ensemble_check
+
+    result = ensemble_check(args.run, discard_ps=args.discard_ps)
+    if args.json:
+        output.print_json(result)
+        return
+    verdict = {True: "held", False: "MISSED", None: "no target"}
+    rows = [[name, f"{result[f'{column}_mean']:.{digits}f} ± {result[f'{column}_stderr']:.{digits}f}",
+             "-" if result[f"{column}_target"] is None else f"{result[f'{column}_target']:g}", verdict[result[f"{name}_ok"]]]
+            for name, column, digits in (("temperature", "temperature_k", 1), ("pressure", "pressure_gpa", 2))]
+    output.print_table(f"{result['run']}: temperature column = {result['temperature_column']}",
+                       ["quantity", "mean ± error", "target", "verdict"], rows)
+
+
 # ---------------------------------------------------------------- phonons
 def cmd_analyze_phonons(args) -> None:
     from hydropimd.analysis import analyze_phonons
@@ -239,8 +255,8 @@ def cmd_analyze_phonons(args) -> None:
 
 # ---------------------------------------------------------------- parser
 def add_commands(commands) -> None:
-    """Add the ``analyze`` group (cell, xrd, phase, hydrogen, symmetry, phonons) to the sub-parsers of the ``hydropimd`` parser."""
-    analyze = commands.add_parser("analyze", help="cell shape, powder diffraction, phase diagrams, hydrogen sublattice, space group, phonons")
+    """Add the ``analyze`` group (cell, xrd, phase, hydrogen, symmetry, ensemble, phonons) to the sub-parsers of the ``hydropimd`` parser."""
+    analyze = commands.add_parser("analyze", help="cell shape, powder diffraction, phase diagrams, hydrogen sublattice, space group, ensemble check, phonons")
     actions = analyze.add_subparsers(dest="action", required=True)
 
     p = _common(actions.add_parser("cell", help="conventional-cell lengths and angles, error bars, classification, shuttling"))
@@ -293,6 +309,13 @@ def add_commands(commands) -> None:
     p.add_argument("--discard-ps", type=float, default=0.0, help="equilibration to drop from the start, ps (default 0)")
     p.add_argument("--dt-ps", type=float, help="time between frames, ps, when the file has no time_ps")
     p.set_defaults(func=cmd_analyze_symmetry)
+
+    p = actions.add_parser("ensemble", help="a run's mean temperature and pressure against its thermostat's and barostat's targets")
+    p.add_argument("--json", action="store_true", help="print machine-readable JSON on stdout")
+    p.add_argument("--quiet", action="store_true", help="no progress output (the check reads one table)")
+    p.add_argument("run", metavar="RUN", help="run directory of 'hydropimd md run'")
+    p.add_argument("--discard-ps", type=float, default=0.0, help="equilibration to drop from the start, ps (default 0)")
+    p.set_defaults(func=cmd_analyze_ensemble)
 
     p = _common(actions.add_parser("phonons", help="harmonic phonons (phonopy) of a structure relaxed at a pressure with the potential"))
     p.add_argument("--structure", required=True, help="structure file (any cell of the crystal: it is reduced to its primitive cell)")

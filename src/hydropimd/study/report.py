@@ -18,7 +18,7 @@ from typing import Callable
 
 import markdown
 
-from hydropimd.analysis import analyze_cell, analyze_phase, analyze_symmetry, analyze_xrd
+from hydropimd.analysis import analyze_cell, analyze_phase, analyze_symmetry, analyze_xrd, ensemble_check
 from hydropimd.errors import InputError
 from hydropimd.files import write_text_atomic
 
@@ -34,6 +34,31 @@ def _space_group(run, discard_ps: float) -> str:
     except InputError:
         return "-"
     return f"{top['symbol']} ({top['number']}){'' if top['stable'] else ' ?'}"
+
+
+def _measured(check: dict) -> str:
+    """Mean temperature and pressure of a run with their errors, '(!)' after one that misses its target."""
+    return ", ".join(f"{check[f'{c}_mean']:.{d}f} ± {check[f'{c}_stderr']:.{d}f}{' (!)' if check[f'{name}_ok'] is False else ''}"
+                     for name, c, d in (("temperature", "temperature_k", 0), ("pressure", "pressure_gpa", 2)))
+
+
+def _ensemble_lines(checks) -> list[str]:
+    """The report's sentence on the runs whose thermostat or barostat missed its target
+    (:mod:`hydropimd.analysis.ensemble`)."""
+    from hydropimd.analysis.ensemble import MAX_STANDARD_ERRORS, PRESSURE_TOLERANCE_GPA, TEMPERATURE_TOLERANCE
+
+    rule = (f"by more than {MAX_STANDARD_ERRORS:g} standard errors and {100 * TEMPERATURE_TOLERANCE:g} % of the "
+            f"temperature or {PRESSURE_TOLERANCE_GPA:g} GPa")
+    off = [c for c in checks if c["temperature_ok"] is False or c["pressure_ok"] is False]
+    column = ("Measured T: the centroid's under PIGLET (its bead modes are held away from T on purpose), the ring "
+              "polymer's otherwise; P: the centroid-virial pressure.")
+    if not off:
+        return [column, f"Every run held its target temperature and pressure (none missed {rule})."]
+    names = ", ".join(f"{Path(c['run']).name} ({'T' if c['temperature_ok'] is False else ''}"
+                      f"{'P' if c['pressure_ok'] is False else ''})" for c in off)
+    return [column, f"**Off their ensemble** ((!) above; missed {rule}): {names}. Their cell shapes are those of "
+            "another temperature or pressure; under PIGLET a hot centroid means too few beads for this potential's "
+            "anharmonicity: add beads."]
 
 
 def check_expectation(expectation, runs: list[dict]) -> dict:
@@ -102,15 +127,17 @@ def write_report(study, out: str | os.PathLike | None = None, progress: Callable
              f"first {discard:g} ps discarded.", "",
              "## Runs", "",
              "| T (K) | P (GPa) | isotope | beads | class | distortion (deg) | conventional angles (deg) | effective samples "
-             "| space group |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| space group | measured T (K), P (GPa) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    ensembles = {r["run"]: ensemble_check(r["run"], discard) for r in phase["runs"]}
     for r in sorted(phase["runs"], key=lambda r: (r["temperature_k"], r["pressure_gpa"], r["isotope"], r["beads"])):
         lines.append(f"| {r['temperature_k']:g} | {r['pressure_gpa']:g} | {r['isotope']} | {r['beads']} | "
                      f"{r['classification']}{' (shuttles)' if r.get('is_shuttling') else ''} | "
                      f"{r['distortion_deg']:.2f} ± {r['distortion_stderr_deg']:.2f} | "
                      f"{_fmt(r['angles_deg'], r['angles_stderr_deg'])} | {r['n_effective']:.0f} | "
-                     f"{_space_group(r['run'], discard)} |")
+                     f"{_space_group(r['run'], discard)} | {_measured(ensembles[r['run']])} |")
     lines += ["", f"Order parameter: {phase['order_parameter']}.",
+              *_ensemble_lines(ensembles.values()),
               "Space group: spglib's group of the time-averaged centroid structure at the smallest tolerance above the "
               "noise of the average that the next tolerance confirms ('?': none confirmed; 'hydropimd analyze symmetry RUN' "
               "shows the ladder).", "", "## Transition pressures", ""]
@@ -139,6 +166,6 @@ def write_report(study, out: str | os.PathLike | None = None, progress: Callable
         "td,th{border:1px solid #ccc;padding:0.2em 0.5em}img{max-width:100%}</style></head><body>"
         f"{body}</body></html>\n"))
     return {"report": str(out / "report.md"), "html": str(out / "report.html"), "n_runs": len(done),
-            "phase": phase, "expectations": checks,
+            "phase": phase, "expectations": checks, "ensembles": list(ensembles.values()),
             # those of this report: figures of earlier settings (other wavelengths) may lie beside them
             "figures": sorted(["phase.png", *(name for _, name in xrd_figures), *(fig for _, fig in traces)])}
