@@ -50,9 +50,19 @@ workers = 2
 def test_small_study_end_to_end(tmp_path, published):
     config = tmp_path / "study.toml"
     config.write_text(CONFIG.format(p1=120))
+    # --only: the named point now, the other left pending; a name outside the grid is refused before anything
+    assert_one_line_error(run_cli("study", "run", config, "--dir", tmp_path / "s", "--only", "T300K-P150GPa-H-1beads"),
+                          "--only T300K-P150GPa-H-1beads", "T300K-P120GPa-H-1beads")
+    assert not (tmp_path / "s").exists()
+    first = run_cli("study", "run", config, "--dir", tmp_path / "s", "--json", "--quiet", "--only", "T300K-P200GPa-H-1beads")
+    assert first.returncode == 0, first.stderr
+    first = json.loads(first.stdout)
+    assert [r["name"] for r in first["ran"]] == ["T300K-P200GPa-H-1beads"]
+    assert [r["status"] for r in first["status"]] == ["pending", "done"]
     result = run_cli("study", "run", config, "--dir", tmp_path / "s", "--json", "--quiet")
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
+    assert [r["name"] for r in summary["ran"]] == ["T300K-P120GPa-H-1beads"]
     assert [r["status"] for r in summary["status"]] == ["done", "done"]
     report = tmp_path / "s" / "report"
     assert (report / "report.md").exists() and (report / "report.html").exists()

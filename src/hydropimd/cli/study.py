@@ -30,7 +30,7 @@ def cmd_run(args) -> None:
             output.stderr.print(f"{result['name']}: {result['status']}"
                                 + (f" ({result['reason']})" if result.get("reason") else ""))
 
-    summary = run_study(args.config, args.dir, force=args.force, report=args.report, progress=progress)
+    summary = run_study(args.config, args.dir, force=args.force, report=args.report, progress=progress, only=args.only)
     if args.json:
         output.print_json(summary)
     else:
@@ -74,6 +74,9 @@ def add_commands(commands) -> None:
     _config_args(p, default="the shipped demo study")
     p.add_argument("--force", action="store_true", help="replace a study directory made by another configuration")
     p.add_argument("--report", help="report folder (default: DIR/report)")
+    p.add_argument("--only", action="append", metavar="RUN",
+                   help="run only this grid point (its name in 'study status', e.g. T300K-P100GPa-H-4beads); repeat "
+                        "for several; the others wait for a later call")
     p.set_defaults(func=cmd_run)
     p = study.add_parser("status", help="done, running, partial, failed (with the reason), pending")
     _config_args(p)

@@ -49,14 +49,21 @@ def _existing(config: str | os.PathLike | None, directory: str | os.PathLike) ->
 
 
 def run_study(config: str | os.PathLike | None, directory: str | os.PathLike, force: bool = False,
-              report: str | os.PathLike | None = None, progress: Callable[[dict], None] | None = None) -> dict:
+              report: str | os.PathLike | None = None, progress: Callable[[dict], None] | None = None,
+              only: list[str] | None = None) -> dict:
     """Run every unfinished grid point of ``config`` (None: the shipped demo) in ``directory``, then write the report.
+
+    ``only``: run names (as ``study status`` lists them) to run now, the others left for a later call (the points
+    that matter first, or a grid shared between machines); a name that is no point of the grid is an InputError
+    before anything is written.
 
     Runs that fail are in the summary (``ran``: status "failed" with the reason; also in their failed.json).
     """
     from hydropimd.files import LOCK_FILE, lock_directory
 
     study, text = _open(config, directory)  # a bad config fails before the directory exists
+    if only:
+        study.todo(only)  # ... and so do unknown run names
     fresh = not study.dir.exists()
     lock = lock_directory(study.dir, f"{study.dir} is used by another 'study run'; wait for it or use another --dir")
     try:
@@ -64,9 +71,9 @@ def run_study(config: str | os.PathLike | None, directory: str | os.PathLike, fo
         if study.config.execution.mode == "dpdispatcher":
             from hydropimd.study.cluster import run_on_cluster
 
-            results = run_on_cluster(study, progress=progress)
+            results = run_on_cluster(study, progress=progress, only=only)
         else:
-            results = study.run_local(progress=progress)
+            results = study.run_local(progress=progress, only=only)
     finally:
         lock.close()
         if fresh and [p.name for p in study.dir.iterdir()] == [LOCK_FILE]:  # refused before writing: leave nothing

@@ -83,8 +83,10 @@ def _import_dpdispatcher():
     return dpdispatcher
 
 
-def run_on_cluster(study: Study, progress: Callable[[dict], None] | None = None) -> list[dict]:
-    """Run every unfinished grid point of ``study`` as a dpdispatcher task; one result per run.
+def run_on_cluster(study: Study, progress: Callable[[dict], None] | None = None,
+                   only: list[str] | None = None) -> list[dict]:
+    """Run every unfinished grid point of ``study`` (of ``only``, when given: :meth:`Study.todo`) as a
+    dpdispatcher task; one result per run.
 
     Results are those of :meth:`Study.run_local`: ``{"name", "status": "done", ...the md run summary}``
     or ``{"name", "status": "failed", "reason", "kind", "retryable"}`` (:func:`hydropimd.study.runner.run_result`).
@@ -92,7 +94,7 @@ def run_on_cluster(study: Study, progress: Callable[[dict], None] | None = None)
     ``{"name", "status": "submitted", "job_id"}`` when a run's job has been queued.
     """
     cluster = study.config.execution.cluster
-    todo = [row for row in study.status() if row["status"] not in ("done", "running")]
+    todo = study.todo(only)
     if not todo:
         return []
     model = study.model_file()

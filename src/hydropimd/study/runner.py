@@ -174,14 +174,28 @@ class Study:
         MDRun(d).create(read(self.structure_file(spec.isotope)), self.run_settings(spec, model, bead_groups), force=True)
         return d
 
-    def run_local(self, progress: Callable[[dict], None] | None = None) -> list[dict]:
-        """Run every unfinished grid point on a pool of ``workers`` worker processes.
+    def todo(self, only: list[str] | None = None) -> list[dict]:
+        """The status rows of the grid points to run now: unfinished and not running, and among ``only`` (run names,
+        as ``study status`` lists them) when given; InputError for a name that is no point of the grid."""
+        rows = self.status()
+        if only:
+            names = [row["name"] for row in rows]
+            unknown = [name for name in only if name not in names]
+            if unknown:
+                raise InputError(f"--only {', '.join(unknown)}: no such run in this study's grid (its runs: "
+                                 f"{', '.join(names)})")
+            rows = [row for row in rows if row["name"] in only]
+        return [row for row in rows if row["status"] not in ("done", "running")]
+
+    def run_local(self, progress: Callable[[dict], None] | None = None, only: list[str] | None = None) -> list[dict]:
+        """Run every unfinished grid point (of ``only``, when given: :meth:`todo`) on a pool of ``workers`` worker
+        processes.
 
         Partial runs resume from their checkpoints; others are created (again) from scratch.  On Ctrl-C
         the runs still queued are dropped (the running ones stop with the signal and resume next time).
         """
         model = self.model_file()
-        todo = [row for row in self.status() if row["status"] not in ("done", "running")]
+        todo = self.todo(only)
         specs = {s.name: s for s in self.config.runs()}
         groups = max(1, len(os.sched_getaffinity(0)) // self.config.execution.workers)
 
