@@ -22,7 +22,6 @@ from hydropimd.errors import AtomsTooClose, InputError
 from hydropimd.pair.table import LinearTable, read_table
 
 
-
 def pairs_of_sections(sections: dict, path) -> dict[tuple[str, str], tuple[str, float]]:
     """Element pair -> (section keyword, cutoff in A) for the sections of a table file named ``A_B``."""
     from ase.data import chemical_symbols

@@ -258,13 +258,18 @@ class StudyConfig(_Strict):
         and how they are analysed ([analysis]) may change between calls without touching finished runs
         (the report is recomputed), so they are left out.
         """
-        payload = self.model_dump(exclude={"execution", "analysis", "system"})  # [system]'s keys are copied in
+        # [system]'s keys are copied in
+        return _hash(self._md_payload(self.model_dump(exclude={"execution", "analysis", "system"})))
+
+    def _md_payload(self, payload: dict) -> dict:
+        """The digest's payload from a model_dump: the grid's fingerprint, without the [md] keys that only place
+        the force evaluations (and PIGLET's, under another sampling)."""
         payload["grid"] = self.grid.fingerprint()
         for key in EXECUTION_ONLY_MD + (PIGLET_ONLY_MD if self.md.sampling == "pile" else ()):
             payload["md"].pop(key)
-        return _hash(payload)
+        return payload
 
-    def earlier_digests(self) -> tuple[str, str]:
+    def earlier_digests(self) -> tuple[str, ...]:
         """The digests earlier versions wrote to study.json for this same configuration, so that their runs stay
         valid: before the shared settings models ([md] and [structure] of the study's own), without and with
         [analysis] (the oldest)."""
@@ -277,7 +282,14 @@ class StudyConfig(_Strict):
                    "seed": md.seed, "thermostat_tau_fs": md.thermostat_tau_fs, "barostat_tau_fs": md.barostat_tau_fs,
                    "engine": md.engine, "drivers": md.lammps_clients},
         }
-        return _hash(payload), _hash({**payload, "analysis": self.analysis.model_dump(exclude={"report", "expectations"})})
+        earlier = (_hash(payload), _hash({**payload, "analysis": self.analysis.model_dump(exclude={"report", "expectations"})}))
+        if structure.file is not None:
+            # before a [structure] had to name its prototype, a structure file's settings still dumped the old
+            # default one
+            current = self.model_dump(exclude={"execution", "analysis", "system"})
+            current["structure"] = {"prototype": "lah10", **current["structure"]}
+            earlier += (_hash(self._md_payload(current)),)
+        return earlier
 
     def runs(self) -> list["RunSpec"]:
         """Every point of the grid, in a stable order."""
