@@ -19,6 +19,7 @@ from typing import Callable
 import markdown
 
 from hydropimd.analysis import analyze_cell, analyze_phase, analyze_symmetry, analyze_xrd, ensemble_check
+from hydropimd.analysis.ensemble import MAX_STANDARD_ERRORS, PRESSURE_TOLERANCE_GPA, TEMPERATURE_TOLERANCE
 from hydropimd.errors import InputError
 from hydropimd.files import write_text_atomic
 
@@ -45,8 +46,6 @@ def _measured(check: dict) -> str:
 def _ensemble_lines(checks) -> list[str]:
     """The report's sentence on the runs whose thermostat or barostat missed its target
     (:mod:`hydropimd.analysis.ensemble`)."""
-    from hydropimd.analysis.ensemble import MAX_STANDARD_ERRORS, PRESSURE_TOLERANCE_GPA, TEMPERATURE_TOLERANCE
-
     rule = (f"by more than {MAX_STANDARD_ERRORS:g} standard errors and {100 * TEMPERATURE_TOLERANCE:g} % of the "
             f"temperature or {PRESSURE_TOLERANCE_GPA:g} GPa")
     off = [c for c in checks if c["temperature_ok"] is False or c["pressure_ok"] is False]
