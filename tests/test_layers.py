@@ -55,3 +55,14 @@ def test_only_the_published_data_module_names_lanthanum():
     for path in (package / "data/location.py", package / "cli/main.py"):
         assert all("Data-for-fcc-LaH" in text or "published LaH10" in text
                    for _, text in _code_strings(path) if lanthanum.search(text))
+
+
+def test_hydrogen_is_named_once():
+    """Hydrogen and its isotopes are written as literals only where they are defined (hydropimd.structures: HYDROGEN,
+    HYDROGEN_SYMBOLS, HYDROGEN_ISOTOPES) and in the published study's own settings; every other module imports them."""
+    package = Path(hydropimd.__file__).parent
+    allowed = {Path("structures.py"), Path("data/published.py")}
+    found = [f"{path.relative_to(package)}:{line}" for path in sorted(package.rglob("*.py"))
+             if path.relative_to(package) not in allowed
+             for line, text in _code_strings(path) if text in ("H", "D")]
+    assert not found, found

@@ -33,9 +33,15 @@ from hydropimd.config import Settings
 from hydropimd.errors import InputError
 from hydropimd.lattice import LATTICES
 
+#: hydrogen, the element every hydride shares: the one literal of it in the package (its isotopes below)
+HYDROGEN = "H"
+#: symbols a hydrogen atom may carry in a structure file (the potential always sees H)
+HYDROGEN_SYMBOLS = (HYDROGEN, "D", "T")
 #: Deuterium mass (u), CODATA 2018.
 DEUTERIUM_MASS = 2.01410177812
-ISOTOPE_MASSES = {"H": float(atomic_masses[atomic_numbers["H"]]), "D": DEUTERIUM_MASS}
+ISOTOPE_MASSES = {HYDROGEN: float(atomic_masses[atomic_numbers[HYDROGEN]]), "D": DEUTERIUM_MASS}
+#: the hydrogen isotopes a run may carry by name
+HYDROGEN_ISOTOPES = tuple(ISOTOPE_MASSES)
 #: Atom counts of the simulation cells used in the study and how each is built.
 STUDY_CELLS = {
     11: ("primitive", (1, 1, 1)),
@@ -393,7 +399,7 @@ def describe_supercell(atoms: Atoms) -> dict:
     symbols = atoms.get_chemical_symbols()
     species = [e for e in str(info.get("lattice_species") or "").split(",") if e]
     # the lattice sites: the recorded species (La in LaBeH8), else every non-hydrogen atom
-    n_sites = int(np.sum(np.isin(symbols, species) if species else ~np.isin(symbols, ["H", "D", "T"])))
+    n_sites = int(np.sum(np.isin(symbols, species) if species else ~np.isin(symbols, HYDROGEN_SYMBOLS)))
     reason = "the structure carries no supercell record"
     if info.get("supercell_matrix") is not None and info.get("cell_kind") and info.get("parent_lattice"):
         lattice, kind = str(info["parent_lattice"]), str(info["cell_kind"])

@@ -15,7 +15,6 @@ The pressure is the centroid-virial estimator, the barostat's target.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -23,7 +22,7 @@ import numpy as np
 
 from hydropimd.analysis.statistics import correlated_mean
 from hydropimd.errors import InputError
-from hydropimd.md.rundir import SETTINGS, read_table
+from hydropimd.md.rundir import read_metadata, read_table
 
 #: a mean further than this many standard errors from its target is significant
 MAX_STANDARD_ERRORS = 4.0
@@ -41,11 +40,11 @@ def ensemble_check(run: str | os.PathLike, discard_ps: float = 0.0) -> dict:
     targets from its run.json) and ``temperature_ok`` / ``pressure_ok`` (None where the ensemble sets no target:
     NVE's temperature, NVE's and NVT's pressure)."""
     run = Path(run)
+    meta = read_metadata(run)
     try:
-        meta = json.loads((run / SETTINGS).read_text())
         rows = read_table(run)
     except (OSError, ValueError) as err:
-        raise InputError(f"{run} is not a readable run directory ({err}); give the folder of 'hydropimd md run'") from None
+        raise InputError(f"{run} has no readable table.csv ({err}); give the folder of 'hydropimd md run'") from None
     kept = [r for r in rows if r["time_ps"] is not None and r["time_ps"] - rows[0]["time_ps"] >= discard_ps]
     if len(kept) < 2:
         raise InputError(f"{run}: fewer than 2 rows after discarding {discard_ps:g} ps; discard less or run longer")

@@ -25,10 +25,10 @@ from hydropimd.lattice import metric_from_cellpar, metric_from_cells
 from hydropimd.errors import InputError
 from hydropimd.md import rundir
 from hydropimd.md.rundir import is_run_directory
+from hydropimd.structures import HYDROGEN_SYMBOLS
 
 # the run-directory format is hydropimd.md.rundir's
 RUN_METADATA, CENTROID, TABLE = rundir.SETTINGS, rundir.CENTROID, rundir.TABLE
-HYDROGEN_SYMBOLS = ("H", "D", "T")
 
 _LATTICE = re.compile(r'(?:^|\s)Lattice\s*=\s*"([^"]*)"', re.IGNORECASE)
 _TIME = re.compile(r'(?:^|\s)time_ps\s*=\s*"?([-+0-9.eE]+)')

@@ -61,8 +61,8 @@ from scipy.signal import find_peaks
 from hydropimd.lattice import PseudoCubicMapping, mapping_for, metric_from_cells
 from hydropimd.analysis.trajectory import discard_start, read_frames
 from hydropimd.errors import InputError
+from hydropimd.structures import HYDROGEN, HYDROGEN_SYMBOLS
 
-HYDROGEN_SYMBOLS = ("H", "D", "T")
 FORM_FACTOR_SOURCE = "Waasmaier-Kirfel f0(q) (xraydb)"
 FWHM_PER_SIGMA = 2.0 * np.sqrt(2.0 * np.log(2.0))
 #: Gaussian window cut where W = exp(-3.5^2 / 2) = 0.002.
@@ -83,7 +83,7 @@ def form_factor(symbol: str, q_per_angstrom) -> np.ndarray:
     import xraydb
 
     q = np.asarray(q_per_angstrom, dtype=float)
-    element = "H" if symbol in HYDROGEN_SYMBOLS else symbol
+    element = HYDROGEN if symbol in HYDROGEN_SYMBOLS else symbol
     try:
         values = xraydb.f0(element, (q / (4.0 * np.pi)).ravel())
     except Exception:  # xraydb raises ValueError or others for unknown ions

@@ -94,12 +94,12 @@ def cmd_structure_build(args) -> None:
     from ase.io import write
     from ase.io.formats import UnknownFileTypeError
 
-    from hydropimd.structures import build_structure, prototype, structure_from_file
+    from hydropimd.structures import HYDROGEN, build_structure, prototype, structure_from_file
 
     isotopes = _structure_options(args.isotopes, "--isotopes")
-    if "H" in isotopes and args.isotope != "H":
+    if HYDROGEN in isotopes and args.isotope != HYDROGEN:
         raise InputError("give the hydrogen isotope once: --isotope or --isotopes H=...")
-    isotopes.setdefault("H", args.isotope)
+    isotopes.setdefault(HYDROGEN, args.isotope)
     strain = _strain_option(args.strain)
     if args.file is not None:
         given = [name for name, value in (("PROTOTYPE", args.prototype), ("--a", args.a), ("--x", args.x),
@@ -280,6 +280,8 @@ def _version() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from hydropimd.structures import HYDROGEN, HYDROGEN_ISOTOPES
+
     parser = Parser(prog="hydropimd", description="Quantum-nuclear stability of hydride crystals.")
     parser.add_argument("--version", action="version", version=f"hydropimd {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -299,7 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--angles", type=_floats, help="conventional-cell angles alpha,beta,gamma in degrees, imposed at fixed volume")
     p.add_argument("--strain", help="start strain at fixed volume: tetragonal,C_OVER_A, rhombohedral,ANGLE, "
                                     "monoclinic,BETA (degrees) or nine numbers (a symmetric strain)")
-    p.add_argument("--isotope", choices=["H", "D"], default="H")
+    p.add_argument("--isotope", choices=list(HYDROGEN_ISOTOPES), default=HYDROGEN)
     p.add_argument("--isotopes", help="masses per element ELEMENT=ISOTOPE_OR_MASS,... (H=D, S=32.06)")
     p.add_argument("--format", help="ASE output format (default: extxyz)")
     p.add_argument("-o", "--output", required=True, help="output file")

@@ -53,6 +53,7 @@ from hydropimd.data.location import cache_dir
 from hydropimd.data.published import DIMER_CALCULATIONS, PAIR_CUTOFFS_ANGSTROM
 from hydropimd.errors import InputError, RunFailed
 from hydropimd.pair.table import TableSection, read_table, write_table
+from hydropimd.structures import HYDROGEN
 
 HARTREE_EV = 27.211386245988  # CODATA 2018
 
@@ -108,7 +109,7 @@ def dimer_spec(pair: str, cutoff_angstrom: float | None = None) -> DimerSpec:
         if sorted(elements) == sorted(spec.elements):
             return spec
     a, b = sorted(elements, key=lambda e: -atomic_numbers[e])  # heavier first, as La_H
-    basis = "cc-pV5Z" if (a, b) == ("H", "H") else "def2-QZVPPD"
+    basis = "cc-pV5Z" if a == b == HYDROGEN else "def2-QZVPPD"
     ecp = "def2-QZVPPD" if atomic_numbers[a] >= DEF2_ECP_FROM_Z else None
     r_max = float(cutoff_angstrom) if cutoff_angstrom else float("nan")
     return DimerSpec((a, b), f"{a}_{b}", "CCSD", basis, ecp, R_MIN_FRACTION * r_max, r_max, NEW_PAIR_POINTS,
@@ -184,7 +185,7 @@ def ccsd_energy(elements, r_angstrom: float, basis: str, ecp: str | None, spin: 
     """
     from pyscf import cc, gto, scf
 
-    ecps = {e: ecp for e in set(elements) if e not in ("H", "He")} if ecp else None
+    ecps = {e: ecp for e in set(elements) if e not in (HYDROGEN, "He")} if ecp else None
     try:
         with warnings.catch_warnings():  # PySCF warns before it fails on an unknown basis: the error below says it
             warnings.simplefilter("ignore")

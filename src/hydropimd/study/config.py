@@ -54,7 +54,7 @@ from hydropimd.config import Settings as _Strict
 from hydropimd.errors import InputError
 from hydropimd.md.grid import BeadList, PressureList, TemperatureList
 from hydropimd.md.settings import MDOptions
-from hydropimd.structures import StructureSettings
+from hydropimd.structures import HYDROGEN, HYDROGEN_ISOTOPES, StructureSettings
 from hydropimd.system import SystemSettings, merge_key
 
 PUBLISHED_PREFIX = "published:"
@@ -81,7 +81,7 @@ class GridBlock(_Strict):
 
     temperatures_k: TemperatureList
     pressures_gpa: PressureList
-    isotopes: list[Literal["H", "D"]] = Field(default_factory=lambda: ["H"], min_length=1)
+    isotopes: list[Literal[HYDROGEN_ISOTOPES]] = Field(default_factory=lambda: [HYDROGEN], min_length=1)
     beads: BeadList = Field(default_factory=lambda: [1])
 
     @field_validator("isotopes")
@@ -122,7 +122,7 @@ class Expectation(_Strict):
     statement: str
     source: str = ""
     temperature_k: float = Field(gt=0)
-    isotope: Literal["H", "D"] = "H"
+    isotope: Literal[HYDROGEN_ISOTOPES] = HYDROGEN
     quantum: bool = False
     beads: int | None = Field(None, ge=1)
     pressures_gpa: tuple[float, float]
