@@ -218,6 +218,30 @@ def test_runs_with_a_checkpoint_resume_whatever_stopped_them(tmp_path, published
     assert sorted(advanced) == sorted([interrupted.name, crashed.name, fresh.name])  # the partial one resumed
 
 
+def test_the_cores_are_shared_among_the_runs_that_go_at_once(tmp_path, published, monkeypatch):
+    """Two workers on four cores: two bead groups per run; a run alone (``only``) gets all four."""
+    study, text = _study(tmp_path)
+    study.prepare(text)
+    groups = {}
+
+    def create_run(self, spec, model, bead_groups):  # records the bead groups a run would get, runs nothing
+        groups[spec.name] = bead_groups
+        self.run_dir(spec).mkdir(parents=True, exist_ok=True)
+        return self.run_dir(spec)
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    monkeypatch.setattr(Study, "create_run", create_run)
+    monkeypatch.setattr(worker, "start_worker", lambda run_dir: subprocess.Popen([sys.executable, "-c", "pass"]))
+    monkeypatch.setattr(worker, "wait_for_worker", lambda process, run_dir, progress=None: process.wait() and {} or
+                        {"status": "failed", "steps_done": 0, "steps": 500, "failure": None})
+    first, second = (spec.name for spec in study.config.runs())
+    study.run_local(only=[first])
+    assert groups == {first: 4}
+    groups.clear()
+    study.run_local()
+    assert groups == {first: 2, second: 2}
+
+
 def test_interrupted_study_resumes_its_runs(tmp_path, published):
     """Ctrl-C stops the running MD (failed.json: interrupted), starts no queued run; the next call resumes."""
     config = tmp_path / "study.toml"
