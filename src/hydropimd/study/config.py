@@ -181,7 +181,10 @@ class ClusterConfig(_Strict):
 
 class ExecutionConfig(_Strict):
     mode: Literal["local", "dpdispatcher"] = "local"
-    workers: int = Field(default_factory=lambda: len(os.sched_getaffinity(0)), ge=1)
+    # one run per core by default: a classical run's force call is single-threaded; the cores are shared among the
+    # runs that go at once, as bead groups (Study.run_local), so a run alone gets them all
+    workers: int = Field(default_factory=lambda: len(os.sched_getaffinity(0)), ge=1,
+                         description="runs advanced at once on this machine")
     cluster: ClusterConfig | None = None
 
     @model_validator(mode="after")
