@@ -197,7 +197,7 @@ class Study:
         model = self.model_file()
         todo = self.todo(only)
         specs = {s.name: s for s in self.config.runs()}
-        # the cores are shared among the runs that go at once: a single run (``--only``, or the last one left) gets
+        # the cores are shared among the runs that go at once: a single run (``--only``, or the only one left) gets
         # them all (measured: a 4-bead N = 352 PIGLET step took 0.43 s on one of two cores)
         concurrent = max(1, min(self.config.execution.workers, len(todo)))
         groups = max(1, len(os.sched_getaffinity(0)) // concurrent)
