@@ -240,6 +240,8 @@ def test_the_cores_are_shared_among_the_runs_that_go_at_once(tmp_path, published
     groups.clear()
     study.run_local()
     assert groups == {first: 2, second: 2}
+    classical = study.config.runs()[0]
+    assert study.run_settings(classical, study.model_file(), 4).bead_groups == 1  # one bead: no idle second session
 
 
 def test_interrupted_study_resumes_its_runs(tmp_path, published):

@@ -154,7 +154,8 @@ class Study:
 
     # ------------------------------------------------------------ execution
     def run_settings(self, spec: RunSpec, model: Path, bead_groups: int):
-        """The MD settings of one grid point: the study's [md] options at the point, with its potential."""
+        """The MD settings of one grid point: the study's [md] options at the point, with its potential; at most one
+        bead group per bead (``bead_groups`` cores were given to the run)."""
         from hydropimd.md.settings import MDSettings
 
         p = self.config.potential
@@ -162,7 +163,7 @@ class Study:
             self.config.md, model=str(model), pair=str(resolve_path(p.pair, self.config_dir)) if p.pair else None,
             committee=[str(resolve_path(c, self.config_dir)) for c in p.committee],
             temperature_k=spec.temperature_k, pressure_gpa=spec.pressure_gpa, beads=spec.beads,
-            bead_groups=self.config.md.bead_groups or bead_groups)
+            bead_groups=self.config.md.bead_groups or min(bead_groups, spec.beads))
 
     def create_run(self, spec: RunSpec, model: Path, bead_groups: int) -> Path:
         """Create (or replace) the run directory of a grid point, its settings stored in its run.json."""
