@@ -279,8 +279,8 @@ def test_lah10_prototype_is_the_old_builder(kwargs):
             cell=kwargs.get("cell", "conventional"), supercell=kwargs.get("supercell", 1), angles=kwargs.get("angles"),
             isotopes=kwargs.get("isotope"))):
         np.testing.assert_array_equal(new.numbers, old["numbers"])
-        # to 1e-12 A, not bitwise: the strained cell's matrix products round differently on another CPU (seen: 1 ulp
-        # in 32 of 264 coordinates on an AMD EPYC whose numpy takes another SIMD path)
+        # to 1e-12 A, not bitwise: the strained cell's matrix products do not round reproducibly (seen: 1 ulp in 32
+        # of 264 coordinates in a clean clone's environment, on the machine where this checkout's passed)
         np.testing.assert_allclose(new.positions, old["positions"], rtol=0, atol=1e-12)
         np.testing.assert_allclose(new.cell.array, old["cell"], rtol=0, atol=1e-12)
         np.testing.assert_array_equal(new.get_masses(), old["masses"])

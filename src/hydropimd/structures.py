@@ -33,7 +33,7 @@ from hydropimd.config import Settings
 from hydropimd.errors import InputError
 from hydropimd.lattice import LATTICES
 
-#: hydrogen, the element every hydride shares: the one literal of it in the package (its isotopes below)
+#: hydrogen, the element every hydride shares: its one literal outside the published data set's module (isotopes below)
 HYDROGEN = "H"
 #: symbols a hydrogen atom may carry in a structure file (the potential always sees H)
 HYDROGEN_SYMBOLS = (HYDROGEN, "D", "T")
@@ -57,7 +57,7 @@ def default_type_map(elements) -> tuple[str, ...]:
     unknown = sorted(e for e in set(elements) if e not in atomic_numbers)
     if unknown:
         raise InputError(f"unknown element(s) {', '.join(unknown)}; give type_map in the configuration")
-    return tuple(sorted(set(elements), key=lambda e: (e == "H", atomic_numbers[e])))
+    return tuple(sorted(set(elements), key=lambda e: (e == HYDROGEN, atomic_numbers[e])))
 
 
 #: the closest two atoms may be, as a fraction of the sum of their covalent radii (ASE's, Cordero et al., Dalton
@@ -151,7 +151,7 @@ def build_lah10(
     cell: str = "conventional",
     supercell=1,
     angles=None,
-    isotope: str = "H",
+    isotope: str = HYDROGEN,
 ) -> Atoms:
     """fcc LaH10 (Fm-3m) with lattice constant ``a`` (angstrom) and 32f parameter ``x``: the ``lah10``
     prototype of :func:`build_structure` (see there for ``cell``, ``supercell``, ``angles``).
@@ -163,7 +163,7 @@ def build_lah10(
     if isotope not in ISOTOPE_MASSES:
         raise InputError(f"isotope '{isotope}' must be H or D")
     return build_structure("lah10", a=a, parameters={"x": x}, cell=cell, supercell=supercell, angles=angles,
-                           isotopes={"H": isotope})
+                           isotopes={HYDROGEN: isotope})
 
 
 #: The prototype library (package data, one table per prototype; the file's header says the keys).
@@ -349,7 +349,7 @@ def set_isotopes(atoms: Atoms, isotopes=None) -> Atoms:
     if isotopes is None:
         isotopes = {}
     elif isinstance(isotopes, str):
-        isotopes = {"H": isotopes}
+        isotopes = {HYDROGEN: isotopes}
     elif not isinstance(isotopes, dict):
         raise InputError(f"isotopes {isotopes!r} must map elements to isotopes, e.g. {{\"H\": \"D\"}}")
     symbols = np.array(atoms.get_chemical_symbols())
@@ -357,20 +357,20 @@ def set_isotopes(atoms: Atoms, isotopes=None) -> Atoms:
     for element, isotope in isotopes.items():
         if element not in symbols:
             raise InputError(f"isotopes: the structure has no {element} (its elements: {', '.join(dict.fromkeys(symbols))})")
-        if element == "H" and isinstance(isotope, str):
+        if element == HYDROGEN and isinstance(isotope, str):
             continue  # below, through set_isotope
         if isinstance(isotope, bool) or not isinstance(isotope, (int, float)) or not isotope > 0:
-            names = "H or D, or a mass in u" if element == "H" else "a mass in u"
+            names = "H or D, or a mass in u" if element == HYDROGEN else "a mass in u"
             raise InputError(f"isotope {isotope!r} for {element} must be {names}")
         masses[symbols == element] = float(isotope)
     atoms.set_masses(masses)
-    if "H" in symbols:
-        h = isotopes.get("H", "H")
+    if HYDROGEN in symbols:
+        h = isotopes.get(HYDROGEN, HYDROGEN)
         if isinstance(h, str):
             set_isotope(atoms, h)
         else:
             atoms.info["isotope"] = hydrogen_isotope(atoms)
-    if any(k != "H" or not isinstance(v, str) for k, v in isotopes.items()):
+    if any(k != HYDROGEN or not isinstance(v, str) for k, v in isotopes.items()):
         atoms.info["isotope_masses"] = ",".join(f"{k}:{v}" for k, v in isotopes.items())
     return atoms
 
@@ -447,7 +447,7 @@ def set_isotope(atoms: Atoms, isotope: str) -> Atoms:
     if isotope not in ISOTOPE_MASSES:
         raise InputError(f"isotope '{isotope}' must be H or D")
     masses = atoms.get_masses()
-    masses[np.array(atoms.get_chemical_symbols()) == "H"] = ISOTOPE_MASSES[isotope]
+    masses[np.array(atoms.get_chemical_symbols()) == HYDROGEN] = ISOTOPE_MASSES[isotope]
     atoms.set_masses(masses)
     atoms.info["isotope"] = isotope
     return atoms
@@ -455,9 +455,9 @@ def set_isotope(atoms: Atoms, isotope: str) -> Atoms:
 
 def hydrogen_isotope(atoms: Atoms) -> str:
     """``H`` or ``D`` from the masses carried by a structure."""
-    h = np.array(atoms.get_chemical_symbols()) == "H"
+    h = np.array(atoms.get_chemical_symbols()) == HYDROGEN
     if not h.any():
-        return "H"
+        return HYDROGEN
     mass = float(np.mean(atoms.get_masses()[h]))
     return min(ISOTOPE_MASSES, key=lambda k: abs(ISOTOPE_MASSES[k] - mass))
 
@@ -538,7 +538,7 @@ class StructureSettings(Settings):
     #: a start strain at fixed volume: {kind = "tetragonal", c_over_a = 1.02}, rhombohedral angle_deg,
     #: monoclinic beta_deg, or kind = "matrix" with a symmetric 3x3 matrix (strain_matrix)
     strain: dict[str, Any] | list[list[float]] | None = None
-    isotope: Literal["H", "D"] = "H"
+    isotope: Literal[HYDROGEN_ISOTOPES] = HYDROGEN
     #: masses per element: an isotope name (H: H or D) or a mass in u, e.g. {H = "D"}
     isotopes: dict[str, str | float] | None = None
 
@@ -579,7 +579,7 @@ class StructureSettings(Settings):
                 strain_matrix(self.strain)
             except InputError as err:
                 raise ValueError(str(err)) from None
-        if self.isotopes and "H" in self.isotopes and "isotope" in given:
+        if self.isotopes and HYDROGEN in self.isotopes and "isotope" in given:
             raise ValueError("isotopes: the hydrogen isotope is given twice (isotope and isotopes.H); keep one")
         return self
 
@@ -609,8 +609,8 @@ class StructureSettings(Settings):
         """The structure (ASE Atoms), with ``isotope`` (hydrogen's) instead of the configured one when given;
         InputError for impossible parameters."""
         isotopes = dict(self.isotopes or {})
-        if isotope is not None or "H" not in isotopes:
-            isotopes["H"] = isotope or self.isotope
+        if isotope is not None or HYDROGEN not in isotopes:
+            isotopes[HYDROGEN] = isotope or self.isotope
         if self.file is None:
             return build_structure(self.prototype, a=self.a, parameters=self.parameter_values(), cell=self.cell,
                                    supercell=self.supercell, strain=self.strain, isotopes=isotopes,
@@ -636,8 +636,8 @@ def structure_from_file(path, supercell=1, strain=None, isotopes=None, angles=No
     if strain is not None:
         atoms.set_cell(atoms.cell.array @ strain_matrix(strain), scale_atoms=True)
         atoms.info["strain"] = _strain_text(strain)
-    if isotopes and "H" not in atoms.get_chemical_symbols():
-        isotopes = {k: v for k, v in (isotopes.items() if isinstance(isotopes, dict) else {"H": isotopes}.items()) if k != "H"}
+    if isotopes and HYDROGEN not in atoms.get_chemical_symbols():
+        isotopes = {k: v for k, v in (isotopes.items() if isinstance(isotopes, dict) else {HYDROGEN: isotopes}.items()) if k != HYDROGEN}
     set_isotopes(atoms, isotopes)
     atoms.info["structure_file"] = str(path)
     return atoms
