@@ -8,13 +8,15 @@ the code paths names S: elements, types and files come from the configuration an
 """
 
 import json
+import shutil
 import tomllib
 from pathlib import Path
 
 import numpy as np
 import pytest
+from ase.io import read
 
-from hydropimd.active.loop import load_config
+from hydropimd.active.loop import WORK_DIR_TOKEN, active_status, distinct_geometries, load_config, stage_state
 from hydropimd.data.systems import find_systems
 from hydropimd.dft.pseudo import generate_pseudopotentials
 from tests.active.loop_setup import TINY_NETWORK, toml_text
@@ -63,7 +65,9 @@ def test_shipped_config_is_valid_and_names_its_system_once(tmp_path):
     pseudo = tmp_path / "pseudo"
     pseudo.mkdir()
     cfg = load_config({**shipped, "system": {**shipped["system"], "pseudopotential_dir": str(pseudo)}}, base=tmp_path)
-    assert cfg.type_map == ["S", "H"] and cfg.explore.structure.prototype == "h3s"
+    assert cfg.type_map == ["S", "H"] and Path(cfg.explore.structures) == SHIPPED.with_name("starts.extxyz")
+    starts = read(cfg.explore.structures, ":")  # Im-3m and R3m, H and D, 8 and 32 atoms; 4 distinct geometries
+    assert sorted({len(a) for a in starts}) == [8, 32] and len(distinct_geometries(starts)) == len(starts) // 2 == 4
     assert cfg.data.initial == [] and cfg.data.bootstrap is not None
     assert cfg.labeller.kind == "dft" and cfg.labeller.pseudo_dir == str(pseudo.resolve())
 
@@ -94,8 +98,10 @@ def test_one_generation_trains_explores_selects_and_labels(h3s_loop):
     [row] = summary["generations"]
     assert row["stages_done"] == ["train", "explore", "select", "label"]
     assert np.isfinite(row["force_rmse_ev_per_angstrom"])
-    train = json.loads((work / "gen-000" / "state" / "train.json").read_text())
+    train = stage_state(work, 0, "train")
     assert len(train["members"]) == 2 and any("bootstrap" in d for d in train["data"])
+    raw = (work / "gen-000" / "state" / "train.json").read_text()
+    assert WORK_DIR_TOKEN in raw and str(work) not in raw  # no machine path in what a campaign commits
     [labelled] = find_systems(work / "data" / "gen-000" / "full")
     assert list(labelled.type_map) == ["S", "H"] and labelled.load("all").energy.shape == (2,)
     assert any("bootstrap" in d for d in summary["data"])
@@ -116,7 +122,7 @@ def test_a_study_runs_md_with_the_loops_committee(h3s_loop, tmp_path):
     path = tmp_path / "study.toml"
     path.write_text(toml_text(study))
     ran = run_cli("study", "run", path, "--dir", tmp_path / "s", "--json", "--quiet")
-    members = json.loads((h3s_loop["work"] / "gen-000" / "state" / "train.json").read_text())["models"]
+    members = stage_state(h3s_loop["work"], 0, "train")["models"]
     runs = sorted((tmp_path / "s" / "runs").iterdir())
     assert [r.name for r in runs] == ["T300K-P150GPa-H-1beads"]
     for run in runs:
@@ -125,3 +131,12 @@ def test_a_study_runs_md_with_the_loops_committee(h3s_loop, tmp_path):
     if ran.returncode != 0:  # the expected outcome of a 10-step committee (measured: collapse near step 20)
         assert ran.returncode == 3 and "1 run failed" in ran.stderr, ran.stderr
         assert all("cell collapsed" in json.loads((r / "failed.json").read_text())["message"] for r in runs)
+
+
+def test_a_loops_labels_and_states_continue_from_a_copy_elsewhere(h3s_loop, tmp_path):
+    """What a campaign commits (data/ and gen-NNN/state/) is read from wherever the work directory now lies."""
+    copy = tmp_path / "elsewhere"
+    shutil.copytree(h3s_loop["work"], copy, ignore=shutil.ignore_patterns("committee", "explore", "scratch"))
+    status = active_status(copy)
+    assert status["labelled_frames"] == 2
+    assert status["data"] and all(Path(d).is_relative_to(copy) and Path(d).is_dir() for d in status["data"])

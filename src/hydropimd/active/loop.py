@@ -360,6 +360,37 @@ def _read_json(path: Path) -> dict | None:
         return None
 
 
+#: stands for the work directory in the state files, so that a loop's states and labels can be committed and
+#: continued from another checkout or machine (their paths are inside the work directory)
+WORK_DIR_TOKEN = "${work_dir}"
+
+
+def _read_state(path: Path, work: Path) -> dict | None:
+    """A state file with :data:`WORK_DIR_TOKEN` replaced by this work directory."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return None
+    try:
+        return json.loads(text.replace(WORK_DIR_TOKEN, json.dumps(str(work))[1:-1]))
+    except ValueError:
+        return None
+
+
+def _write_state(path: Path, state: dict, work: Path) -> None:
+    """Write a state file atomically with every path inside ``work`` written relative to :data:`WORK_DIR_TOKEN`."""
+    def portable(value):
+        if isinstance(value, str) and (value == str(work) or value.startswith(str(work) + os.sep)):
+            return WORK_DIR_TOKEN + value[len(str(work)):]
+        if isinstance(value, dict):
+            return {k: portable(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [portable(v) for v in value]
+        return value
+
+    write_json_atomic(path, portable(json.loads(json.dumps(state, default=str))))
+
+
 def gen_dir(work: Path, g: int) -> Path:
     return work / f"gen-{g:03d}"
 
@@ -369,7 +400,7 @@ def data_dir(work: Path, g: int) -> Path:
 
 
 def stage_state(work: Path, g: int, stage: str) -> dict | None:
-    return _read_json(gen_dir(work, g) / "state" / f"{stage}.json")
+    return _read_state(gen_dir(work, g) / "state" / f"{stage}.json", work)
 
 
 def _select_stop(cfg: ActiveConfig, select: dict | None) -> str | None:
@@ -482,8 +513,22 @@ def _stage_label(cfg, work, g, labeller, progress) -> dict:
     return _label_in_sets(cfg, read_candidates(select["selected_file"]), data_dir(work, g), labeller, progress)
 
 
+def distinct_geometries(structures: list) -> list:
+    """The structures with those that differ from an earlier one only in their masses left out (isotopes: a label
+    does not depend on the masses, so an H and a D start need one set of labels)."""
+    from hydropimd.data.writer import frame_key
+
+    seen, kept = set(), []
+    for atoms in structures:
+        key = frame_key(atoms.get_chemical_symbols(), atoms.positions, atoms.cell.array)
+        if key not in seen:
+            seen.add(key)
+            kept.append(atoms)
+    return kept
+
+
 def bootstrap_structures(starts: list, settings: BootstrapConfig) -> list:
-    """``settings.frames`` perturbed copies of each start structure (dpdata's ``System.perturb``: each cell vector
+    """``settings.frames`` perturbed copies of each distinct start geometry (:func:`distinct_geometries`) (dpdata's ``System.perturb``: each cell vector
     strained by up to ``cell_perturbation_fraction``, atoms displaced with RMS ``atom_displacement_angstrom``, A).
 
     dpdata draws from numpy's global generator: it is seeded with ``settings.seed`` and restored afterwards, so the
@@ -495,7 +540,7 @@ def bootstrap_structures(starts: list, settings: BootstrapConfig) -> list:
     np.random.seed(settings.seed)
     try:
         frames = []
-        for atoms in starts:
+        for atoms in distinct_geometries(starts):
             perturbed = dpdata.System(atoms, fmt="ase/structure").perturb(
                 pert_num=settings.frames, cell_pert_fraction=settings.cell_perturbation_fraction,
                 atom_pert_distance=settings.atom_displacement_angstrom, atom_pert_style="normal")
@@ -506,7 +551,7 @@ def bootstrap_structures(starts: list, settings: BootstrapConfig) -> list:
 
 
 def bootstrap_state(work: Path) -> dict | None:
-    return _read_json(work / "data" / "bootstrap" / "state.json")
+    return _read_state(work / "data" / "bootstrap" / "state.json", work)
 
 
 def _bootstrap(cfg: ActiveConfig, work: Path, labeller, progress) -> None:
@@ -522,7 +567,7 @@ def _bootstrap(cfg: ActiveConfig, work: Path, labeller, progress) -> None:
     result = _label_in_sets(cfg, structures, out, labeller, inner)
     if result["frames"] == 0:
         raise RunFailed(f"no bootstrap structure could be labelled ({result['failed']} failed); read {out}")
-    write_json_atomic(out / "state.json", {"stage": "bootstrap", "started": t0, "wall_s": time.time() - t0, **result})
+    _write_state(out / "state.json", {"stage": "bootstrap", "started": t0, "wall_s": time.time() - t0, **result}, work)
     _report(progress, None, "bootstrap", "done")
 
 
@@ -636,8 +681,8 @@ def run_active(config, progress: Callable[[dict], None] | None = None, labeller=
                                     {"stage": stage, "time": time.time(), "error": f"{type(err).__name__}: {err}",
                                      "traceback": traceback.format_exc(limit=5)})
                         raise
-                    write_json_atomic(state_file, {"generation": g, "stage": stage, "started": t0, "finished": time.time(),
-                                             "wall_s": time.time() - t0, **result})
+                    _write_state(state_file, {"generation": g, "stage": stage, "started": t0, "finished": time.time(),
+                                              "wall_s": time.time() - t0, **result}, work)
                     (gen_dir(work, g) / "state" / "error.json").unlink(missing_ok=True)
                     _report(progress, g, stage, "done")
                     if stop_after == (g, stage):

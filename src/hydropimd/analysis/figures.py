@@ -191,3 +191,28 @@ def plot_hydrogen(result: dict, series: dict, path) -> None:
     ax_msd.legend(fontsize=8)
     fig.tight_layout()
     _save(fig, path)
+
+
+def _histogram_line(ax, distribution: dict, **style) -> None:
+    edges = np.asarray(distribution["edges_angstrom"])
+    ax.plot(0.5 * (edges[1:] + edges[:-1]), distribution["density_per_angstrom"], **style)
+
+
+def plot_bonds(result: dict, path) -> None:
+    """Left: distributions of the off-centring delta (centroids, and beads when saved); right: the order parameter's."""
+    fig = Figure(figsize=(10, 3.8))
+    ax_delta, ax_m = fig.subplots(1, 2)
+    _histogram_line(ax_delta, result["delta_centroid"], color="tab:blue", lw=1.4, label="centroids")
+    if result.get("delta_beads"):
+        _histogram_line(ax_delta, result["delta_beads"], color="tab:orange", lw=1.2, label="beads")
+    ax_delta.set_xlabel(f"off-centring δ on {result['element']}-H-{result['element']} (Å)")
+    ax_delta.set_ylabel("probability density (1/Å)")
+    ax_delta.legend(fontsize=8)
+    _histogram_line(ax_m, result["order_parameter"], color="k", lw=1.4, label="m (components pooled)")
+    ax_m.set_xlabel("order parameter m: mean δ per bond orientation (Å)")
+    ax_m.set_ylabel("probability density (1/Å)")
+    binder = result["binder"]
+    ax_m.set_title(f"{result['verdict']}; Binder U = {binder:.2f}", fontsize=10)
+    ax_m.legend(fontsize=8)
+    fig.tight_layout()
+    _save(fig, path)

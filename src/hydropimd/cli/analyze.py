@@ -166,6 +166,37 @@ def cmd_analyze_hydrogen(args) -> None:
     output.print_table(f"{result['source']}: hydrogen sublattice", ["quantity", "value"], rows)
 
 
+# ---------------------------------------------------------------- bonds
+def cmd_analyze_bonds(args) -> None:
+    from hydropimd.analysis import analyze_bonds
+
+    with output.progress_bar("bond off-centring", args.quiet):
+        result = analyze_bonds(args.source, discard_ps=args.discard_ps, dt_ps=args.dt_ps,
+                               significance=args.significance, bins=args.bins, plot=args.plot)
+    if args.json:
+        output.print_json(result)
+        return
+    c, m = result["delta_centroid"], result["order_parameter"]
+    binder = result["binder_stderr"]
+    rows = [
+        ["verdict", result["verdict"]],
+        ["reason", result["reason"]],
+        ["bonds", f"{result['n_bonds']} {result['element']}-H-{result['element']}, {len(result['groups'])} orientations, "
+                  f"{result['element']}-{result['element']} {result['bond_length_angstrom']:.4f} Å"],
+        ["centroid δ: rms, mean |δ| (Å)", f"{c['rms_angstrom']:.4f}, {c['mean_abs_angstrom']:.4f}"],
+        ["order parameter m per orientation (Å)", ", ".join(f"{v:+.4f}" for v in m["components_angstrom"])],
+        ["order parameter rms (Å)", f"{m['rms_angstrom']:.4f}"],
+        ["Binder cumulant U", f"{result['binder']:.3f}" + ("" if binder is None else f" ± {binder:.2g}")],
+        ["frames (independent blocks)", f"{result['n_frames']} ({result['n_projections']})"],
+    ]
+    if result["delta_beads"]:
+        b = result["delta_beads"]
+        rows.insert(4, ["bead δ: rms, mean |δ| (Å)", f"{b['rms_angstrom']:.4f}, {b['mean_abs_angstrom']:.4f}"])
+    if result.get("plot"):
+        rows.append(["figure", result["plot"]])
+    output.print_table(f"{result['source']}: linear {result['element']}-H-{result['element']} bonds", ["quantity", "value"], rows)
+
+
 # ---------------------------------------------------------------- symmetry
 def _tolerances(text: str) -> tuple[float, ...]:
     try:
@@ -255,8 +286,8 @@ def cmd_analyze_phonons(args) -> None:
 
 # ---------------------------------------------------------------- parser
 def add_commands(commands) -> None:
-    """Add the ``analyze`` group (cell, xrd, phase, hydrogen, symmetry, ensemble, phonons) to the sub-parsers of the ``hydropimd`` parser."""
-    analyze = commands.add_parser("analyze", help="cell shape, powder diffraction, phase diagrams, hydrogen sublattice, space group, ensemble check, phonons")
+    """Add the ``analyze`` group (cell, xrd, phase, hydrogen, bonds, symmetry, ensemble, phonons) to the sub-parsers of the ``hydropimd`` parser."""
+    analyze = commands.add_parser("analyze", help="cell shape, powder diffraction, phase diagrams, hydrogen sublattice, bond symmetry, space group, ensemble check, phonons")
     actions = analyze.add_subparsers(dest="action", required=True)
 
     p = _common(actions.add_parser("cell", help="conventional-cell lengths and angles, error bars, classification, shuttling"))
@@ -299,6 +330,14 @@ def add_commands(commands) -> None:
     p.add_argument("--fit-window", type=_pair, default=(0.1, 0.5),
                    help="MSD fit range as fractions of the run, START,END (default 0.1,0.5)")
     p.set_defaults(func=cmd_analyze_hydrogen)
+
+    p = _common(actions.add_parser("bonds", help="off-centring of H on linear A-H-A bonds (H3S): symmetric or off-centred"))
+    p.add_argument("source", metavar="RUN|TRAJ", help="run directory (centroids; beads when saved) or trajectory with cells")
+    p.add_argument("--discard-ps", type=float, default=0.0, help="equilibration to drop from the start, ps (default 0)")
+    p.add_argument("--dt-ps", type=float, help="time between frames, ps, when the file has no time_ps")
+    p.add_argument("--significance", type=float, default=0.01, help="level of the verdict's tests (default 0.01)")
+    p.add_argument("--bins", type=int, default=60, help="histogram bins of the distributions (default 60)")
+    p.set_defaults(func=cmd_analyze_bonds)
 
     p = actions.add_parser("symmetry", help="space group (spglib) of the time-averaged structure at a ladder of tolerances")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON on stdout")
