@@ -458,3 +458,26 @@ def test_structure_settings_any_prototype():
     ]:
         with pytest.raises(ValueError, match=words):
             StructureSettings(**kwargs)
+
+
+def test_a_failed_write_leaves_the_existing_file_as_it_was(tmp_path):
+    """A write that fails part-way (a full disk; here the file-size limit, which fails the same way) keeps the old
+    file whole and leaves no partial file: the command exits 3 naming the path."""
+    import resource
+    import signal
+    import subprocess
+    import sys
+
+    target = tmp_path / "s.extxyz"
+    first = run_cli("structure", "build", "lah10", "--cell", "primitive", "-o", target, "--quiet")
+    assert first.returncode == 0, first.stderr
+    before = target.read_bytes()
+
+    def small_files():  # a 4 kB limit: the 352-atom supercell does not fit, the 11-atom cell did
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+
+    failed = subprocess.run([sys.executable, "-m", "hydropimd", "structure", "build", "lah10", "--supercell", "2",
+                             "-o", str(target), "--quiet"], capture_output=True, text=True, preexec_fn=small_files)
+    assert failed.returncode == 3 and str(target) in failed.stderr and "Traceback" not in failed.stderr, failed.stderr
+    assert target.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["s.extxyz"]

@@ -35,6 +35,38 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
     return path
 
 
+def write_atoms_atomic(path: str | os.PathLike, atoms, format: str | None = None) -> Path:
+    """Write ASE ``atoms`` (one structure or a list) to ``path`` through a temporary sibling and an atomic rename.
+
+    A failed write (a full disk, a file-size limit) leaves an existing ``path`` as it was and no temporary file,
+    and raises :class:`~hydropimd.errors.RunFailed` naming the path and the free space left there.
+    ``format``: ASE's format name (default: from the suffix of ``path``).
+    """
+    import shutil
+
+    from ase.io import write
+    from ase.io.formats import filetype
+
+    from hydropimd.errors import RunFailed
+
+    path = Path(path)
+    fmt = format or filetype(str(path), read=False)  # the temporary name has no telling suffix
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.partial")
+    try:
+        write(tmp, atoms, format=fmt)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        free = shutil.disk_usage(path.parent).free / 2**20
+        raise RunFailed(f"cannot write {path}: {err.strerror} ({free:.0f} MiB free there); free some space "
+                        "and run the command again (the file was left as it was)") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
 def check_writable(path: str | os.PathLike, option: str) -> Path:
     """Refuse, before long work starts, an output path whose folder cannot be created or written."""
     path = Path(path)

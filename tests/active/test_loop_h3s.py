@@ -64,7 +64,8 @@ def test_shipped_config_is_valid_and_names_its_system_once(tmp_path):
     shipped = tomllib.loads(SHIPPED.read_text())
     pseudo = tmp_path / "pseudo"
     pseudo.mkdir()
-    cfg = load_config({**shipped, "system": {**shipped["system"], "pseudopotential_dir": str(pseudo)}}, base=tmp_path)
+    cfg = load_config({**shipped, "system": {**shipped["system"], "pseudopotential_dir": str(pseudo)}},
+                      base=SHIPPED.parent)
     assert cfg.type_map == ["S", "H"] and Path(cfg.explore.structures) == SHIPPED.with_name("starts.extxyz")
     starts = read(cfg.explore.structures, ":")  # Im-3m and R3m, H and D, 8 and 32 atoms; 4 distinct geometries
     assert sorted({len(a) for a in starts}) == [8, 32] and len(distinct_geometries(starts)) == len(starts) // 2 == 4

@@ -205,3 +205,57 @@ def test_one_process_advances_a_run_at_a_time(tmp_path):
             first.wait(60)
     steps = list(read_table(run)["step"])
     assert len(steps) >= 4 and steps == list(range(10, 10 * len(steps) + 1, 10))  # each row once, in order
+
+
+def _einstein_settings(**extra):
+    from hydropimd.md.settings import MDSettings
+
+    return MDSettings(model="", einstein_frequency_thz=20.0, temperature_k=300, ensemble="nvt", steps=20, stride=10,
+                      **extra)
+
+
+def test_a_refused_resume_leaves_a_starting_run_alone(tmp_path):
+    """A run being started by another process (its lock held, no checkpoint or row yet) is refused to a second
+    ``md run --resume``, which must not remove it (it did: the refusal looked like a failed start)."""
+    from hydropimd.files import lock_directory
+    from hydropimd.structures import build_lah10
+
+    run = tmp_path / "run"
+    MDRun(run).create(build_lah10(cell="primitive"), _einstein_settings())
+    lock = lock_directory(run, "busy")
+    before = sorted(p.name for p in run.iterdir())  # the other process, starting up
+    try:
+        second = run_cli("md", "run", "--resume", "--out", run, "--quiet")
+    finally:
+        lock.close()
+    assert second.returncode == 2 and "being advanced by another process" in second.stderr, second.stderr
+    assert sorted(p.name for p in run.iterdir()) == before and MDRun(run).state()["step"] == 0
+
+
+def test_a_folder_of_the_users_is_not_overwritten(tmp_path):
+    from hydropimd.errors import InputError
+    from hydropimd.structures import build_lah10
+
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "table.csv").write_text("my,data\n1,2\n")
+    with pytest.raises(InputError, match="not a hydropimd run \\(table.csv\\)"):
+        MDRun(folder).create(build_lah10(cell="primitive"), _einstein_settings(), force=True)
+    assert sorted(p.name for p in folder.iterdir()) == ["table.csv"]
+    assert (folder / "table.csv").read_text() == "my,data\n1,2\n"
+
+
+def test_a_refused_piglet_run_leaves_nothing_behind(tmp_path):
+    """PIGLET options refused by the input writer leave no stub (init.extxyz, checkpoints/) blocking the fixed
+    command; with --force an existing run is not removed by a refused replacement either."""
+    from hydropimd.errors import InputError
+    from hydropimd.structures import build_lah10
+
+    atoms = build_lah10(cell="primitive")
+    with pytest.raises(InputError):
+        MDRun(tmp_path / "new").create(atoms, _einstein_settings(beads=7, sampling="piglet"))
+    assert not (tmp_path / "new").exists()
+    MDRun(tmp_path / "old").create(atoms, _einstein_settings())
+    with pytest.raises(InputError):
+        MDRun(tmp_path / "old").create(atoms, _einstein_settings(beads=7, sampling="piglet"), force=True)
+    assert MDRun(tmp_path / "old").meta["settings"]["beads"] == 1

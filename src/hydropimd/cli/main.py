@@ -91,8 +91,9 @@ def _strain_option(text: str | None):
 
 
 def cmd_structure_build(args) -> None:
-    from ase.io import write
     from ase.io.formats import UnknownFileTypeError
+
+    from hydropimd.files import write_atoms_atomic
 
     from hydropimd.structures import HYDROGEN, build_structure, prototype, structure_from_file
 
@@ -122,7 +123,7 @@ def cmd_structure_build(args) -> None:
                                 supercell=args.supercell, strain=strain, isotopes=isotopes, angles=args.angles)
     fmt = args.format or ("extxyz" if Path(args.output).suffix in ("", ".xyz", ".extxyz") else None)
     try:
-        write(args.output, atoms, format=fmt)
+        write_atoms_atomic(args.output, atoms, format=fmt)
     except UnknownFileTypeError as err:
         raise InputError(f"ASE knows no output format {str(err).strip(chr(39))!r} for {args.output}; "
                          "give --format (e.g. extxyz, vasp, cif) or a known suffix") from None

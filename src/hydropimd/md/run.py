@@ -92,6 +92,28 @@ class MDRun:
         problem = structure_problem(atoms)
         if problem:  # found here, not as an exploded cell some steps later
             raise InputError(f"the start structure is broken: {problem}; fix it")
+        socket = self._socket_name() if settings.engine == "lammps" else None
+        reference_volume = float(atoms.get_volume())
+        # the input first: what it refuses (PIGLET options, ...) is refused before anything is written or replaced
+        xml = ipi_input_xml(settings, self.dir / rundir.START, DRIVER_PATH, socket_address=socket,
+                            reference_volume_a3=reference_volume)
+        self._make_room(force)
+        new_folder = not self.dir.exists()
+        try:
+            self._write_new(atoms, settings, xml, socket, reference_volume)
+        except BaseException:  # a full disk, a kill: a refusal leaves the disk as it found it
+            self.discard(keep=(rundir.WORKER_LOG,))
+            if new_folder:
+                shutil.rmtree(self.dir, ignore_errors=True)
+            raise
+
+    def _make_room(self, force: bool) -> None:
+        """Refuse a folder of the user's that is not a run, and a run without ``force``; remove a run with it."""
+        if self.dir.is_dir() and not (self.meta_file.exists() or self.state_file.exists()):
+            foreign = sorted(set(os.listdir(self.dir)) - {rundir.WORKER_LOG, LOCK_FILE})  # a failed start's leftovers
+            if foreign:
+                raise InputError(f"{self.dir} holds files that are not a hydropimd run ({', '.join(foreign[:4])}"
+                                 f"{', ...' if len(foreign) > 4 else ''}); give a new or empty folder as --out")
         if self.meta_file.exists() or self.state_file.exists():
             if not force:
                 raise InputError(f"{self.dir} already holds a run; use --resume to continue it or --force to replace it")
@@ -101,13 +123,11 @@ class MDRun:
                 self.discard()
             finally:
                 busy.close()
+
+    def _write_new(self, atoms: Atoms, settings: MDSettings, xml: str, socket, reference_volume: float) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
         (self.dir / rundir.CHECKPOINTS).mkdir()
         write(self.dir / rundir.START, atoms, format="extxyz")
-        socket = self._socket_name() if settings.engine == "lammps" else None
-        reference_volume = float(atoms.get_volume())
-        xml = ipi_input_xml(settings, self.dir / rundir.START, DRIVER_PATH, socket_address=socket,
-                            reference_volume_a3=reference_volume)
         (self.dir / rundir.INPUT_XML).write_text(xml)
         meta = {
             "settings": settings.model_dump(),
@@ -525,18 +545,19 @@ def resume_md(out: str | os.PathLike, progress: Callable[[dict], None] | None = 
         raise InputError(f"{out} is not a hydropimd run directory (no {rundir.STATE})")
     if steps is not None:
         run.extend(steps)
-    return _advance_or_discard(run, progress)
+    return _advance_or_discard(run, progress, created_here=False)
 
 
-def _advance_or_discard(run: MDRun, progress) -> dict:
-    """Advance ``run`` in its own process; when it fails before writing anything (no checkpoint, no row: a
-    start-up failure such as an element the model lacks), remove it so that the fixed command runs without --force."""
+def _advance_or_discard(run: MDRun, progress, created_here: bool = True) -> dict:
+    """Advance ``run`` in its own process; when a run this call created fails before writing anything (no
+    checkpoint, no row: a start-up failure such as an element the model lacks), remove it so that the fixed command
+    runs without --force.  A resumed run is never removed: it may be another process's, starting up."""
     from hydropimd.md.worker import advance_in_own_process
 
     try:
         return advance_in_own_process(run.dir, progress)
     except HydropimdError as err:
-        if run.state()["checkpoint"] is None:
+        if created_here and run.state()["checkpoint"] is None:
             rows = rundir.table_row_count(run.dir)
             if rows <= 0:
                 _remove_failed_start(run, err)
