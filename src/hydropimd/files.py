@@ -15,10 +15,42 @@ import json
 import os
 import re
 import threading
+from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
+from typing import IO, Callable, Iterator
 
 from hydropimd.errors import InputError
+
+
+def unique_sibling(path: str | os.PathLike, tag: str = "partial") -> Path:
+    """A temporary name beside ``path``, unique to this process and thread, keeping its suffix (DeePMD-kit picks
+    the backend by it): concurrent writers of one path never share a temporary file."""
+    path = Path(path)
+    return path.with_name(f".{path.stem}.{os.getpid()}-{threading.get_ident()}.{tag}{path.suffix}")
+
+
+@contextmanager
+def exclusive(lock_path: str | os.PathLike) -> Iterator[None]:
+    """Hold an exclusive :func:`fcntl.flock` on ``lock_path`` (created if missing), waiting for another holder."""
+    lock_path = Path(lock_path)
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def make_once(target: str | os.PathLike, make: Callable[[], object]) -> Path:
+    """``target`` if it exists, else made by ``make()`` (which writes it atomically) under a lock beside it.
+
+    Several processes asking for the same cache entry at once: the first makes it, the others wait for the
+    lock and then find it made.
+    """
+    target = Path(target)
+    if not target.exists():
+        with exclusive(target.with_name(target.name + ".lock")):
+            if not target.exists():
+                make()
+    return target
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:

@@ -69,3 +69,37 @@ def test_legacy_graph_is_upgraded_once(subtracted_graph):
     stamp = first.stat().st_mtime_ns
     assert resolve_model(subtracted_graph) == first and first.stat().st_mtime_ns == stamp
     assert resolve_model(first) == first  # current graphs pass through
+
+
+_UPGRADE_WHEN_TOLD = """
+import sys, time
+from pathlib import Path
+from hydropimd.potential.models import resolve_model
+here = Path(sys.argv[2])
+(here / f"ready-{sys.argv[3]}").touch()
+while not (here / "go").exists():  # every process starts its upgrade together, however slowly each started
+    time.sleep(0.01)
+print(resolve_model(sys.argv[1]))
+"""
+
+
+def test_processes_upgrading_one_graph_at_once_share_one_cache_entry(subtracted_graph, tmp_path):
+    """Four processes ask for the same 1.x graph on an empty cache at once: one upgrades it, the others wait for it
+    (before the lock, two wrote one `.partial` and the loser died with FileNotFoundError)."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path / "cache"))
+    procs = [subprocess.Popen([sys.executable, "-c", _UPGRADE_WHEN_TOLD, str(subtracted_graph), str(tmp_path), str(k)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) for k in range(4)]
+    while len(list(tmp_path.glob("ready-*"))) < len(procs) and all(p.poll() is None for p in procs):
+        time.sleep(0.01)
+    (tmp_path / "go").touch()
+    results = [p.communicate() for p in procs]
+    assert all(p.returncode == 0 for p in procs), [err[-500:] for _, err in results]
+    paths = {out.strip() for out, _ in results}
+    assert len(paths) == 1 and Path(paths.pop()).stat().st_size > 0
+    models = tmp_path / "cache" / "hydropimd" / "models"
+    assert not [p.name for p in models.iterdir() if "partial" in p.name]

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Callable
 
 from hydropimd.errors import InputError
+from hydropimd.files import exclusive
 
 PUBLISHED_URL = "https://github.com/kkly1995/Data-for-fcc-LaH/archive/refs/heads/main.tar.gz"
 ENV_VAR = "HYDROPIMD_DATA"
@@ -164,7 +165,15 @@ def fetch_published(
 
 
 def _fetch_archive(dest: Path, url: str, progress, required: str, what: str, dest_option: str, command: str) -> Path:
-    """Download the archive at ``url`` and unpack it (top folder stripped) into ``dest``, which must hold ``required``."""
+    """Download the archive at ``url`` and unpack it (top folder stripped) into ``dest``, which must hold ``required``.
+
+    One fetch of a ``dest`` at a time (a lock beside it): a second waits, then replaces the first's folder whole.
+    """
+    with exclusive(dest.parent / f".{dest.name}.lock"):
+        return _fetch_unlocked(dest, url, progress, required, what, dest_option, command)
+
+
+def _fetch_unlocked(dest: Path, url: str, progress, required: str, what: str, dest_option: str, command: str) -> Path:
     if dest.exists() and (not dest.is_dir() or (any(dest.iterdir()) and not (dest / FETCH_MARKER).exists())):
         # only an earlier fetch is replaced: anything else at dest is the user's
         raise InputError(f"{dest} exists and is not an earlier '{command}'; give another {dest_option}")

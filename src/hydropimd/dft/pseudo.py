@@ -45,6 +45,7 @@ from functools import lru_cache
 
 from hydropimd.data.location import PSLIBRARY_JOB, cache_dir, pslibrary_root
 from hydropimd.errors import InputError
+from hydropimd.files import unique_sibling
 
 #: QE 6.7 upflib/xmltools.f90: lines longer than this are rejected by the UPF reader
 UPF_MAX_LINE = 1024
@@ -302,5 +303,8 @@ def generate_pseudopotentials(
                             "rewrapped_lines": rewrapped, "bytes": upf.stat().st_size,
                             "sha256": hashlib.sha256(upf.read_bytes()).hexdigest(), "input": source})
         for entry in written:
-            shutil.move(str(work / entry["file"]), out / entry["file"])
+            # through a sibling and a rename: a concurrent reader never sees half a file, two writers never collide
+            tmp = unique_sibling(out / entry["file"])
+            shutil.copyfile(work / entry["file"], tmp)
+            os.replace(tmp, out / entry["file"])
     return {"out": str(out), "functional": functional, "files": written}

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from hydropimd.data.location import cache_dir
 from hydropimd.errors import InputError, RunFailed
-from hydropimd.files import error_line
+from hydropimd.files import error_line, make_once, unique_sibling
 
 # Node names every DeePMD-kit TensorFlow graph carries, and the one only >= 2.0 graphs carry.
 _DEEPMD_MARKER = b"descrpt_attr/rcut"
@@ -116,7 +116,7 @@ def run_dp(args: list[str], what: str) -> None:
 def upgrade_graph(source: str | os.PathLike, target: str | os.PathLike) -> Path:
     """Convert a DeePMD-kit < 2.1 graph to the current format (``dp convert-from``, version auto-detected)."""
     source, target = Path(source).resolve(), Path(target).resolve()
-    tmp = target.with_name(target.name + ".partial")
+    tmp = unique_sibling(target)
     code = "import sys; from deepmd.tf.utils.convert import convert_to_21; convert_to_21(sys.argv[1], sys.argv[2])"
     run_dp([sys.executable, "-c", code, str(source), str(tmp)], f"converting {source} with DeePMD-kit")
     os.replace(tmp, target)
@@ -130,10 +130,7 @@ def resolve_model(path: str | os.PathLike) -> Path:
     if not is_legacy_graph(path):
         return path
     cached = cache_dir() / "models" / f"{file_digest(path)}.pb"
-    if not cached.exists():
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        upgrade_graph(path, cached)
-    return cached
+    return make_once(cached, lambda: upgrade_graph(path, cached))
 
 
 def training_script_from_legacy(input_json: str | os.PathLike, data_root: str | os.PathLike | None = None) -> dict:
@@ -191,7 +188,7 @@ def compress_model(model: str | os.PathLike, target: str | os.PathLike, training
     """
     model = resolve_model(model).resolve()
     target = Path(target).resolve()
-    tmp = target.with_name(target.name + ".partial.pb")
+    tmp = unique_sibling(target)
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(training_script, f, indent=1)
         script_path = f.name
@@ -235,7 +232,7 @@ def import_model(
     elif compress:
         compress_model(graph, out, script)
     else:
-        tmp = out.with_name(out.name + ".partial")
+        tmp = unique_sibling(out)
         tmp.write_bytes(resolve_model(graph).read_bytes())
         os.replace(tmp, out)
     return {"source": str(graph), "output": str(out), "upgraded_from_legacy": legacy, "compressed": compress,
@@ -250,7 +247,4 @@ def cached_compressed_model(graph: str | os.PathLike, input_json: str | os.PathL
     ``data_root`` locates its training systems (see :func:`training_script_from_legacy`).
     """
     target = cache_dir() / "models" / f"{file_digest(graph)}-compressed.pb"
-    if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        compress_model(graph, target, training_script_from_legacy(input_json, data_root))
-    return target
+    return make_once(target, lambda: compress_model(graph, target, training_script_from_legacy(input_json, data_root)))

@@ -39,6 +39,7 @@ from typing import Literal
 import numpy as np
 
 from hydropimd.errors import InputError
+from hydropimd.files import make_once, unique_sibling
 
 Precision = Literal["float64", "float32"]
 #: what ``pip`` needs for this module, for the error a user without it sees
@@ -76,12 +77,12 @@ def convert_to_pytorch(graph: str | os.PathLike, out: str | os.PathLike, trainin
     with tempfile.TemporaryDirectory(prefix="hydropimd-pt-") as work:
         script_path = Path(work) / "training_script.json"
         script_path.write_text(json.dumps(training_script or {}))
-        plain = out.with_name(out.stem + ".partial.pth")
+        plain = unique_sibling(out)
         code = "from hydropimd.potential.pytorch import _convert_main; _convert_main()"
         run_dp([sys.executable, "-c", code, str(source), str(script_path), str(plain), precision, str(int(compress))],
                f"converting {graph} to DeePMD-kit's PyTorch backend")
         if compress:
-            packed = out.with_name(out.stem + ".compressed.partial.pth")
+            packed = unique_sibling(out, "compressed")
             run_dp([str(Path(sys.executable).with_name("dp")), "--pt", "compress", "-i", str(plain), "-o", str(packed)],
                    f"compressing {out.name} with dp --pt compress")
             plain.unlink()
@@ -173,8 +174,5 @@ def cached_pytorch_model(graph: str | os.PathLike, input_json: str | os.PathLike
 
     tags = precision + ("-compressed" if compress else "")
     target = cache_dir() / "models" / f"{file_digest(graph)}-{tags}.pth"
-    if not target.exists():
-        script = training_script_from_legacy(input_json, data_root) if input_json is not None else None
-        target.parent.mkdir(parents=True, exist_ok=True)
-        convert_to_pytorch(graph, target, script, precision=precision, compress=compress)
-    return target
+    script = training_script_from_legacy(input_json, data_root) if input_json is not None else None
+    return make_once(target, lambda: convert_to_pytorch(graph, target, script, precision=precision, compress=compress))
