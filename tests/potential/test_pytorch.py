@@ -101,6 +101,12 @@ def test_bad_model_files_and_options(pytorch_backend, subtracted_graph, tmp_path
         import_model(subtracted_graph, tmp_path / "x.pb", precision="float32")
     with pytest.raises(InputError, match="input.json"):  # a 1.x graph carries no training script
         import_model(subtracted_graph, tmp_path / "x.pth", backend="pt")
+    with pytest.raises(InputError, match="input.json"):  # .pth without --backend: the PyTorch backend, as above
+        import_model(subtracted_graph, tmp_path / "x.pth")
+    # a TensorFlow graph written into a .pth, which every later command then refused (exit 0 before)
+    assert_one_line_error(run_cli("model", "import", subtracted_graph, "--backend", "tf", "--out", tmp_path / "y.pth"),
+                          "--backend pt")
+    assert not (tmp_path / "y.pth").exists()
     assert_one_line_error(run_cli("model", "test", "--model", fake), "PyTorch model")
     assert_one_line_error(run_cli("model", "import", subtracted_graph, "--backend", "pt", "--out", tmp_path / "x.pt"),
                           ".pth")

@@ -235,7 +235,7 @@ def cmd_model_import(args) -> None:
 
         data_root = published_root(args.data)
     # dp compress takes minutes (tabulating the embedding nets): a spinner says it is working
-    what = "dp compress" if args.compress else "converting" if args.backend == "pt" else "upgrading the graph"
+    what = "dp compress" if args.compress else "converting" if Path(args.out).suffix == ".pth" else "upgrading the graph"
     with output.progress_bar(what, args.quiet) as update:
         update(0, None)
         summary = import_model(args.graph, args.out, compress=args.compress, input_json=args.input_json,
@@ -346,8 +346,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("graph", help="frozen graph (.pb)")
     p.add_argument("--out", required=True, help="output model file (.pth with --backend pt)")
     p.add_argument("--compress", action="store_true", help="compress with dp compress (dp --pt compress)")
-    p.add_argument("--backend", choices=("tf", "pt"), default="tf",
-                   help="tf: a TensorFlow graph (default); pt: a PyTorch model for GPUs (needs hydropimd[gpu])")
+    p.add_argument("--backend", choices=("tf", "pt"),
+                   help="tf: a TensorFlow graph; pt: a PyTorch model for GPUs (needs hydropimd[gpu]); "
+                        "default: pt for an --out ending in .pth, else tf")
     p.add_argument("--precision", choices=("float64", "float32"), default="float64",
                    help="network precision of a --backend pt model (float32: faster on GPUs)")
     p.add_argument("--input-json", help="the model's training script (DeePMD-kit 1.x keys accepted)")

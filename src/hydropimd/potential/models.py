@@ -207,15 +207,21 @@ def import_model(
     compress: bool = False,
     input_json: str | os.PathLike | None = None,
     data_root: str | os.PathLike | None = None,
-    backend: str = "tf",
+    backend: str | None = None,
     precision: str = "float64",
 ) -> dict:
     """Upgrade (and optionally compress) a frozen graph into ``out``; returns a JSON-ready summary.
 
     ``backend`` "pt" writes a DeePMD-kit PyTorch model (:func:`hydropimd.potential.pytorch.convert_to_pytorch`)
     with networks in ``precision`` ("float64" or "float32"); the TensorFlow backend keeps the graph's precision.
+    Default: from the suffix of ``out`` (DeePMD-kit loads a ``.pth`` with PyTorch, anything else with TensorFlow),
+    and a TensorFlow graph is never written to a ``.pth``.
     """
     graph, out = Path(graph), Path(out)
+    backend = backend or ("pt" if out.suffix == ".pth" else "tf")
+    if backend == "tf" and out.suffix == ".pth":
+        raise InputError(f"--out {out.name}: DeePMD-kit would load a .pth as a PyTorch model, and --backend tf writes "
+                         "a TensorFlow graph; give --backend pt or an --out ending in .pb")
     legacy = is_legacy_graph(graph)
     if is_pytorch_model(graph):
         raise InputError(f"{graph} is already a PyTorch model; model import takes a TensorFlow graph (.pb)")
