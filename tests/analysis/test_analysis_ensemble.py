@@ -71,3 +71,13 @@ def test_cli_prints_the_check_or_one_line_error(tmp_path):
     assert check["temperature_ok"] is False and check["pressure_ok"] is True
     assert "MISSED" in run_cli("analyze", "ensemble", run).stdout
     assert_one_line_error(run_cli("analyze", "ensemble", tmp_path / "nowhere"), "not a run directory")
+
+
+def test_a_run_of_a_few_rows_gets_no_verdict(tmp_path):
+    """3 rows far off the target: the mean and its rough error are shown, but neither 'held' nor 'MISSED' (it
+    gave one before)."""
+    few = ensemble_check(_run(tmp_path / "few", 400.0, 180.0, n=3))
+    assert few["rows"] == 3 and few["temperature_ok"] is None and few["pressure_ok"] is None
+    assert "too few for a verdict" in few["note"]
+    enough = ensemble_check(_run(tmp_path / "enough", 400.0, 180.0, n=64))
+    assert enough["note"] is None and enough["temperature_ok"] is False

@@ -34,11 +34,16 @@ TEMPERATURE_TOLERANCE = 0.02
 PRESSURE_TOLERANCE_GPA = 2.0
 
 
+#: rows below which no verdict is given: the fewest frames the other analyses take (analysis.hydrogen.MIN_FRAMES);
+#: a correlated standard error from fewer is itself too rough to call a miss
+MIN_ROWS = 32
+
+
 def ensemble_check(run: str | os.PathLike, discard_ps: float = 0.0) -> dict:
     """Mean temperature (K) and pressure (GPa) of a run after ``discard_ps`` with their standard errors
     (``temperature_k_mean``, ``temperature_k_stderr``, ``temperature_k_target``, likewise ``pressure_gpa_*``; the
     targets from its run.json) and ``temperature_ok`` / ``pressure_ok`` (None where the ensemble sets no target:
-    NVE's temperature, NVE's and NVT's pressure)."""
+    NVE's temperature, NVE's and NVT's pressure; also with fewer than :data:`MIN_ROWS` rows, said in ``note``)."""
     run = Path(run)
     meta = read_metadata(run)
     try:
@@ -49,7 +54,10 @@ def ensemble_check(run: str | os.PathLike, discard_ps: float = 0.0) -> dict:
     if len(kept) < 2:
         raise InputError(f"{run}: fewer than 2 rows after discarding {discard_ps:g} ps; discard less or run longer")
     ensemble = meta.get("ensemble", "npt")
-    result = {"run": str(run), "temperature_column": meta.get("temperature_column", "ring polymer")}
+    enough = len(kept) >= MIN_ROWS
+    result = {"run": str(run), "temperature_column": meta.get("temperature_column", "ring polymer"), "rows": len(kept),
+              "note": None if enough else f"{len(kept)} rows < {MIN_ROWS}: too few for a verdict (its error bar is "
+                                          "not to be trusted); run longer"}
     checks = (("temperature", "temperature_k", ensemble != "nve", TEMPERATURE_TOLERANCE * meta["temperature_k"]),
               ("pressure", "pressure_gpa", ensemble == "npt", PRESSURE_TOLERANCE_GPA))
     for name, column, targeted, tolerance in checks:
@@ -59,6 +67,6 @@ def ensemble_check(run: str | os.PathLike, discard_ps: float = 0.0) -> dict:
         result[f"{column}_stderr"] = estimate.stderr
         result[f"{column}_target"] = target
         miss = abs(estimate.mean - target) if targeted else None
-        result[f"{name}_ok"] = None if miss is None else not (miss > MAX_STANDARD_ERRORS * estimate.stderr
-                                                              and miss > tolerance)
+        result[f"{name}_ok"] = None if miss is None or not enough else not (
+            miss > MAX_STANDARD_ERRORS * estimate.stderr and miss > tolerance)
     return result

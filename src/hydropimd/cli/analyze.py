@@ -237,12 +237,14 @@ def cmd_analyze_ensemble(args) -> None:
     if args.json:
         output.print_json(result)
         return
-    verdict = {True: "held", False: "MISSED", None: "no target"}
+    verdict = {True: "held", False: "MISSED", None: "too few rows" if result["note"] else "no target"}
     rows = [[name, f"{result[f'{column}_mean']:.{digits}f} ± {result[f'{column}_stderr']:.{digits}f}",
              "-" if result[f"{column}_target"] is None else f"{result[f'{column}_target']:g}", verdict[result[f"{name}_ok"]]]
             for name, column, digits in (("temperature", "temperature_k", 1), ("pressure", "pressure_gpa", 2))]
     output.print_table(f"{result['run']}: temperature column = {result['temperature_column']}",
                        ["quantity", "mean ± error", "target", "verdict"], rows)
+    if result["note"]:
+        output.stdout.print(result["note"])
 
 
 # ---------------------------------------------------------------- phonons

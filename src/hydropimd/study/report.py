@@ -51,8 +51,11 @@ def _ensemble_lines(checks) -> list[str]:
     off = [c for c in checks if c["temperature_ok"] is False or c["pressure_ok"] is False]
     column = ("Measured T: the centroid's under PIGLET (its bead modes are held away from T on purpose), the ring "
               "polymer's otherwise; P: the centroid-virial pressure.")
+    short = [Path(c["run"]).name for c in checks if c.get("note")]
+    if short:  # too few rows for a verdict (analysis.ensemble.MIN_ROWS): said, not counted as held
+        column += f" Too few rows to judge: {', '.join(short)}."
     if not off:
-        return [column, f"Every run held its target temperature and pressure (none missed {rule})."]
+        return [column, f"No run missed its target temperature or pressure ({rule})."]
     names = ", ".join(f"{Path(c['run']).name} ({'T' if c['temperature_ok'] is False else ''}"
                       f"{'P' if c['pressure_ok'] is False else ''})" for c in off)
     return [column, f"**Off their ensemble** ((!) above; missed {rule}): {names}. Their cell shapes are those of "
