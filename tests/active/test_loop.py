@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from hydropimd.active.labeller import Labeller, ReferenceLabeller
-from hydropimd.active.loop import _select_stop, active_status, choose_mode, load_config, run_active
+from hydropimd.active.loop import _select_stop, active_status, choose_mode, load_config, run_active, stage_state
 from hydropimd.data.systems import find_systems
 from hydropimd.errors import InputError
 from tests.active.loop_setup import loop_config, loop_root
@@ -51,8 +51,7 @@ def test_two_generations_grow_the_data(loop):
     assert [r["stages_done"] for r in final["generations"]] == [["train", "explore", "select", "label"]] * 2
     assert final["stopped"].startswith("generation cap") and final["labelled_frames"] == 6
     # generation 1 trained on the initial data plus generation 0's labels; generation 0 on the initial data only
-    train0 = json.loads((work / "gen-000" / "state" / "train.json").read_text())
-    train1 = json.loads((work / "gen-001" / "state" / "train.json").read_text())
+    train0, train1 = stage_state(work, 0, "train"), stage_state(work, 1, "train")
     assert len(train0["data"]) == 1 and len(train1["data"]) == 2
     assert train1["data"][1].startswith(str(work / "data" / "gen-000"))
     linked = list((work / "gen-001" / "committee" / "data" / "train" / "1").rglob("set.*"))
@@ -65,7 +64,7 @@ def test_two_generations_grow_the_data(loop):
         frames = system.load("all")
         assert frames.energy.shape == (3,) and frames.forces.shape == (3, 44, 3) and frames.virial.shape == (3, 3, 3)
         assert np.all(np.isfinite(frames.forces)) and np.all(frames.energy / 44 < 0)
-        select = json.loads((work / f"gen-{g:03d}" / "state" / "select.json").read_text())
+        select = stage_state(work, g, "select")
         assert select["counts"]["candidates"] == 4 and select["counts"]["selected"] == 3
         assert select["mode"] in ("deviation", "diversity") and select["mode_reason"]
 
@@ -85,7 +84,7 @@ def test_kill_and_resume_repeat_nothing(loop):
     started = [(e["generation"], e["stage"]) for e in loop["events"] if e.get("event") == "start"]
     assert started == [(1, "label")]
     # the set labelled before the kill was kept, not labelled again
-    label = json.loads((work / "gen-001" / "state" / "label.json").read_text())
+    label = stage_state(work, 1, "label")
     assert (label["labelled"], label["skipped"], label["frames"]) == (2, 1, 3)
     # a finished loop does nothing more
     events = []

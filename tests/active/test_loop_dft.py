@@ -13,6 +13,7 @@ import json
 import numpy as np
 import pytest
 
+from hydropimd.active.loop import stage_state
 from hydropimd.active.select import read_candidates
 from hydropimd.data.systems import find_systems
 from hydropimd.pair.baseline import PairBaseline
@@ -69,7 +70,7 @@ def dft_loop(pwx, pseudo_dir, subtracted_graph, full_table, tmp_path_factory):  
 def test_pw_x_labels_the_selected_frames(dft_loop):
     summary, work = dft_loop["summary"], dft_loop["work"]
     assert summary["labelled_frames"] == 2 and summary["stopped"].startswith("generation cap")
-    selected = read_candidates(json.loads((work / "gen-000" / "state" / "select.json").read_text())["selected_file"])
+    selected = read_candidates(stage_state(work, 0, "select")["selected_file"])
     full, = find_systems(work / "data" / "gen-000" / "full")
     frames = full.load()
     assert frames.coords.shape == (2, 11, 3)

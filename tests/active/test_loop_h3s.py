@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from ase.io import read
 
-from hydropimd.active.loop import WORK_DIR_TOKEN, active_status, distinct_geometries, load_config, stage_state
+from hydropimd.active.loop import WORK_DIR_TOKEN, active_status, bootstrap_state, distinct_geometries, load_config, stage_state
 from hydropimd.data.systems import find_systems
 from hydropimd.dft.pseudo import generate_pseudopotentials
 from tests.active.loop_setup import TINY_NETWORK, toml_text
@@ -76,7 +76,7 @@ def test_shipped_config_is_valid_and_names_its_system_once(tmp_path):
 def test_bootstrap_labels_perturbed_cells_by_pw_x(h3s_loop):
     work = h3s_loop["work"]
     assert sorted(f["element"] for f in h3s_loop["pseudo"]["files"]) == ["H", "S"]
-    state = json.loads((work / "data" / "bootstrap" / "state.json").read_text())
+    state = bootstrap_state(work)
     assert state["frames"] == 4 and state["failed"] == 0 and state["sets"] == 2
     [system] = find_systems(work / "data" / "bootstrap" / "full")
     assert list(system.type_map) == ["S", "H"] and system.symbols.count("S") == 1

@@ -1,14 +1,13 @@
 """kill -9 and concurrent use of 'active run': a second caller is refused while the loop runs; a loop killed in the
 middle of training resumes its members from their checkpoints instead of starting again."""
 
-import json
 import os
 import signal
 import subprocess
 import sys
 import time
 
-from hydropimd.active.loop import run_active
+from hydropimd.active.loop import run_active, stage_state
 from tests.active.loop_setup import loop_config, toml_text
 from tests.conftest import assert_one_line_error, run_cli
 from tests.training.test_train import lcurve_steps
@@ -34,6 +33,6 @@ def test_active_run_killed_while_training_resumes_and_refuses_a_second_caller(tm
     assert not (member / "graph.pb").exists() and not (tmp_path / "work" / "gen-000" / "state" / "train.json").exists()
 
     run_active(config, stop_after=(0, "train"))
-    train = json.loads((tmp_path / "work" / "gen-000" / "state" / "train.json").read_text())
+    train = stage_state(tmp_path / "work", 0, "train")
     assert len(train["models"]) == 2 and all(os.path.exists(m) for m in train["models"])
     assert lcurve_steps(member).count(0) == 1 and max(lcurve_steps(member)) == 60  # resumed, not restarted
