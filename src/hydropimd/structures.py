@@ -564,7 +564,7 @@ class StructureSettings(Settings):
             if unknown:
                 raise ValueError(f"parameters: prototype '{self.prototype}' has no free parameter {', '.join(unknown)} "
                                  f"(its parameters: {', '.join(defaults) or 'none'})")
-            if "x" in given:
+            if "x" in given and self.x is not None:  # x = None (a stored model_dump's) means the default
                 if "x" not in defaults:
                     raise ValueError(f"x: prototype '{self.prototype}' has no parameter x "
                                      f"(its parameters: {', '.join(defaults) or 'none'})")

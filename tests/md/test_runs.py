@@ -203,7 +203,10 @@ def test_one_process_advances_a_run_at_a_time(tmp_path):
         except subprocess.TimeoutExpired:  # seen once on a loaded CI machine; this test is about the lock, not Ctrl-C
             os.killpg(first.pid, signal.SIGKILL)
             first.wait(60)
-    steps = list(read_table(run)["step"])
+    # a run stopped by SIGKILL may leave its last row half-written (its next resume cuts the table back to the
+    # checkpoint): only complete rows count
+    rows = (run / "table.csv").read_text().split("\n")[1:-1]
+    steps = [int(float(row.split(",")[0])) for row in rows]
     assert len(steps) >= 4 and steps == list(range(10, 10 * len(steps) + 1, 10))  # each row once, in order
 
 
