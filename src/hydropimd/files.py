@@ -14,12 +14,13 @@ import fcntl
 import json
 import os
 import re
+import shutil
 import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Callable, Iterator
 
-from hydropimd.errors import InputError
+from hydropimd.errors import InputError, RunFailed
 
 
 def unique_sibling(path: str | os.PathLike, tag: str = "partial") -> Path:
@@ -74,16 +75,12 @@ def write_atoms_atomic(path: str | os.PathLike, atoms, format: str | None = None
     and raises :class:`~hydropimd.errors.RunFailed` naming the path and the free space left there.
     ``format``: ASE's format name (default: from the suffix of ``path``).
     """
-    import shutil
-
-    from ase.io import write
+    from ase.io import write  # ASE only here: the rest of this module is imported by every stage
     from ase.io.formats import filetype
-
-    from hydropimd.errors import RunFailed
 
     path = Path(path)
     fmt = format or filetype(str(path), read=False)  # the temporary name has no telling suffix
-    tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.partial")
+    tmp = unique_sibling(path)
     try:
         write(tmp, atoms, format=fmt)
         with open(tmp, "rb+") as f:

@@ -79,6 +79,7 @@ import numpy as np
 from pydantic import Field, field_validator, model_validator
 
 from hydropimd.config import Settings
+from hydropimd.data.writer import frame_key
 from hydropimd.errors import InputError, RunFailed
 from hydropimd.files import lock_directory, write_json_atomic
 from hydropimd.structures import StructureSettings, default_type_map
@@ -516,8 +517,6 @@ def _stage_label(cfg, work, g, labeller, progress) -> dict:
 def distinct_geometries(structures: list) -> list:
     """The structures with those that differ from an earlier one only in their masses left out (isotopes: a label
     does not depend on the masses, so an H and a D start need one set of labels)."""
-    from hydropimd.data.writer import frame_key
-
     seen, kept = set(), []
     for atoms in structures:
         key = frame_key(atoms.get_chemical_symbols(), atoms.positions, atoms.cell.array)
@@ -528,8 +527,9 @@ def distinct_geometries(structures: list) -> list:
 
 
 def bootstrap_structures(starts: list, settings: BootstrapConfig) -> list:
-    """``settings.frames`` perturbed copies of each distinct start geometry (:func:`distinct_geometries`) (dpdata's ``System.perturb``: each cell vector
-    strained by up to ``cell_perturbation_fraction``, atoms displaced with RMS ``atom_displacement_angstrom``, A).
+    """``settings.frames`` perturbed copies of each distinct start geometry (:func:`distinct_geometries`; dpdata's
+    ``System.perturb``: each cell vector strained by up to ``cell_perturbation_fraction``, atoms displaced with RMS
+    ``atom_displacement_angstrom``, A).
 
     dpdata draws from numpy's global generator: it is seeded with ``settings.seed`` and restored afterwards, so the
     structures are reproducible and nothing else's random stream changes.
