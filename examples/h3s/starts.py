@@ -2,7 +2,7 @@
 
 Im-3m and R3m, H and D, in the 8-atom conventional cell and the 32-atom bcc 2x2x2 primitive supercell:
 * Im-3m at a = 3.00 A (about 190 GPa with PBE), every H on its S-H-S bond centre;
-* R3m at a = 3.15 A (about 120 GPa), every H moved 0.10 A along its bond towards the S at lower x, y or z
+* R3m at a = 3.15 A (its perturbed copies: 100-135 GPa with PBE), every H moved 0.10 A along its bond towards the S at lower x, y or z
   (the polar zone-centre pattern of R3m: each S keeps three short bonds, D. Duan et al., Sci. Rep. 4, 6968 (2014)).
 Run from anywhere: ``python examples/h3s/starts.py``; the file lands beside this script.
 """
