@@ -87,7 +87,6 @@ def write_atoms_atomic(path: str | os.PathLike, atoms, format: str | None = None
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except OSError as err:
-        tmp.unlink(missing_ok=True)
         free = shutil.disk_usage(path.parent).free / 2**20
         raise RunFailed(f"cannot write {path}: {err.strerror} ({free:.0f} MiB free there); free some space "
                         "and run the command again (the file was left as it was)") from None

@@ -5,8 +5,8 @@ centre towards one S (D. Duan et al., Sci. Rep. 4, 6968 (2014)).  Quantum proton
 symmetrize the bond at lower pressure (I. Errea et al., Nature 532, 81 (2016)).  This
 module measures that, for any A-H-A bond, from the centroid (and bead) trajectory.
 
-Bonds.  In the time-averaged structure each hydrogen's two nearest heavy atoms A1, A2
-(periodic images included, so an 8-atom cell works) make a bond when they are the same
+Bonds.  In the time-averaged structure each hydrogen's two nearest heavy atoms A1, A2 within
+:data:`BOND_SEARCH_ANGSTROM` (periodic images included, so an 8-atom cell works) make a bond when they are the same
 element, the angle A1-H-A2 is at least :data:`LINEAR_ANGLE_DEG` and the farther one is at
 most :data:`MAX_DISTANCE_RATIO` times the nearer one's distance.  The bond vectors are
 grouped by orientation (parallel within :data:`ORIENTATION_TOLERANCE_DEG`, up to sign) and
@@ -41,12 +41,15 @@ Verdict, with the statistics of the cell classification (:mod:`hydropimd.analysi
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from scipy import stats
 
 from hydropimd.analysis.statistics import conservative_tau, cosine_projections, projection_count
 from hydropimd.analysis.trajectory import discard_start, read_frames
 from hydropimd.errors import InputError
+from hydropimd.md import rundir
 from hydropimd.structures import HYDROGEN_SYMBOLS
 
 #: degrees: an A-H-A angle at least this is a linear bond (H3S's S-H-S is 180 by symmetry; thermal bending of
@@ -55,6 +58,9 @@ LINEAR_ANGLE_DEG = 150.0
 #: the farther A at most this times the nearer one's distance: R3m H3S at 100 GPa has 1.41 and 1.70 A (1.2);
 #: 1.5 admits strong off-centring and rejects an A that is a second-shell neighbour
 MAX_DISTANCE_RATIO = 1.5
+#: angstrom: heavy neighbours of an H are looked for within this; A-H bonds of the hydrides are 1.0-2.5 A (H3S's S-H
+#: 1.4-1.7, LaH10's La-H 2.1), and a fixed radius keeps the neighbour list small in 2816-atom cells
+BOND_SEARCH_ANGSTROM = 3.0
 #: degrees: bonds whose directions differ by less than this (up to sign) belong to one orientation group
 ORIENTATION_TOLERANCE_DEG = 15.0
 #: fewest cosine projections (independent blocks) for a verdict: the cell classification's rule
@@ -82,9 +88,9 @@ def find_bonds(symbols, cell, fractional) -> dict:
     if not heavy.any() or not len(hydrogens):
         raise InputError("the structure needs hydrogen and heavier atoms for an A-H-A bond analysis")
     cell = np.asarray(cell, dtype=float)
-    atoms = Atoms(symbols=["X" if h else "He" for h in ~heavy], scaled_positions=fractional, cell=cell, pbc=True)
-    cutoff = 1.01 * float(np.max(np.linalg.norm(cell, axis=1)))  # reaches at least two images of every heavy atom
-    i, j, vectors = neighbor_list("ijD", atoms, cutoff)
+    # only the geometry matters to the neighbour list (and ASE knows no D or T): one placeholder element for all
+    atoms = Atoms(numbers=np.ones(len(symbols), dtype=int), scaled_positions=fractional, cell=cell, pbc=True)
+    i, j, vectors = neighbor_list("ijD", atoms, BOND_SEARCH_ANGSTROM)
     rows = []
     for h in hydrogens:
         mine = (i == h) & heavy[j]
@@ -111,11 +117,9 @@ def _grouped(rows, cell, symbols) -> dict:
     out = {k: [] for k in ("hydrogen", "a1", "a2", "offsets1", "offsets2", "group", "length")}
     for h, ja, jb, va, vb in rows:
         b = (vb - va) / np.linalg.norm(vb - va)
-        match = [g for g, d in enumerate(directions) if abs(b @ d) >= cos_tol]
-        if not match:
+        g = next((k for k, d in enumerate(directions) if abs(b @ d) >= cos_tol), len(directions))
+        if g == len(directions):
             directions.append(b)
-            match = [len(directions) - 1]
-        g = match[0]
         if b @ directions[g] < 0:  # orient A1 -> A2 along the group's direction
             ja, jb, va, vb = jb, ja, vb, va
         for key, value in zip(out, (h, ja, jb, va @ inverse, vb @ inverse, g, np.linalg.norm(vb - va))):
@@ -220,10 +224,6 @@ def _distribution(values, bins: int, limit: float) -> dict:
 
 def _bead_deltas(source, bonds: dict, start_time_ps: float) -> np.ndarray | None:
     """delta of every bead frame at or after ``start_time_ps`` of a run directory saved with every bead, else None."""
-    from pathlib import Path
-
-    from hydropimd.md import rundir
-
     if not (Path(source).is_dir() and rundir.is_run_directory(source)):
         return None
     frames = [f for f in rundir.read_beads(source) if float(f.info.get("time_ps", 0.0)) >= start_time_ps - 1e-9]
