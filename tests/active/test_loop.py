@@ -148,8 +148,10 @@ def test_auto_mode_switch():
     assert choose_mode(flat, lo, hi, n=10, mode="auto", spread_fraction=0.05)[0] == "deviation"
 
 
-def test_stop_criteria():
-    cfg = load_config(loop_config_stub())
+def test_stop_criteria(tmp_path):
+    # base: a folder of its own (the stub's initial data "." would otherwise be the working directory, whose data
+    # sets, such as the H3S campaign's labels in a checkout, then name the type map)
+    cfg = load_config(loop_config_stub(), base=tmp_path)
     select = {"generation": 3, "accurate_fraction": 0.97, "counts": {"selected": 5}}
     assert _select_stop(cfg, select).startswith("converged")
     assert _select_stop(cfg, {**select, "accurate_fraction": 0.5}) is None
