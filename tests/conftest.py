@@ -103,6 +103,19 @@ def copy_dataset(source, target) -> None:
         (Path(target) / system.path.relative_to(source) / "type_map.raw").write_text("\n".join(system.type_map) + "\n")
 
 
+def process_running(pid: int) -> bool:
+    """Whether process ``pid`` runs: it exists and is no zombie (a dead child nobody reaped, which ``kill(pid, 0)``
+    still finds; under a container's init that reaps nobody, a killed command's orphans stay so)."""
+    import os
+
+    try:
+        os.kill(pid, 0)
+        stat = open(f"/proc/{pid}/stat").read()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
 def interruptible() -> None:
     """``preexec_fn`` of a command a test interrupts with SIGINT: Ctrl-C's default action, even when the test runs
     where SIGINT is ignored (a background job of a non-interactive shell), which the command would inherit."""

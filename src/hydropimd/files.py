@@ -132,6 +132,35 @@ def lock_directory(directory: str | os.PathLike, busy_message: str) -> IO:
     return handle
 
 
+def lock_held(directory: str | os.PathLike) -> bool:
+    """Whether some process holds the lock of :func:`lock_directory` on ``directory`` now.  Read from the kernel's
+    table (``/proc/locks``) without touching the lock, so a probe never makes a starting job see it busy; a
+    process that died released its lock with its last descriptor, zombie or not.  Elsewhere a non-blocking
+    shared lock is tried and given back at once."""
+    path = Path(directory) / LOCK_FILE
+    try:
+        info = path.stat()
+    except OSError:
+        return False
+    try:
+        table = Path("/proc/locks").read_text()
+    except OSError:
+        return _try_lock(path)
+    # "1: FLOCK  ADVISORY  WRITE 1234 fd:01:5678 0 EOF": the device as hex major:minor, then the inode
+    device = f"{os.major(info.st_dev):02x}:{os.minor(info.st_dev):02x}:{info.st_ino}"
+    return any(f" {device} " in line and " FLOCK " in line for line in table.splitlines())
+
+
+def _try_lock(path: Path) -> bool:
+    with open(path) as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        return False
+
+
 def error_line(log_text: str) -> str:
     """The line of a tool's log that says what went wrong: the last exception line (``SomeError: ...``), else the
     last line; the CUDA-probe noise DeePMD-kit prints on a CPU machine (``implib-gen: libcudart...``) skipped."""

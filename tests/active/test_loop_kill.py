@@ -26,6 +26,7 @@ def test_active_run_killed_while_training_resumes_and_refuses_a_second_caller(tm
     while time.time() < deadline and loop.poll() is None and not (member / "checkpoint").exists():
         time.sleep(0.2)
     assert (member / "checkpoint").exists(), "the loop did not reach its first training checkpoint"
+    os.killpg(loop.pid, signal.SIGSTOP)  # paused while probed: training cannot finish during the second call's start
     second = run_cli("active", "run", path, "--quiet")
     assert_one_line_error(second, "used by another 'active run'")
     os.killpg(loop.pid, signal.SIGKILL)  # the loop and its dp child, as a node failure would

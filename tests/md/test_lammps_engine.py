@@ -108,7 +108,7 @@ def test_a_dead_client_is_a_retryable_run_failure(tmp_path):
     from hydropimd.errors import RunFailed
     from hydropimd.md.lammps import check_clients
 
-    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)"])
     dead = subprocess.Popen([sys.executable, "-c", "raise SystemExit(1)"])
     dead.wait()
     try:

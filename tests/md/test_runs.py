@@ -31,15 +31,13 @@ def test_resume_after_kill_gives_the_same_rows(tmp_path, published, lah10_44):
 
     killed = tmp_path / "killed"
     args = [sys.executable, "-m", "hydropimd", *map(str, md_args(published, structure, killed, *common))]
-    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     table = killed / "table.csv"
-    deadline = time.time() + 300
     # kill between checkpoints: after the second checkpoint, with rows beyond it already written
-    while time.time() < deadline:
-        if table.exists() and len(table.read_text().splitlines()) >= 1 + 13:
-            break
+    while process.poll() is None and not (table.exists() and len(table.read_text().splitlines()) >= 1 + 13):
         time.sleep(0.05)
-    os.kill(process.pid, signal.SIGKILL)
+    os.killpg(process.pid, signal.SIGSTOP)  # paused at the observed state, then killed there
+    os.killpg(process.pid, signal.SIGKILL)
     process.wait()
     state = json.loads((killed / "state.json").read_text())
     assert 0 < state["step"] < 300

@@ -100,7 +100,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _wait(check, what: str, logs, timeout: float = 60.0) -> None:
+def _wait(check, what: str, logs, timeout: float = 300.0) -> None:  # a guard for a loaded machine, not a timing
     deadline = time.time() + timeout
     while time.time() < deadline:
         if check():

@@ -1,5 +1,7 @@
 """A small study end to end: grid, local pool, resume/no-repeat, report; config validation."""
 
+import contextlib
+import ctypes
 import json
 import os
 import signal
@@ -283,35 +285,65 @@ def test_interrupted_study_resumes_its_runs(tmp_path, published):
 
 
 def test_a_study_killed_with_sigkill_resumes_and_refuses_a_second_caller(tmp_path, published):
-    """kill -9 of 'study run' and its MD worker loses and duplicates no row; while it runs, a second 'study run' of
-    the same directory is refused in one line."""
+    """kill -9 of 'study run' and its MD worker loses and duplicates no row; while it runs, 'study status' says so
+    and a second 'study run' of the same directory is refused in one line.  The study is paused (SIGSTOP) while
+    probed, so nothing races the second caller's start-up; after the kill the worker may linger as an unreaped
+    zombie (a container's init reaps nobody), which must not pass for a running worker."""
     config = tmp_path / "study.toml"
     config.write_text(CONFIG.format(p1=120).replace("[120, 200]", "[120]").replace("workers = 2", "workers = 1")
                       .replace("stride = 5", "stride = 5\ncheckpoint_stride = 25").replace("time_ps = 0.25", "time_ps = 0.1")
                       .replace("discard_ps = 0.05", "discard_ps = 0.01"))
     command = [sys.executable, "-m", "hydropimd", "study", "run", str(config), "--dir", str(tmp_path / "s"), "--quiet"]
-    study = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    with orphans_kept_as_zombies():
+        study = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        _kill_study_mid_run(study, config, tmp_path / "s")
     run = tmp_path / "s" / "runs" / "T300K-P120GPa-H-1beads"
-    deadline = time.time() + 180
-    while time.time() < deadline and study.poll() is None:
-        try:  # killed between checkpoints: rows past the last one written
+    again = run_cli("study", "run", config, "--dir", tmp_path / "s", "--json", "--quiet")
+    assert again.returncode == 0, again.stderr
+    assert [r["status"] for r in json.loads(again.stdout)["status"]] == ["done"]
+    steps = [int(line.split(",")[0]) for line in (run / "table.csv").read_text().splitlines()[1:]]
+    assert steps == list(range(5, 201, 5))  # no row lost, none doubled
+
+
+@contextlib.contextmanager
+def orphans_kept_as_zombies():
+    """Make this process the reaper of its orphaned descendants (Linux ``PR_SET_CHILD_SUBREAPER``) and reap none of
+    them until the end: a killed study's worker then stays a zombie, as under a container's init that reaps
+    nobody."""
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    prctl(36, 1)  # PR_SET_CHILD_SUBREAPER
+    try:
+        yield
+    finally:
+        prctl(36, 0)
+        with contextlib.suppress(ChildProcessError):
+            while os.waitpid(-1, os.WNOHANG)[0]:
+                pass
+
+
+def _kill_study_mid_run(study: subprocess.Popen, config: Path, directory: Path) -> None:
+    """Pause a 'study run' past step 50 (past its checkpoint at 50), probe it, then kill -9 its process group."""
+    run = directory / "runs" / "T300K-P120GPa-H-1beads"
+    while study.poll() is None:  # killed between checkpoints: rows past the last one written
+        try:
             if json.loads((run / "state.json").read_text())["step"] >= 50 and \
                     len((run / "table.csv").read_text().splitlines()) > 1 + 50 // 5:
                 break
         except (OSError, ValueError, KeyError):
             pass
         time.sleep(0.1)
-    assert_one_line_error(run_cli("study", "run", config, "--dir", tmp_path / "s", "--quiet"),
-                          "used by another 'study run'")
+    os.killpg(study.pid, signal.SIGSTOP)
+
+    def statuses():
+        status = run_cli("study", "status", "--dir", directory, "--json")
+        return [r["status"] for r in json.loads(status.stdout)["runs"]]
+
+    assert statuses() == ["running"]
+    assert_one_line_error(run_cli("study", "run", config, "--dir", directory, "--quiet"), "used by another 'study run'")
     os.killpg(study.pid, signal.SIGKILL)
     study.wait()
     assert 0 < json.loads((run / "state.json").read_text())["step"] < 200
-
-    again = run_cli("study", "run", config, "--dir", tmp_path / "s", "--json", "--quiet")
-    assert again.returncode == 0, again.stderr
-    assert [r["status"] for r in json.loads(again.stdout)["status"]] == ["done"]
-    steps = [int(line.split(",")[0]) for line in (run / "table.csv").read_text().splitlines()[1:]]
-    assert steps == list(range(5, 201, 5))  # no row lost, none doubled
+    assert statuses() == ["partial"]
 
 
 def test_failed_runs_make_study_run_fail(tmp_path, published):

@@ -56,14 +56,14 @@ def test_committee_on_subtracted_targets_resumes_after_kill(tmp_path, small_full
     args = ["train", "--data", small_full_data, "--out", out, "--committee", "2", "--steps", "100",
             "--pair", full_table, "--config", tiny, "--quiet", "--json"]
     process = subprocess.Popen([sys.executable, "-m", "hydropimd", *map(str, args)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ))
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ),
+                               start_new_session=True)
     deadline = time.time() + 600
     member = out / "member-0"
-    while time.time() < deadline and not (member / "checkpoint").exists():
-        time.sleep(0.5)
-    process.send_signal(signal.SIGKILL)
+    while time.time() < deadline and process.poll() is None and not (member / "checkpoint").exists():
+        time.sleep(0.02)
+    os.killpg(process.pid, signal.SIGKILL)  # the command and its dp child, as a node failure would
     process.wait()
-    subprocess.run(["pkill", "-9", "-f", str(member)], check=False)  # the dp child, if still running
     assert (member / "checkpoint").exists() and not (member / "graph.pb").exists()
 
     result = run_cli(*args)
@@ -202,6 +202,26 @@ def test_published_root_longer_run_and_changed_inputs(tmp_path, published_like_r
             module.train_committee(out=out, **arguments)
     assert (out / "work.json").read_bytes() == record and not (out / "data" / "subtracted-0").exists()
     assert json.loads((member / "input.json").read_text())["training"]["numb_steps"] == 4
+
+
+def test_a_kill_inside_a_checkpoint_save_resumes_from_the_save_before(tmp_path, published_like_root):
+    """A kill after TensorFlow listed its newest checkpoint but before it wrote that checkpoint's graph (and before
+    DeePMD-kit re-pointed its model.ckpt links): the member restarts from the newest whole checkpoint, not from the
+    links (before: 'File does not exist ... model.ckpt.meta' on every later call)."""
+    from hydropimd.training.committee import train_committee
+
+    tiny = tmp_path / "tiny.json"
+    tiny.write_text(json.dumps(TINY))
+    out, member = tmp_path / "c", tmp_path / "c" / "member-0"
+    train_committee([published_like_root], out, committee=1, steps=20, config=tiny)  # a save every 2 steps
+    assert 'model_checkpoint_path: ' in (member / "checkpoint").read_text()
+    for name in ("graph.pb", "model.ckpt-20.meta", *(p.name for p in member.glob("model.ckpt.*"))):
+        (member / name).unlink()  # the state a kill leaves there (the graph is frozen after training)
+
+    again = train_committee([published_like_root], out, committee=1, steps=20, config=tiny)
+    assert again["members"][0]["steps"] == 20 and (member / "graph.pb").exists()
+    restarts = [step for step in lcurve_steps(member) if step == 18]
+    assert lcurve_steps(member).count(0) == 1 and len(restarts) == 2  # step 18 written before and after the restart
 
 
 def test_a_failing_or_killed_dp_is_a_run_failure(tmp_path, small_full_data, monkeypatch):

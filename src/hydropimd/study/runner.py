@@ -26,7 +26,6 @@ import json
 import os
 import shutil
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
@@ -34,7 +33,7 @@ from typing import Callable
 from ase.io import write
 
 from hydropimd.errors import InputError
-from hydropimd.files import write_json_atomic, write_text_atomic
+from hydropimd.files import lock_held, write_json_atomic, write_text_atomic
 from hydropimd.md import rundir
 from hydropimd.md.rundir import FAILED, resumable
 from hydropimd.study.config import RunSpec, StudyConfig, data_root, resolve_path
@@ -141,16 +140,28 @@ class Study:
                     row.update(status="failed", reason=failure.get("message", failure.get("reason")))
                 if resumable(state):
                     row["status"] = "partial"
-                running = self._marker(d)
-                if running.exists() and _alive(json.loads(running.read_text())["pid"]):
+                if self._running(d):
                     row["status"] = "running"
             rows.append(row)
         return rows
 
     @staticmethod
     def _marker(run_dir: Path) -> Path:
-        # beside the run folder, not in it: a fresh run replaces its folder
+        """Where a cluster submission notes the local process that waits for a run's job: beside the run folder,
+        not in it (a fresh run replaces its folder)."""
         return run_dir.parent / f".{run_dir.name}.{RUNNING}"
+
+    def _running(self, run_dir: Path) -> bool:
+        """Whether a run is being advanced now: a worker holds its lock (released by the kernel when the worker
+        dies, however it dies), or a live process waits for its cluster job.  A worker's pid is no evidence: a
+        worker killed with its study stays a zombie, alive to ``kill(pid, 0)``, where nobody reaps it."""
+        if lock_held(run_dir):
+            return True
+        marker = self._marker(run_dir)
+        try:
+            return _alive(json.loads(marker.read_text())["pid"])
+        except (OSError, ValueError, KeyError):
+            return False
 
     # ------------------------------------------------------------ execution
     def run_settings(self, spec: RunSpec, model: Path, bead_groups: int):
@@ -209,13 +220,7 @@ class Study:
             spec = specs[row["name"]]
             d = self.run_dir(spec) if row["status"] == "partial" else self.create_run(spec, model, groups)
             (d / FAILED).unlink(missing_ok=True)
-            marker = self._marker(d)
-            process = start_worker(d)
-            write_json_atomic(marker, {"pid": process.pid, "started": time.time()})
-            try:
-                result = run_result(spec.name, d, wait_for_worker(process, d))
-            finally:
-                marker.unlink(missing_ok=True)
+            result = run_result(spec.name, d, wait_for_worker(start_worker(d), d))
             if progress:
                 progress(result)
             return result
@@ -245,8 +250,12 @@ def run_result(name: str, run_dir: Path, outcome: dict) -> dict:
 
 
 def _alive(pid: int) -> bool:
+    """Whether process ``pid`` runs: it exists and is not a zombie (a dead process its parent has not reaped)."""
     try:
         os.kill(pid, 0)
     except OSError:
         return False
-    return True
+    try:  # field 3 of /proc/PID/stat, after the parenthesised command name
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True

@@ -88,14 +88,30 @@ def data_folder(path: str | os.PathLike) -> Path:
     return path
 
 
-def _trained_steps(member: Path) -> int:
-    """The step of the member's last checkpoint (TensorFlow's ``checkpoint`` file; 0 when there is none)."""
+def _last_checkpoint(member: Path) -> tuple[str, int] | None:
+    """The member's newest whole checkpoint, as (prefix, step), or None.
+
+    TensorFlow's saver writes the variables, then the ``checkpoint`` list, then the ``.meta`` graph; DeePMD-kit
+    then re-points the ``model.ckpt.*`` links one by one.  A kill between those steps leaves a listed checkpoint
+    without its graph, or links into two steps: restarting from ``model.ckpt`` then fails ("File does not exist
+    ...model.ckpt.meta", met by a kill right after the first save).  So the restart names the newest listed
+    prefix whose files are all there.  The list's paths are taken relative to the member (it may have moved).
+    """
     try:
         text = (member / "checkpoint").read_text()
     except FileNotFoundError:
-        return 0
-    match = re.search(r'^model_checkpoint_path: ".*-(\d+)"', text, re.M)
-    return int(match.group(1)) if match else 0
+        return None
+    listed = re.findall(r'^all_model_checkpoint_paths: "(?:.*/)?([^/"]*-(\d+))"', text, re.M)
+    for prefix, step in reversed(listed):
+        if (member / f"{prefix}.meta").exists() and (member / f"{prefix}.index").exists():
+            return prefix, int(step)
+    return None
+
+
+def _trained_steps(member: Path) -> int:
+    """The step of the member's last whole checkpoint (0 when there is none)."""
+    last = _last_checkpoint(member)
+    return last[1] if last else 0
 
 
 def _check_work(out: Path, identity: dict, total: int) -> None:
@@ -209,7 +225,8 @@ def train_committee(
         if not graph.exists():
             d.mkdir(exist_ok=True)
             write_json_atomic(d / "input.json", script)
-            restart = ["--restart", "model.ckpt"] if (d / "checkpoint").exists() else []
+            last = _last_checkpoint(d)
+            restart = ["--restart", last[0]] if last else []
             _run(_dp("train", "input.json", *restart), d, d / "train.log", f"training member {k}", total, progress, k)
             _run(_dp("freeze", "-o", "graph.partial.pb"), d, d / "train.log", f"freezing member {k}")
             os.replace(d / "graph.partial.pb", graph)
