@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import IO, Callable, Iterator
 
 from hydropimd.errors import InputError, RunFailed
+from hydropimd.native import without_noise
 
 
 def unique_sibling(path: str | os.PathLike, tag: str = "partial") -> Path:
@@ -164,6 +165,6 @@ def _try_lock(path: Path) -> bool:
 def error_line(log_text: str) -> str:
     """The line of a tool's log that says what went wrong: the last exception line (``SomeError: ...``), else the
     last line; the CUDA-probe noise DeePMD-kit prints on a CPU machine (``implib-gen: libcudart...``) skipped."""
-    lines = [ln.strip() for ln in log_text.splitlines() if ln.strip() and not ln.startswith("implib-gen:")]
+    lines = [ln.strip() for ln in without_noise(log_text).splitlines() if ln.strip()]
     errors = [ln for ln in lines if re.match(r"^[\w.]*(Error|Exception)\b.*:", ln)]
     return (errors or lines or ["(no output)"])[-1]

@@ -5,18 +5,32 @@ descriptor from C++ (CUDA probing on CPU-only machines, absl/MLIR notices),
 which Python's logging cannot silence.  :func:`captured_native_stderr` diverts
 file descriptor 2 while a model is loaded and first run; what was written is
 kept at DEBUG level on the ``hydropimd.native`` logger, and re-emitted on
-stderr if the block raises, so nothing diagnostic is lost.
+stderr if the block raises, so nothing diagnostic is lost; the lines known to
+be start-up noise (:func:`without_noise`) are not re-emitted: the error that
+follows says what went wrong.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 import tempfile
 from contextlib import contextmanager
 
 log = logging.getLogger("hydropimd.native")
+
+#: lines native libraries print on every start of a CPU-only machine, none of them about the user's input:
+#: DeePMD-kit's CUDA stubs probing for libcudart (implib-gen), absl's pre-init warning, TensorFlow's oneDNN and
+#: CPU-instruction notices
+NOISE = re.compile(r"^(implib-gen: |DeePMD-kit: (Cannot find |Error message: )libcudart|WARNING: All log messages "
+                   r"before absl|I0000 |To enable the following instructions|.*This TensorFlow binary is optimized)")
+
+
+def without_noise(text: str) -> str:
+    """``text`` without the lines of :data:`NOISE`."""
+    return "".join(line for line in text.splitlines(keepends=True) if not NOISE.match(line))
 
 
 @contextmanager
@@ -39,4 +53,4 @@ def captured_native_stderr():
             if text:
                 log.debug("native stderr:\n%s", text)
                 if failed:
-                    sys.stderr.write(text)
+                    sys.stderr.write(without_noise(text))

@@ -108,13 +108,16 @@ def test_the_fcc_branch_of_the_published_potential_ends_below_300_gpa(potential,
 @pytest.mark.parametrize("option, value, words", [
     ("--structure", "missing.extxyz", ("missing.extxyz", "does not exist")),
     ("--supercell", "-2", ("supercell", "determinant")),
+    # a model that fails to load: one line, without the CUDA-probe and TensorFlow start-up lines printed meanwhile
+    ("--model", "bad.pb", ("cannot load model", "bad.pb")),
 ])
 def test_bad_input_is_refused_in_one_line(tmp_path, subtracted_graph, full_table, option, value, words):
     structure = tmp_path / "lah10.extxyz"
     build_structure("lah10").write(structure)
+    (tmp_path / "bad.pb").write_bytes(b"descrpt_attr/rcut model_attr/model_version: not a graph")
     args = {"--structure": str(structure), "--model": str(subtracted_graph), "--pair": str(full_table),
             "--pressure-gpa": "150", option: value}
-    result = run_cli("analyze", "phonons", *[x for kv in args.items() for x in kv], "--quiet")
+    result = run_cli("analyze", "phonons", *[x for kv in args.items() for x in kv], "--quiet", cwd=tmp_path)
     assert_one_line_error(result, *words)
 
 

@@ -3,6 +3,8 @@ for a computation that failed while it ran."""
 
 import json
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -88,6 +90,31 @@ def test_bad_input_gives_one_line(tmp_path, published, full_table, subtracted_gr
     assert_one_line_error(run_cli("structure", "build", "lah10", "-o", tmp_path / "x.foo"), "format")
 
 
+def test_structure_build_refuses_what_it_cannot_build(tmp_path):
+    """structure build: a file with atoms on top of each other or of several frames, an absurd lattice constant or
+    supercell, a parameter that closes in atoms, options that clash or repeat: exit 2, one line naming the fault and
+    the fix, nothing written."""
+    out = tmp_path / "s.xyz"
+    write(tmp_path / "POSCAR", Atoms("SH", positions=[(0, 0, 0), (0.1, 0, 0)], cell=np.eye(3) * 3, pbc=True),
+          format="vasp")
+    assert_one_line_error(run_cli("structure", "build", "--file", tmp_path / "POSCAR", "-o", out),
+                          "0.100 A apart", "correct the file")
+    write(tmp_path / "two.extxyz", [build_lah10(), build_lah10(a=5.0)])
+    assert_one_line_error(run_cli("structure", "build", "--file", tmp_path / "two.extxyz", "-o", out),
+                          "several structures", "ase convert -n")
+    assert_one_line_error(run_cli("structure", "build", "lah10", "--a", "1e6", "-o", out),
+                          "a = 1e+06 A", "volume per atom", "--a near")
+    assert_one_line_error(run_cli("structure", "build", "lah10", "--supercell", "1000", "-o", out),
+                          "44,000,000,000 atoms", "GiB", "smaller supercell")
+    line = assert_one_line_error(run_cli("structure", "build", "lah10", "--x", "0.26", "-o", out),
+                                 "x = 0.26", "x nearer")
+    assert "--a" not in line
+    assert_one_line_error(run_cli("structure", "build", "lah10", "--angles", "91,91,91", "--strain", "tetragonal,1.02",
+                                  "-o", out), "--angles", "--strain", "one of them")
+    assert_one_line_error(run_cli("structure", "build", "lah10", "--isotopes", "H=D,H=H", "-o", out), "H twice")
+    assert not out.exists()
+
+
 def test_a_run_failure_exits_3_with_one_line(published, tmp_path):
     """A run that fails after its input was accepted (RunFailed): exit 3, one line naming what failed, DeePMD-kit's
     own error line and its log.
@@ -127,3 +154,15 @@ def test_version_and_tables_at_their_natural_width():
     printed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout
     row = next(line for line in printed.splitlines() if "xxx" in line)
     assert "x" * 120 in row and "rhombohedral" in row
+
+
+def test_a_table_in_a_pipe_is_plain_text_as_wide_as_its_values():
+    """In a file or a pipe a table is plain aligned text: a long note widens only its own line (a drawn table
+    padded every value to the note's width, 300+ characters)."""
+    note = "the run is shorter than the 32 frames a verdict needs; run it longer " * 4
+    code = ("from hydropimd.cli.output import print_table; "
+            f"print_table('cell', ['run', 'a_angstrom', 'note'], [['T300K', 5.1, 'ok'], ['T100K', 5.0, {note!r}]])")
+    piped = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    title, header, first, second = piped.splitlines()
+    assert (title, header.split(), first.split()) == ("cell", ["run", "a_angstrom", "note"], ["T300K", "5.1", "ok"])
+    assert len(first) < 30 and second.endswith(note.strip()) and "│" not in piped

@@ -39,12 +39,30 @@ def print_json(payload: dict) -> None:
 
 
 def print_table(title: str, columns: list[str], rows: list[list]) -> None:
+    """A titled table: drawn by rich on a terminal; in a file or a pipe, plain text (:func:`plain_table`)."""
+    cells = [[f"{v:.6g}" if isinstance(v, float) else str(v) for v in r] for r in rows]
+    if not stdout.is_terminal:
+        sys.stdout.write(plain_table(title, columns, cells))
+        return
     table = Table(title=title)
     for c in columns:
         table.add_column(c, justify="right" if c != columns[0] else "left")
-    for r in rows:
-        table.add_row(*[f"{v:.6g}" if isinstance(v, float) else str(v) for v in r])
+    for r in cells:
+        table.add_row(*r)
     stdout.print(table)
+
+
+def plain_table(title: str, columns: list[str], cells: list[list[str]]) -> str:
+    """The table as text: columns two spaces apart, the first left-aligned, the others right-aligned, the last one
+    unpadded.  A drawn table in a pipe padded every value to the width of the longest note (300+ characters)."""
+    lines = [columns, *cells]
+    widths = [max(len(line[k]) for line in lines) for k in range(len(columns))]
+
+    def row(values: list[str]) -> str:
+        padded = [v.ljust(w) if k == 0 else v.rjust(w) for k, (v, w) in enumerate(zip(values[:-1], widths))]
+        return "  ".join([*padded, values[-1]]).rstrip() + "\n"
+
+    return f"{title}\n" + "".join(row(line) for line in lines)
 
 
 def error(message: str) -> None:
