@@ -10,7 +10,7 @@ from ase.neighborlist import neighbor_list
 from hydropimd.errors import InputError
 from hydropimd.structures import (
     DEUTERIUM_MASS, STUDY_CELLS, StructureSettings, build_lah10, build_structure, describe_supercell, hydrogen_isotope,
-    prototypes, read_structure, strain_matrix, structure_problem,
+    prototypes, read_structure, strain_matrix, structure_from_file, structure_problem,
 )
 from tests.conftest import run_cli
 
@@ -133,6 +133,68 @@ def test_structure_problems_name_the_closest_pair():
     broken = build_lah10()
     broken.positions[3, 2] = np.inf
     assert "non-finite" in structure_problem(broken)
+
+
+def test_structure_files_pass_the_checks_of_a_built_structure(tmp_path):
+    """A file is checked like a prototype: atoms too close (also when only a CIF's symmetry copies are), NaN, the
+    cell of a gas, a file of several frames; each refused naming the file, the fault and the fix."""
+    write(tmp_path / "POSCAR", Atoms("SH", positions=[(0, 0, 0), (0.1, 0, 0)], cell=np.eye(3) * 3, pbc=True),
+          format="vasp")
+    with pytest.raises(InputError, match=r"POSCAR: atoms 0 \(S\) and 1 \(H\) are 0.100 A apart.*correct the file"):
+        structure_from_file(tmp_path / "POSCAR")
+    write(tmp_path / "nan.vasp", Atoms("SH", positions=[(0, 0, 0), (np.nan, 0, 0)], cell=np.eye(3) * 3, pbc=True),
+          format="vasp")
+    with pytest.raises(InputError, match="nan.vasp: it has non-finite"):
+        structure_from_file(tmp_path / "nan.vasp")
+    cell = "".join(f"_cell_length_{k} 4.4\n" for k in "abc") + "".join(f"_cell_angle_{k} 90\n"
+                                                                         for k in ("alpha", "beta", "gamma"))
+    (tmp_path / "copies.cif").write_text(  # H off the cube corner by 0.022 A: Pm-3m's copies of it 0.031 A apart
+        f"data_copies\n{cell}_symmetry_space_group_name_H-M 'P m -3 m'\n_symmetry_Int_Tables_number 221\n"
+        "loop_\n_atom_site_label\n_atom_site_type_symbol\n_atom_site_fract_x\n_atom_site_fract_y\n_atom_site_fract_z\n"
+        "S1 S 0.5 0.5 0.5\nH1 H 0.005 0 0\n")
+    with pytest.raises(InputError, match=r"copies.cif: atoms \d+ \(H\) and \d+ \(H\) are 0.031 A apart"):
+        structure_from_file(tmp_path / "copies.cif")
+    huge = build_structure("h3s")
+    huge.set_cell(np.eye(3) * 1e6, scale_atoms=True)
+    write(tmp_path / "huge.cif", huge)
+    with pytest.raises(InputError, match=r"huge.cif: its volume per atom is 1.25e\+17 A\^3 \(cell lengths 1e\+06"):
+        structure_from_file(tmp_path / "huge.cif")
+    write(tmp_path / "h3s.vasp", build_structure("h3s"), format="vasp")
+    # the file is fine, the strain is not
+    with pytest.raises(InputError, match=r"0.\d+ A apart.*use a smaller distortion"):
+        structure_from_file(tmp_path / "h3s.vasp", strain={"kind": "tetragonal", "c_over_a": 50})
+    write(tmp_path / "two.extxyz", [build_structure("h3s"), build_structure("h3s", a=3.0)])
+    with pytest.raises(InputError, match=r"two.extxyz holds several structures.*ase convert -n -1"):
+        structure_from_file(tmp_path / "two.extxyz")
+
+
+def test_absurd_lattice_and_supercell_are_refused_before_building(tmp_path):
+    """A lattice constant that makes a gas and a supercell beyond MAX_ATOMS are refused naming the value (the
+    supercell before its memory is asked for: 1000^3 cells of LaH10 are 44e9 atoms)."""
+    with pytest.raises(InputError, match=r"a = 1e\+06 A: its volume per atom is 2.27e\+16 A\^3 .*above the 1000 A\^3"
+                                         r".*--a near the prototype's 5.1 A"):
+        build_structure("lah10", a=1e6)
+    with pytest.raises(InputError, match=r"supercell 1000,1000,1000 would hold 44,000,000,000 atoms, at least 1,639 GiB"
+                                         r".*10,000,000 atoms"):
+        build_structure("lah10", supercell=1000)
+    write(tmp_path / "h3s.vasp", build_structure("h3s"), format="vasp")
+    with pytest.raises(InputError, match="would hold 8,000,000,000 atoms"):
+        structure_from_file(tmp_path / "h3s.vasp", supercell=1000)
+    assert len(build_structure("lah10", a=9.0)) == 44  # 18 A^3 per atom: a solid at ambient pressure is accepted
+
+
+def test_too_close_atoms_name_their_cause():
+    """Atoms too close because of a free Wyckoff parameter name it, not the lattice constant (x = 0.26 puts 32f next
+    to 8c at any a); because of a small a, the lattice constant; because of a strain, the distortion."""
+    with pytest.raises(InputError, match=r"0.088 A apart.*the cause is x = 0.26.*x nearer the prototype's 0.38") as err:
+        build_structure("lah10", parameters={"x": 0.26})
+    assert "--a" not in str(err.value)
+    with pytest.raises(InputError, match=r"the cause is x = 0.26"):
+        build_structure("lah10", a=3.0, parameters={"x": 0.26})
+    with pytest.raises(InputError, match=r"use a larger --a \(the prototype's is 5.1 A\)"):
+        build_structure("lah10", a=2.0)
+    with pytest.raises(InputError, match="use a smaller distortion"):
+        build_structure("h3s", strain={"kind": "tetragonal", "c_over_a": 50})
 
 
 @pytest.mark.parametrize("cell, supercell, matrix, natoms", [
@@ -455,6 +517,8 @@ def test_structure_settings_any_prototype():
         (dict(file="s.cif", a=5.0), "remove a"),
         (dict(prototype="lah10", isotope="D", isotopes={"H": "D"}), "twice"),
         (dict(prototype="lah10", strain={"kind": "tetragonal"}), "c_over_a"),
+        (dict(prototype="lah10", start_angles_deg=[91, 91, 91], strain={"kind": "tetragonal", "c_over_a": 1.01}),
+         "give one of them"),
     ]:
         with pytest.raises(ValueError, match=words):
             StructureSettings(**kwargs)

@@ -65,17 +65,35 @@ def default_type_map(elements) -> tuple[str, ...]:
 #: LaH10's H-H at 300 GPa: ~1.0 A) and above the distances at which a structure is broken (an H pair 0.1 A apart
 #: gave pw.x -159 eV/atom and 1414 eV/A; a pair-table baseline starts near 0.4-0.5 A for H-H).
 MIN_DISTANCE_FRACTION = 0.5
+#: the largest volume per atom (A^3) of a structure that is built: solids at ambient pressure have 5-50 A^3/atom,
+#: compressed hydrides 2-10 (LaH10 at 5.1 A: 3.0); 1000 A^3/atom is an ideal gas at ~40 bar and 0 C, no crystal.
+#: A lattice constant in the wrong unit or with a wrong exponent lands far beyond it (a = 1e6 A built, and md run then
+#: died with a signal).  Lengths are not bounded on their own: a long thin supercell of a dense crystal is one.
+MAX_VOLUME_PER_ATOM = 1000.0
+#: the most atoms a built structure may have: 10 million, >3000x the study's largest cell (2816 atoms, which PIMD
+#: already multiplies by its beads); a supercell beyond it is a typo, and it is refused before anything is allocated
+MAX_ATOMS = 10_000_000
+#: bytes per atom of the arrays every Atoms holds (positions 24, numbers 8, masses 8): the least memory a cell takes
+ATOM_BYTES = 40
 
 
-def structure_problem(atoms: Atoms, fraction: float = MIN_DISTANCE_FRACTION) -> str | None:
-    """What makes ``atoms`` unphysical, in words, or None: non-finite positions or cell, or two atoms closer than
-    ``fraction`` x the sum of their covalent radii (:data:`MIN_DISTANCE_FRACTION`; periodic images included)."""
+def structure_problem(atoms: Atoms, fraction: float = MIN_DISTANCE_FRACTION,
+                      max_volume_per_atom: float | None = None) -> str | None:
+    """What makes ``atoms`` unphysical, in words, or None: non-finite positions or cell, a volume per atom above
+    ``max_volume_per_atom`` (A^3; None: not checked), or two atoms closer than ``fraction`` x the sum of their
+    covalent radii (:data:`MIN_DISTANCE_FRACTION`; periodic images included)."""
     from ase.neighborlist import neighbor_list
 
     if not np.all(np.isfinite(atoms.positions)) or not np.all(np.isfinite(atoms.cell.array)):
         return "it has non-finite (NaN or infinite) positions or cell vectors"
     if len(atoms) == 0 or (atoms.pbc.any() and atoms.cell.rank < 3):
         return None  # nothing to measure; the callers' own checks name a missing cell
+    if max_volume_per_atom is not None:  # before the neighbour search, which bins the cell
+        per_atom = abs(atoms.get_volume()) / len(atoms)
+        if per_atom > max_volume_per_atom:
+            lengths = ", ".join(f"{v:.4g}" for v in atoms.cell.lengths())
+            return (f"its volume per atom is {per_atom:.3g} A^3 (cell lengths {lengths} A), above the "
+                    f"{max_volume_per_atom:g} A^3 of any crystal (that is a gas)")
     radii = covalent_radii[atoms.numbers]
     i, j, d = neighbor_list("ijd", atoms, float(fraction * 2 * radii.max()))
     limit = fraction * (radii[i] + radii[j])
@@ -220,25 +238,54 @@ def build_structure(
     ``parameters``: free Wyckoff parameters by name (default: the prototype's), e.g. ``{"x": 0.38}``.
     ``cell``: ``conventional`` or ``primitive`` (the primitive cell of the parent lattice), repeated by
     ``supercell``: N, (N1, N2, N3) or a 3x3 integer matrix (rows: new cell vectors in units of the parent
-    cell vectors; built with ``ase.build.make_supercell``; determinant > 0).  What was built is recorded in
-    ``atoms.info`` (see :func:`supercell_record`).  ``angles``: target (alpha, beta, gamma) in degrees of the
-    *conventional* cell, imposed at fixed volume by the same linear map on whatever cell is built (so a
-    primitive-cell supercell is the corresponding piece of the distorted lattice).  ``strain``: a start
-    distortion at fixed volume applied the same way (:func:`strain_matrix`).  ``isotopes``: element ->
-    isotope name (H: ``H`` or ``D``) or mass (u); a plain ``"D"`` means ``{"H": "D"}``.  Atoms are ordered
-    by element in the order of the prototype's sites (LaH10: La first, then H).
+    cell vectors; built with ``ase.build.make_supercell``; determinant > 0; at most :data:`MAX_ATOMS` atoms).
+    What was built is recorded in ``atoms.info`` (see :func:`supercell_record`).  ``angles``: target (alpha,
+    beta, gamma) in degrees of the *conventional* cell, imposed at fixed volume by the same linear map on
+    whatever cell is built (so a primitive-cell supercell is the corresponding piece of the distorted
+    lattice).  ``strain``: a start distortion at fixed volume applied the same way (:func:`strain_matrix`).
+    ``isotopes``: element -> isotope name (H: ``H`` or ``D``) or mass (u); a plain ``"D"`` means
+    ``{"H": "D"}``.  Atoms are ordered by element in the order of the prototype's sites (LaH10: La first,
+    then H).  InputError for a cell that is no crystal (:func:`_refuse_unphysical`, which names the cause).
     """
     table = prototype(prototype_name)
     a = float(table["a"]) if a is None else a
-    if not a > 0:
-        raise InputError(f"lattice constant a = {a} A must be positive")
+    if not (a > 0 and np.isfinite(a)):
+        raise InputError(f"lattice constant a = {a} A must be a positive number")
     if cell not in ("conventional", "primitive"):
         raise InputError(f"cell '{cell}' must be conventional or primitive")
+    values = _parameter_values(table, prototype_name, parameters)
+    unit = _unit_cell(table, prototype_name, a, values, cell)
+    _refuse_unphysical(table, prototype_name, a, values, cell, angles, strain, unit)
+    matrix = parse_supercell(supercell)
+    _refuse_oversized(len(unit), matrix, f"prototype '{prototype_name}' ({cell} cell, {len(unit)} atoms)")
+    diagonal = np.diag(matrix)
+    if np.array_equal(matrix, np.diag(diagonal)) and np.all(diagonal > 0):
+        atoms = unit.repeat(tuple(int(n) for n in diagonal))
+    else:
+        atoms = make_supercell(unit, matrix)
+    atoms = atoms[np.argsort(_element_rank(table, atoms), kind="stable")]
+    _distort(atoms, angles, strain)
+    set_isotopes(atoms, isotopes)
+    atoms.info.update({"prototype": prototype_name, "a_angstrom": float(a)})
+    sites = table["sites"]
+    for key, value in values.items():  # x_32f: the parameter and the site it places
+        wyckoff = next((s.get("wyckoff", "") for s in sites if any(c in (key, f"-{key}", f"1-{key}")
+                                                                   for c in s["position"] if isinstance(c, str))), "")
+        atoms.info[f"{key}_{wyckoff}" if wyckoff else key] = float(value)
+    atoms.info.update(supercell_record(table["parent_lattice"], cell, matrix))
+    if table.get("lattice_species"):
+        atoms.info["lattice_species"] = ",".join(table["lattice_species"])
+    return atoms
+
+
+def _parameter_values(table: dict, name: str, parameters: dict | None) -> dict[str, float]:
+    """The free Wyckoff parameters of prototype ``name`` (fractional coordinates): the given ones, the table's
+    defaults for the rest; InputError for an unknown one or one outside the table's ``ranges``."""
     defaults = dict(table.get("parameters", {}))
     given = dict(parameters or {})
     unknown = sorted(set(given) - set(defaults))
     if unknown:
-        raise InputError(f"prototype '{prototype_name}' has no free parameter {', '.join(unknown)} "
+        raise InputError(f"prototype '{name}' has no free parameter {', '.join(unknown)} "
                          f"(its parameters: {', '.join(defaults) or 'none'})")
     values = {k: float(given.get(k, v)) for k, v in defaults.items()}
     for key, (low, high) in table.get("ranges", {}).items():
@@ -246,50 +293,93 @@ def build_structure(
             note = table.get("range_notes", {}).get(key, "")
             raise InputError(f"Wyckoff parameter {key} = {values[key]:g} must lie between {low:g} and {high:g}"
                              + (f" {note}" if note else ""))
+    return values
+
+
+def _element_rank(table: dict, atoms: Atoms) -> list[int]:
+    """Each atom's element as its place among the prototype's elements (site order): the key atoms are sorted by."""
+    elements = list(dict.fromkeys(site["element"] for site in table["sites"]))
+    return [elements.index(s) for s in atoms.get_chemical_symbols()]
+
+
+def _unit_cell(table: dict, name: str, a: float, values: dict, cell: str) -> Atoms:
+    """The undistorted conventional or primitive cell of prototype ``name`` at lattice constant ``a`` (angstrom) and
+    Wyckoff parameters ``values``, atoms sorted by element; InputError when a parameter puts atoms on special
+    positions (fewer atoms than the sites' multiplicities)."""
     sites = table["sites"]
-    basis = [tuple(_coordinate(c, values, prototype_name) for c in site["position"]) for site in sites]
+    basis = [tuple(_coordinate(c, values, name) for c in site["position"]) for site in sites]
     with warnings.catch_warnings():  # ASE warns of equivalent sites at special x; the check below says it in one line
         warnings.simplefilter("ignore", UserWarning)
         atoms = crystal([site["element"] for site in sites], basis=basis, spacegroup=table["spacegroup"],
                         cellpar=[a, a, a, 90, 90, 90], primitive_cell=(cell == "primitive"))
-    lattice = table["parent_lattice"]
     multiplicities = [_multiplicity(site.get("wyckoff", "")) for site in sites]
     if None not in multiplicities:
-        expected = sum(multiplicities) // (LATTICES[lattice][0] if cell == "primitive" else 1)
+        expected = sum(multiplicities) // (LATTICES[table["parent_lattice"]][0] if cell == "primitive" else 1)
         if len(atoms) != expected:
+            defaults = table.get("parameters", {})
             shown = ", ".join(f"{k} = {v:g}" for k, v in values.items()) or f"a = {a:g}"
             raise InputError(f"{shown} puts atoms on special positions ({len(atoms)} atoms instead of {expected}); "
                              f"use values near {', '.join(f'{k} = {v:g}' for k, v in defaults.items()) or 'the defaults'}")
-    matrix = parse_supercell(supercell)
-    diagonal = np.diag(matrix)
-    if np.array_equal(matrix, np.diag(diagonal)) and np.all(diagonal > 0):
-        atoms = atoms.repeat(tuple(int(n) for n in diagonal))
-    else:
-        atoms = make_supercell(atoms, matrix)
-    elements = list(dict.fromkeys(site["element"] for site in sites))
-    rank = {element: i for i, element in enumerate(elements)}
-    atoms = atoms[np.argsort([rank[s] for s in atoms.get_chemical_symbols()], kind="stable")]
+    return atoms[np.argsort(_element_rank(table, atoms), kind="stable")]
+
+
+def _distort(atoms: Atoms, angles=None, strain=None) -> Atoms:
+    """``atoms`` (changed in place and returned) with the conventional-cell ``angles`` (degrees) and then the
+    ``strain`` imposed at fixed volume, fractional coordinates kept; both recorded in ``atoms.info``.
+
+    Both are linear maps of every vector, so distorting a cell and then repeating it gives the distorted supercell."""
     if angles is not None:
-        deformation = distortion_matrix(angles)  # maps the unit cube to the distorted conventional cell
-        atoms.set_cell(atoms.cell.array @ deformation, scale_atoms=True)
+        atoms.set_cell(atoms.cell.array @ distortion_matrix(angles), scale_atoms=True)
         atoms.info["conventional_angles_deg"] = [float(v) for v in angles]
     if strain is not None:
         atoms.set_cell(atoms.cell.array @ strain_matrix(strain), scale_atoms=True)
         atoms.info["strain"] = _strain_text(strain)
-    problem = structure_problem(atoms)
-    if problem:
-        raise InputError(f"prototype '{prototype_name}' at a = {a:g} A: {problem}; use a larger --a "
-                         f"(the prototype's is {float(table['a']):g} A)")
-    set_isotopes(atoms, isotopes)
-    atoms.info.update({"prototype": prototype_name, "a_angstrom": float(a)})
-    for key, value in values.items():  # x_32f: the parameter and the site it places
-        wyckoff = next((s.get("wyckoff", "") for s in sites if any(c in (key, f"-{key}", f"1-{key}")
-                                                                   for c in s["position"] if isinstance(c, str))), "")
-        atoms.info[f"{key}_{wyckoff}" if wyckoff else key] = float(value)
-    atoms.info.update(supercell_record(lattice, cell, matrix))
-    if table.get("lattice_species"):
-        atoms.info["lattice_species"] = ",".join(table["lattice_species"])
     return atoms
+
+
+def _refuse_unphysical(table: dict, name: str, a: float, values: dict, cell: str, angles, strain,
+                       unit: Atoms) -> None:
+    """InputError when ``unit`` (the cell of prototype ``name`` at lattice constant ``a``, angstrom, and Wyckoff
+    parameters ``values``), distorted by ``angles`` and ``strain``, is no crystal (:func:`structure_problem` with
+    :data:`MAX_VOLUME_PER_ATOM`; the cell suffices: the supercell is its repetition, periodic images included).
+
+    The message names the cause: the lattice constant when the same parameters give a crystal at the prototype's
+    own ``a``, else a free parameter given away from its default when the defaults give one (the distance it sets
+    scales with ``a``, so no ``a`` mends it), else the distortion."""
+    def problem(lattice_constant: float, parameters: dict) -> str | None:
+        given = (lattice_constant, parameters) == (a, values)
+        trial = unit.copy() if given else _unit_cell(table, name, lattice_constant, parameters, cell)
+        return structure_problem(_distort(trial, angles, strain), max_volume_per_atom=MAX_VOLUME_PER_ATOM)
+
+    found = problem(a, values)
+    if found is None:
+        return
+    default_a = float(table["a"])
+    defaults = {k: float(v) for k, v in table.get("parameters", {}).items()}
+    changed = {k: v for k, v in values.items() if v != defaults[k]}
+    if problem(default_a, values) is None:
+        fix = (f"use a larger --a (the prototype's is {default_a:g} A)" if a < default_a
+               else f"use --a near the prototype's {default_a:g} A")
+    elif changed and problem(default_a, defaults) is None:
+        shown = ", ".join(f"{k} = {v:g}" for k, v in changed.items())
+        fix = (f"the cause is {shown}, not the lattice constant (the distance scales with a): use "
+               + ", ".join(f"{k} nearer the prototype's {defaults[k]:g}" for k in changed))
+    elif angles is not None or strain is not None:
+        fix = "use a smaller distortion (--angles, --strain)"
+    else:
+        fix = f"use a larger --a (the prototype's is {default_a:g} A)"
+    raise InputError(f"prototype '{name}' at a = {a:g} A: {found}; {fix}")
+
+
+def _refuse_oversized(n_cell: int, matrix, what: str) -> None:
+    """InputError, before anything is allocated, when ``n_cell`` atoms repeated by the supercell ``matrix`` would
+    exceed :data:`MAX_ATOMS`; the message gives the atom count and the least memory (GiB) it would take."""
+    natoms = n_cell * abs(int(round(np.linalg.det(matrix))))
+    if natoms > MAX_ATOMS:
+        gib = natoms * ATOM_BYTES / 2**30
+        raise InputError(f"{what} repeated by supercell {_supercell_text(matrix)} would hold {natoms:,} atoms, "
+                         f"at least {gib:,.0f} GiB of memory, beyond the {MAX_ATOMS:,} atoms a structure may have; "
+                         "give a smaller supercell")
 
 
 def strain_matrix(spec) -> np.ndarray:
@@ -579,6 +669,8 @@ class StructureSettings(Settings):
                 strain_matrix(self.strain)
             except InputError as err:
                 raise ValueError(str(err)) from None
+        if self.start_angles_deg is not None and self.strain is not None:  # both would be applied, one after the other
+            raise ValueError("start_angles_deg and strain both distort the start cell; give one of them")
         if self.isotopes and HYDROGEN in self.isotopes and "isotope" in given:
             raise ValueError("isotopes: the hydrogen isotope is given twice (isotope and isotopes.H); keep one")
         return self
@@ -622,20 +714,27 @@ class StructureSettings(Settings):
 def structure_from_file(path, supercell=1, strain=None, isotopes=None, angles=None) -> Atoms:
     """The structure of a file (:func:`read_structure`), repeated by ``supercell`` and distorted like a built one.
 
-    A file carries no parent-lattice record unless it was written with one (extxyz of a built structure);
-    a repeated one loses it (the run infers its cell mapping)."""
+    The file must hold one structure (of several frames, which one is meant is not for us to guess) and, distorted,
+    pass the checks of a built one (:func:`structure_problem` with :data:`MAX_VOLUME_PER_ATOM`; at most
+    :data:`MAX_ATOMS` atoms once repeated); InputError otherwise.  A file carries no parent-lattice record unless it
+    was written with one (extxyz of a built structure); a repeated one loses it (the run infers its cell mapping)."""
+    if len(read_structures(path, index=slice(0, 2))) > 1:  # two frames read tell that there are several
+        raise InputError(f"{path} holds several structures (frames); write the one to build from to a file of its own "
+                         f"(e.g. the last: ase convert -n -1 {path} start.extxyz)")
     atoms = read_structure(path)
+    problem = structure_problem(_distort(atoms.copy(), angles, strain), max_volume_per_atom=MAX_VOLUME_PER_ATOM)
+    if problem:
+        undistorted = structure_problem(atoms, max_volume_per_atom=MAX_VOLUME_PER_ATOM)
+        cause = ("use a smaller distortion (--angles, --strain)" if undistorted is None
+                 else "correct the file's positions or cell (angstrom)")
+        raise InputError(f"{path}: {problem}; {cause}")
     matrix = parse_supercell(supercell)
+    _refuse_oversized(len(atoms), matrix, f"{path} ({len(atoms)} atoms)")
     if not np.array_equal(matrix, np.eye(3, dtype=int)):
         atoms = make_supercell(atoms, matrix)
         for key in ("parent_lattice", "cell_kind", "supercell_matrix"):
             atoms.info.pop(key, None)
-    if angles is not None:
-        atoms.set_cell(atoms.cell.array @ distortion_matrix(angles), scale_atoms=True)
-        atoms.info["conventional_angles_deg"] = [float(v) for v in angles]
-    if strain is not None:
-        atoms.set_cell(atoms.cell.array @ strain_matrix(strain), scale_atoms=True)
-        atoms.info["strain"] = _strain_text(strain)
+    _distort(atoms, angles, strain)
     if isotopes and HYDROGEN not in atoms.get_chemical_symbols():
         isotopes = {k: v for k, v in (isotopes.items() if isinstance(isotopes, dict) else {HYDROGEN: isotopes}.items()) if k != HYDROGEN}
     set_isotopes(atoms, isotopes)

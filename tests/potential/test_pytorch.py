@@ -112,6 +112,21 @@ def test_bad_model_files_and_options(pytorch_backend, subtracted_graph, tmp_path
                           ".pth")
 
 
+def test_a_training_script_of_another_model_is_refused(pytorch_backend, published, tmp_path):
+    """--input-json with another type map rebuilt a model that was written (exit 0) and failed at its first use:
+    the copy is now checked against the graph on a probe frame before it is written; nothing is left behind."""
+    source = published / "models" / "subtracted"
+    script = json.loads((source / "input.json").read_text())
+    script["model"]["type_map"] = ["H", "La"]
+    (tmp_path / "swapped.json").write_text(json.dumps(script))
+    out = tmp_path / "out" / "m.pth"
+    out.parent.mkdir()
+    result = run_cli("model", "import", source / "graph.pb", "--input-json", tmp_path / "swapped.json",
+                     "--backend", "pt", "--out", out, "--data", published)
+    assert_one_line_error(result, "type map ['H', 'La']", "['La', 'H']", "--input-json")
+    assert list(out.parent.iterdir()) == []
+
+
 def test_a_study_takes_a_pytorch_model_but_not_its_recompression(pytorch_models, tmp_path):
     from tests.study.test_study import CONFIG
 

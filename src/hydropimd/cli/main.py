@@ -56,7 +56,8 @@ def _dataset_dir(data: str | None, labels: str) -> Path:
 
 # ---------------------------------------------------------------- structure
 def _structure_options(text: str | None, what: str) -> dict:
-    """``x=0.38,y=0.1`` -> {"x": 0.38, "y": 0.1}; a value that is no number stays text (``H=D``)."""
+    """``x=0.38,y=0.1`` -> {"x": 0.38, "y": 0.1}; a value that is no number stays text (``H=D``).  A name given
+    twice is refused: which of its values is meant is not for us to guess."""
     values = {}
     for item in (text or "").split(","):
         if not item.strip():
@@ -64,6 +65,8 @@ def _structure_options(text: str | None, what: str) -> dict:
         key, sep, value = item.partition("=")
         if not sep or not key.strip() or not value.strip():
             raise InputError(f"{what} '{text}' must be NAME=VALUE pairs separated by commas")
+        if key.strip() in values:
+            raise InputError(f"{what} '{text}' gives {key.strip()} twice; give each name once")
         try:
             values[key.strip()] = float(value)
         except ValueError:
@@ -101,6 +104,8 @@ def cmd_structure_build(args) -> None:
     if HYDROGEN in isotopes and args.isotope != HYDROGEN:
         raise InputError("give the hydrogen isotope once: --isotope or --isotopes H=...")
     isotopes.setdefault(HYDROGEN, args.isotope)
+    if args.angles is not None and args.strain is not None:  # both would be applied, one after the other
+        raise InputError("--angles and --strain both distort the cell; give one of them")
     strain = _strain_option(args.strain)
     if args.file is not None:
         given = [name for name, value in (("PROTOTYPE", args.prototype), ("--a", args.a), ("--x", args.x),

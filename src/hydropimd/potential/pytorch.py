@@ -77,17 +77,19 @@ def convert_to_pytorch(graph: str | os.PathLike, out: str | os.PathLike, trainin
     with tempfile.TemporaryDirectory(prefix="hydropimd-pt-") as work:
         script_path = Path(work) / "training_script.json"
         script_path.write_text(json.dumps(training_script or {}))
-        plain = unique_sibling(out)
+        plain, packed = unique_sibling(out), unique_sibling(out, "compressed")
         code = "from hydropimd.potential.pytorch import _convert_main; _convert_main()"
-        run_dp([sys.executable, "-c", code, str(source), str(script_path), str(plain), precision, str(int(compress))],
-               f"converting {graph} to DeePMD-kit's PyTorch backend")
-        if compress:
-            packed = unique_sibling(out, "compressed")
-            run_dp([str(Path(sys.executable).with_name("dp")), "--pt", "compress", "-i", str(plain), "-o", str(packed)],
-                   f"compressing {out.name} with dp --pt compress")
-            plain.unlink()
-            plain = packed
-        os.replace(plain, out)
+        try:
+            run_dp([sys.executable, "-c", code, str(source), str(script_path), str(plain), precision,
+                    str(int(compress))], f"converting {graph} to DeePMD-kit's PyTorch backend")
+            if compress:
+                run_dp([str(Path(sys.executable).with_name("dp")), "--pt", "compress", "-i", str(plain), "-o",
+                        str(packed)], f"compressing {out.name} with dp --pt compress")
+                os.replace(packed, plain)
+            os.replace(plain, out)
+        finally:  # a refused or failed conversion leaves nothing beside --out
+            plain.unlink(missing_ok=True)
+            packed.unlink(missing_ok=True)
     return out
 
 
@@ -161,6 +163,52 @@ def _convert_main() -> None:
         data["model"] = with_precision(data["model"], precision)
         data["model_def_script"] = with_precision(data["model_def_script"], precision)
     Backend.get_backend("pytorch")().deserialize_hook(out, data)
+    problem = conversion_mismatch(graph, out, precision)
+    if problem:
+        print(f"Error: {problem}; give the model's own input.json (--input-json)", file=sys.stderr)
+        raise SystemExit(2)
+
+
+#: how far the converted model may stray from the graph on the probe frame: float64, DeePMD-kit's cross-backend
+#: round-off (measured below 1e-10 eV/atom on the published model); float32, the single-precision copy's error
+#: (measured ~1e-6 eV/atom, 1e-5 eV/A): eV/atom for energies, eV/A for forces
+CONVERSION_TOLERANCE = {"float64": (1e-6, 1e-5), "float32": (1e-4, 1e-3)}
+
+
+def conversion_mismatch(graph: str, converted: str, precision: Precision) -> str | None:
+    """What is wrong with the PyTorch model ``converted`` as a copy of ``graph``, None when nothing is: the
+    same type map, and the same energy and forces on a probe frame (:func:`probe_frame`) within
+    :data:`CONVERSION_TOLERANCE`.  A training script of another model (other network sizes, another type map)
+    rebuilds a model that loads and then fails, or computes something else, at its first evaluation."""
+    from deepmd.infer import DeepPot
+
+    reference = DeepPot(graph)
+    type_map = reference.get_type_map()
+    try:
+        copy = DeepPot(converted)
+        if copy.get_type_map() != type_map:
+            return f"the rebuilt model's type map {copy.get_type_map()} is not the graph's {type_map}"
+        coords, cell, types = probe_frame(len(type_map))
+        (e_graph, f_graph, _), (e_copy, f_copy, _) = (m.eval(coords, cell, types)[:3] for m in (reference, copy))
+    except Exception as err:  # noqa: BLE001 - any failure of the rebuilt model is the finding
+        return f"the rebuilt model fails on a test frame ({type(err).__name__}: {err})"
+    energy, forces = CONVERSION_TOLERANCE[precision]
+    de = abs(float(e_graph.sum() - e_copy.sum())) / len(types)
+    df = float(np.abs(f_graph - f_copy).max())
+    if de > energy or df > forces:
+        return (f"the rebuilt model differs from the graph on a test frame by {de:.3g} eV/atom and {df:.3g} eV/A "
+                f"(allowed {energy:g}, {forces:g})")
+    return None
+
+
+def probe_frame(n_types: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """A frame every model can evaluate: 27 atoms on a jittered simple-cubic grid of 2.2 A (cell 6.6 A), one atom
+    of each type but the last, the rest of the last type (a hydride's hydrogen), so no neighbour list exceeds a
+    hydride model's per-type ``sel``.  Coordinates (1, 81) and cell (1, 9) in A, types (27,)."""
+    grid = np.stack(np.meshgrid(*[np.arange(3)] * 3, indexing="ij"), -1).reshape(-1, 3) * 2.2
+    coords = grid + np.random.default_rng(seed).normal(scale=0.1, size=grid.shape)
+    types = [min(k, n_types - 1) for k in range(len(grid))]
+    return coords.reshape(1, -1), (np.eye(3) * 6.6).reshape(1, -1), types
 
 
 def cached_pytorch_model(graph: str | os.PathLike, input_json: str | os.PathLike | None = None,
