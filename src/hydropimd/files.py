@@ -10,6 +10,7 @@ the kernel when the process dies, so a killed job never leaves a stale lock.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
@@ -56,44 +57,59 @@ def make_once(target: str | os.PathLike, make: Callable[[], object]) -> Path:
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary sibling (flushed to disk) and an atomic rename."""
+    """Write ``text`` to ``path`` atomically (:func:`write_through_sibling`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    # process and thread in the name: concurrent writers of one path never share a temporary file
-    tmp = path.with_name(f"{path.name}.{os.getpid()}-{threading.get_ident()}.partial")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    return path
+    return write_through_sibling(path, lambda tmp: tmp.write_text(text))
 
 
 def write_atoms_atomic(path: str | os.PathLike, atoms, format: str | None = None) -> Path:
-    """Write ASE ``atoms`` (one structure or a list) to ``path`` through a temporary sibling and an atomic rename.
-
-    A failed write (a full disk, a file-size limit) leaves an existing ``path`` as it was and no temporary file,
-    and raises :class:`~hydropimd.errors.RunFailed` naming the path and the free space left there.
-    ``format``: ASE's format name (default: from the suffix of ``path``).
-    """
+    """Write ASE ``atoms`` (one structure or a list) to ``path`` atomically (:func:`write_through_sibling`).
+    ``format``: ASE's format name (default: from the suffix of ``path``)."""
     from ase.io import write  # ASE only here: the rest of this module is imported by every stage
     from ase.io.formats import filetype
 
-    path = Path(path)
     fmt = format or filetype(str(path), read=False)  # the temporary name has no telling suffix
+    return write_through_sibling(path, lambda tmp: write(tmp, atoms, format=fmt))
+
+
+def write_through_sibling(path: str | os.PathLike, write: Callable[[Path], object]) -> Path:
+    """``write(tmp)`` into a temporary sibling of ``path`` (:func:`unique_sibling`), flushed to disk, then renamed
+    onto ``path``: a kill at any moment leaves the old file or the new one.
+
+    A failed write (a full disk, a file-size limit) leaves an existing ``path`` as it was and no temporary file,
+    and raises :class:`~hydropimd.errors.RunFailed` naming the path and the free space left there.
+    """
+    path = Path(path)
     tmp = unique_sibling(path)
     try:
-        write(tmp, atoms, format=fmt)
+        write(tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except OSError as err:
-        free = shutil.disk_usage(path.parent).free / 2**20
-        raise RunFailed(f"cannot write {path}: {err.strerror} ({free:.0f} MiB free there); free some space "
-                        "and run the command again (the file was left as it was)") from None
+        raise (no_room_error(err, path) or RunFailed(f"cannot write {path}: {err.strerror}; check the folder and "
+                                                      "run the command again (the file was left as it was)")) from None
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+#: the errors of a write that found no room: a full disk, a full quota, a file-size limit
+NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def no_room_error(err: OSError, where: str | os.PathLike) -> RunFailed | None:
+    """The run failure of a write that found no room (:data:`NO_ROOM`), naming the file (or ``where``, when the
+    error does not say which file) and the free space there; None for other errors.  Retryable: the same
+    command succeeds once space is freed, from its last checkpoint."""
+    if err.errno not in NO_ROOM:
+        return None
+    path = Path(err.filename or where)
+    folder = next((p for p in (path, *path.parents) if p.is_dir()), Path("."))
+    free = shutil.disk_usage(folder).free / 2**20
+    return RunFailed(f"cannot write {path}: {err.strerror} ({free:.0f} MiB free there); free some space and run "
+                     "the command again (nothing written before was lost)", retryable=True)
 
 
 def check_writable(path: str | os.PathLike, option: str) -> Path:

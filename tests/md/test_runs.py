@@ -12,7 +12,7 @@ import pytest
 from ase.io import read, write
 
 from hydropimd.md.run import MDRun
-from tests.conftest import run_cli
+from tests.conftest import assert_one_line_error, run_cli
 from tests.md.conftest import read_table
 
 
@@ -260,3 +260,28 @@ def test_a_refused_piglet_run_leaves_nothing_behind(tmp_path):
     with pytest.raises(InputError):
         MDRun(tmp_path / "old").create(atoms, _einstein_settings(beads=7, sampling="piglet"), force=True)
     assert MDRun(tmp_path / "old").meta["settings"]["beads"] == 1
+
+
+def test_a_full_disk_is_a_run_failure_naming_the_file(tmp_path):
+    """A run whose files stop fitting (a full disk; here the file-size limit, which fails the same way, inherited
+    by the worker): exit 3, one line naming the file and the free space, failed.json saying so, retryable;
+    before, exit 2 'cannot access: No space left on device' with the cause only in worker.log."""
+    import resource
+
+    from hydropimd.md.settings import MDSettings
+    from hydropimd.structures import build_lah10
+
+    settings = MDSettings(model="", einstein_frequency_thz=20.0, temperature_k=300, ensemble="nvt", steps=20000,
+                          stride=1, checkpoint_stride=20000)
+    run = tmp_path / "run"
+    MDRun(run).create(build_lah10(cell="primitive"), settings)
+
+    def small_files():  # 64 kB: the run's table and trajectory outgrow it within a few hundred steps
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (65536, 65536))
+
+    result = subprocess.run([sys.executable, "-m", "hydropimd", "md", "run", "--resume", "--out", str(run), "--quiet"],
+                            capture_output=True, text=True, preexec_fn=small_files)
+    assert_one_line_error(result, "cannot write", str(run), "MiB free", status=3)
+    failure = json.loads((run / "failed.json").read_text())
+    assert failure["retryable"] and "MiB free" in failure["message"]

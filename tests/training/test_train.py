@@ -108,6 +108,14 @@ def test_bad_training_input(tmp_path, small_full_data):
     np.save(energy, values)
     result = run_cli("train", "--data", tmp_path / "nan", "--out", tmp_path / "o4", "--quiet")
     assert result.returncode == 2 and "energy.npy holds NaN" in result.stderr and not (tmp_path / "o4").exists()
+    single = tmp_path / "single" / "ensemble5"  # one set: held out for testing, nothing left to train on
+    system = next(small_full_data.rglob("type.raw")).parent
+    shutil.copytree(system, single, ignore=lambda folder, names: [n for n in names if n.startswith("set.") and
+                                                                  n != "set.000"])
+    (tmp_path / "o5").mkdir()
+    assert_one_line_error(run_cli("train", "--data", single.parent, "--out", tmp_path / "o5", "--quiet"),
+                          "no training frames", "two sets")
+    assert list((tmp_path / "o5").iterdir()) == []  # no work.json: the retry with more data is not refused
 
 
 TINY = {"model": {"descriptor": {"neuron": [4, 8, 16], "axis_neuron": 4}, "fitting_net": {"neuron": [16, 16]}}}

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from hydropimd.cli import output
 from hydropimd.errors import HydropimdError, InputError
+from hydropimd.files import no_room_error
 
 
 class Parser(argparse.ArgumentParser):
@@ -385,7 +386,11 @@ def main(argv: list[str] | None = None) -> int:
     except HydropimdError as err:  # InputError: exit 2; RunFailed: exit 3
         output.error(str(err))
         return err.exit_status
-    except OSError as err:  # a path the user gave that cannot be read or written
+    except OSError as err:  # a path the user gave that cannot be read or written, or a full disk
+        full = no_room_error(err, os.getcwd())
+        if full is not None:
+            output.error(str(full))
+            return full.exit_status
         where = f" {err.filename}" if err.filename else ""
         output.error(f"cannot access{where}: {err.strerror or err}; check the path and its permissions")
         return 2

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Callable
 
 from hydropimd.errors import HydropimdError, RunFailed, error_from_record, error_record
-from hydropimd.files import LOCK_FILE, lock_directory, write_json_atomic
+from hydropimd.files import LOCK_FILE, lock_directory, no_room_error, write_json_atomic
 from hydropimd.md import rundir
 
 #: the parent's pid, given to a worker that must not outlive it (kill -9 of the parent ends the worker too)
@@ -159,14 +159,25 @@ def advance_here(run_dir: str | os.PathLike, progress: Callable[[dict], None] | 
     except KeyboardInterrupt:
         _record_failure(run, error_record(RunFailed("interrupted (Ctrl-C or a batch system's signal)", retryable=True)))
         raise
+    except OSError as err:
+        full = no_room_error(err, run.dir)
+        if full is None:
+            _record_crash(run, err)
+            raise
+        _record_failure(run, error_record(full))  # small: may still fit where a checkpoint did not
+        raise full from None
     except Exception as err:  # a bug: recorded for the parent, traceback for the developer
-        _record_failure(run, {"kind": "crash", "message": f"{type(err).__name__}: {err} (traceback in "
-                              f"{run.dir / rundir.WORKER_LOG})", "retryable": False, "exit_status": 1})
+        _record_crash(run, err)
         raise
     finally:
         reporter.flush()
         if lock is not None:
             lock.close()
+
+
+def _record_crash(run, err: BaseException) -> None:
+    _record_failure(run, {"kind": "crash", "message": f"{type(err).__name__}: {err} (traceback in "
+                          f"{run.dir / rundir.WORKER_LOG})", "retryable": False, "exit_status": 1})
 
 
 def _record_failure(run, record: dict) -> None:

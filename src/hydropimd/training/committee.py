@@ -169,8 +169,6 @@ def _prepare_data(sources: list[Path], whole: list[Path], out: Path, pair) -> tu
         if held_out:
             test += [str(p) for p in link_split(target, "test", out / "data" / "test" / str(k))]
             full_test += [str(p) for p in link_split(source, "test", out / "data" / "test-full" / str(k))]
-    if not train:
-        raise InputError("the data hold no training frames (every system has a single set); add data")
     return train, test, full_test
 
 
@@ -199,8 +197,12 @@ def train_committee(
         raise InputError(f"--steps {steps} must be positive")
     overrides = load_overrides(config)
     sources, whole = [data_folder(d) for d in data], [data_folder(d) for d in train_only]
-    for d in sources + whole:
-        verify_systems(d)  # a missing, malformed or NaN-holding data set fails here, before any training
+    # a missing, malformed or NaN-holding data set fails here, before anything is written
+    training_frames = sum(s.split_frames("train") for d in sources for s in verify_systems(d))
+    training_frames += sum(s.split_frames("all") for d in whole for s in verify_systems(d))
+    if not training_frames:  # checked before work.json is written: a refusal leaves no record that blocks the retry
+        raise InputError("the data hold no training frames (every system has a single set, which is held out for "
+                         "testing); add frames so that each system has two sets or more")
     pair_model = None
     if pair is not None:
         from hydropimd.pair.baseline import PairBaseline
