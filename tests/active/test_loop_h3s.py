@@ -71,6 +71,8 @@ def test_shipped_config_is_valid_and_names_its_system_once(tmp_path):
     assert sorted({len(a) for a in starts}) == [8, 32] and len(distinct_geometries(starts)) == len(starts) // 2 == 4
     assert cfg.data.initial == [] and cfg.data.bootstrap is not None
     assert cfg.labeller.kind == "dft" and cfg.labeller.pseudo_dir == str(pseudo.resolve())
+    # the shipped study takes this loop's committee: both name the work directory relative to their own folder
+    assert tomllib.loads(SHIPPED_STUDY.read_text())["potential"]["model"] == f"active:{shipped['work_dir']}"
 
 
 def test_bootstrap_labels_perturbed_cells_by_pw_x(h3s_loop):
