@@ -7,10 +7,11 @@ from ase import Atoms
 from ase.io import read, write
 from ase.neighborlist import neighbor_list
 
+from hydropimd.analysis.trajectory import read_cells
 from hydropimd.errors import InputError
 from hydropimd.structures import (
     DEUTERIUM_MASS, STUDY_CELLS, StructureSettings, build_lah10, build_structure, describe_supercell, hydrogen_isotope,
-    prototypes, read_structure, strain_matrix, structure_from_file, structure_problem,
+    prototypes, read_structure, read_structures, strain_matrix, structure_from_file, structure_problem,
 )
 from tests.conftest import run_cli
 
@@ -545,3 +546,27 @@ def test_a_failed_write_leaves_the_existing_file_as_it_was(tmp_path):
                              "-o", str(target), "--quiet"], capture_output=True, text=True, preexec_fn=small_files)
     assert failed.returncode == 3 and str(target) in failed.stderr and "Traceback" not in failed.stderr, failed.stderr
     assert target.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["s.extxyz"]
+
+
+BROKEN_FILES = {  # name: (text, words of the refusal)
+    "xx.extxyz": ('3\nLattice="3 0 0 0 3 0 0 0 3" Properties=species:S:1:pos:R:3 pbc="T T T"\nXx 0 0 0\nH 1 1 1\n'
+                  'H 2 2 2\n', ("'Xx'", "not a chemical element")),
+    "short.extxyz": ('10\nLattice="3 0 0 0 3 0 0 0 3" Properties=species:S:1:pos:R:3 pbc="T T T"\nS 0 0 0\n',
+                     ("expected 10", "complete extxyz file")),
+    "bad.POSCAR": ("title\n1.0\n3 0 0\n0 3 0\n", ("inconsistent numbers of values", "complete vasp file")),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BROKEN_FILES))
+def test_a_broken_file_is_refused_in_words(tmp_path, name):
+    """ASE's readers raise KeyError('Xx'), StopIteration() or numpy's shape errors for broken files: the refusal
+    names the file, says what is wrong in words, and the format it was read as (before: "'Xx'" alone)."""
+    text, words = BROKEN_FILES[name]
+    (tmp_path / name).write_text(text)
+    for reader in (read_structures, read_cells):
+        with pytest.raises(InputError) as refused:
+            reader(tmp_path / name)
+        message = str(refused.value)
+        assert name in message and "\n" not in message
+        if reader is read_structures:
+            assert all(w in message for w in words), message

@@ -552,6 +552,30 @@ def hydrogen_isotope(atoms: Atoms) -> str:
     return min(ISOTOPE_MASSES, key=lambda k: abs(ISOTOPE_MASSES[k] - mass))
 
 
+def unreadable_file(path: Path, err: Exception, what: str) -> InputError:
+    """The one-line refusal of a file ASE's reader failed on: the file, what its reader met in words (ASE's readers
+    raise bare ``KeyError('Xx')``, ``StopIteration()``, ``AssertionError()``...), the format tried and the fix."""
+    from ase.io.formats import filetype
+
+    try:
+        fmt = filetype(str(path))
+    except Exception:  # noqa: BLE001 - the format is only named in the message
+        fmt = path.suffix.lstrip(".") or "unknown"
+    text = (str(err).strip().splitlines() or [""])[0]
+    if isinstance(err, KeyError):
+        detail = f"unknown name {err.args[0]!r}: not a chemical element, or a field the format lacks"
+    elif isinstance(err, (StopIteration, EOFError, IndexError)):
+        detail = "it ends before its frame does: a truncated file?"
+    elif isinstance(err, ValueError) and ("inhomogeneous" in text or "broadcast" in text):
+        detail = "its lines hold inconsistent numbers of values: a truncated or hand-edited file?"
+    elif isinstance(err, AssertionError) or not text:
+        detail = f"its layout is not what the {fmt} reader expects ({type(err).__name__})"
+    else:
+        detail = text
+    return InputError(f"cannot read {what} from {path} as {fmt} ({detail}); check that it is a complete {fmt} "
+                      "file, or give it the suffix of its real format")
+
+
 def read_structures(source: str | os.PathLike | Atoms | Sequence[Atoms], index=":") -> list[Atoms]:
     """Structures from a file (every frame by default; any ASE format: extxyz, pw.x input, CIF, ...),
     or the given Atoms (one or a list).  One-line errors for a missing, unreadable or empty file."""
@@ -565,8 +589,7 @@ def read_structures(source: str | os.PathLike | Atoms | Sequence[Atoms], index="
     try:
         frames = read(path, index=index)
     except Exception as err:  # ASE raises many types for unreadable files
-        reason = str(err).splitlines()[0] if str(err) else repr(err)
-        raise InputError(f"cannot read structures from {path}: {reason}") from None
+        raise unreadable_file(path, err, "structures") from None
     frames = frames if isinstance(frames, list) else [frames]
     if not frames:
         raise InputError(f"{path} holds no structure")

@@ -25,7 +25,7 @@ from hydropimd.lattice import metric_from_cellpar, metric_from_cells
 from hydropimd.errors import InputError
 from hydropimd.md import rundir
 from hydropimd.md.rundir import is_run_directory
-from hydropimd.structures import HYDROGEN_SYMBOLS
+from hydropimd.structures import HYDROGEN_SYMBOLS, unreadable_file
 
 # the run-directory format is hydropimd.md.rundir's
 RUN_METADATA, CENTROID, TABLE = rundir.SETTINGS, rundir.CENTROID, rundir.TABLE
@@ -168,13 +168,30 @@ def _read_extxyz_cells(path: Path, progress=None):
             times.append(float(time.group(1)) if time else None)
             steps.append(int(step.group(1)) if step else None)
             if symbols is None:
-                column = _species_column(comment)
-                symbols = np.array([handle.readline().split()[column] for _ in range(natoms)])
+                symbols = _first_frame_symbols(path, handle, natoms, _species_column(comment))
             else:
                 next(itertools.islice(handle, natoms - 1, natoms), None)  # skip atom lines at C speed
             if progress and frame % 1000 == 0:
                 progress(frame, None)
     return cells, times, steps, symbols
+
+
+def _first_frame_symbols(path: Path, handle, natoms: int, column: int) -> np.ndarray:
+    """The chemical symbols of the first frame's ``natoms`` atom lines; InputError for a frame cut short or a
+    symbol that is no element."""
+    from ase.data import atomic_numbers
+
+    lines = [handle.readline().split() for _ in range(natoms)]
+    short = next((k for k, line in enumerate(lines) if len(line) <= column), None)
+    if short is not None:
+        raise InputError(f"{path}: frame 0 announces {natoms} atoms but its atom line {short + 1} is missing or "
+                         "short; the file is truncated or not extended XYZ")
+    symbols = np.array([line[column] for line in lines])
+    unknown = sorted(set(symbols.tolist()) - set(atomic_numbers))
+    if unknown:
+        raise InputError(f"{path}: frame 0 names {', '.join(map(repr, unknown))}, which is no chemical element; "
+                         "correct the species column")
+    return symbols
 
 
 def _read_table_cells(path: Path):
@@ -250,8 +267,7 @@ def _ase_frames(path: Path, index=":"):
     except Exception as err:  # ASE raises many types for unreadable or empty files
         if path.stat().st_size == 0:
             raise InputError(f"{path} is empty: it contains no frames") from None
-        detail = (str(err).strip().splitlines() or [""])[0]  # ASE messages can span lines; ours must not
-        raise InputError(f"cannot read {path} as a trajectory ({type(err).__name__}: {detail}); give an ASE-readable file") from None
+        raise unreadable_file(path, err, "a trajectory") from None
     return frames if isinstance(frames, list) else [frames]
 
 
