@@ -13,7 +13,12 @@
 Both carry a one-line message that names the problem and, where there is one,
 the fix.  The command-line layer prints that line and exits with the kind's
 status, without a traceback; Python callers catch :class:`HydropimdError` for both.
+They are ASE's two kinds too (:class:`InputError` a ``CalculatorSetupError``,
+:class:`RunFailed` a ``CalculationFailed``), so ASE code around our calculator
+that catches ``CalculatorError`` sees them.
 """
+
+from ase.calculators.calculator import CalculationFailed, CalculatorSetupError
 
 #: exit status of a command refused for bad input
 EXIT_INPUT = 2
@@ -35,14 +40,14 @@ class HydropimdError(Exception):
         return copy
 
 
-class InputError(HydropimdError, ValueError):
+class InputError(HydropimdError, ValueError, CalculatorSetupError):
     """Bad input: the message is one line, names the problem and the fix."""
 
     exit_status = EXIT_INPUT
     kind = "input"
 
 
-class RunFailed(HydropimdError, RuntimeError):
+class RunFailed(HydropimdError, CalculationFailed):
     """A run that failed while it ran; ``retryable``: whether the same run may succeed when tried again."""
 
     exit_status = EXIT_RUN_FAILED

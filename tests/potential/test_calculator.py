@@ -5,8 +5,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from ase.calculators.calculator import CalculationFailed, CalculatorError, CalculatorSetupError
 
-from hydropimd.errors import InputError
+from hydropimd.errors import InputError, RunFailed
 from hydropimd.potential.calculator import HydridePotential
 from hydropimd.potential.models import training_script_from_legacy
 from hydropimd.structures import build_lah10
@@ -81,6 +82,10 @@ def test_committee_deviation(subtracted_graph, published, rattled_cells):
     assert committee.evaluate(coords, cells, symbols, committee=False).max_force_dev is None
     twins = HydridePotential(subtracted_graph, committee=[subtracted_graph]).evaluate(coords, cells, symbols)
     assert np.allclose(twins.max_force_dev, 0, atol=1e-10)
+    atoms = rattled_cells[0].copy()  # as an ASE calculator: a declared property, read the ASE way
+    atoms.calc = committee
+    assert "max_force_dev" in committee.implemented_properties
+    assert np.isclose(committee.get_property("max_force_dev", atoms), expected[0], rtol=1e-10)
 
 
 def test_unknown_elements_and_non_models(potential, tmp_path):
@@ -109,6 +114,13 @@ def test_blown_up_structures_are_refused(potential):
     flat[0, 2] = flat[0, 0] + flat[0, 1]
     with pytest.raises(InputError, match="degenerate"):
         potential.evaluate(coords, flat, symbols)
+    # ASE code around the calculator catches ASE's error kinds: ours are those too
+    blown = atoms.copy()
+    blown.positions[0, 0] = np.nan
+    blown.calc = potential
+    with pytest.raises(CalculatorSetupError, match="NaN or infinite"):
+        blown.get_potential_energy()
+    assert issubclass(RunFailed, CalculationFailed) and issubclass(InputError, CalculatorError)
 
 
 def test_legacy_training_script_is_valid_for_deepmd_kit_3(published):
@@ -149,7 +161,7 @@ def test_a_killed_or_failing_conversion_is_a_run_failure(subtracted_graph, tmp_p
     """DeePMD-kit's converter or ``dp compress`` failing on an accepted graph is a run failure (exit 3), not bad
     input; killed by a signal (out of memory, say) it is retryable, stopping on its own it is not."""
     from hydropimd.cli.main import main
-    from hydropimd.errors import EXIT_RUN_FAILED, RunFailed
+    from hydropimd.errors import EXIT_RUN_FAILED
     from hydropimd.potential.models import run_dp
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # no cached upgrade of the published graph

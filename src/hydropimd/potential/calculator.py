@@ -68,7 +68,8 @@ class HydridePotential(Calculator):
         (``deepmd.utils.batch_size.AutoBatchSize``), so all beads go through in as few calls as fit.
     """
 
-    implemented_properties = ["energy", "free_energy", "forces", "stress"]
+    #: max_force_dev: the committee's largest force deviation, eV/A (with ``committee`` models)
+    implemented_properties = ["energy", "free_energy", "forces", "stress", "max_force_dev"]
 
     def __init__(self, model, pair=None, committee=(), atoms_per_call: int = 1024, **kwargs):
         super().__init__(**kwargs)
