@@ -53,6 +53,24 @@ def cmd_pseudo(args) -> None:
                            [[f["file"], f["element"], f["rewrapped_lines"], f["bytes"], f["sha256"][:16]] for f in summary["files"]])
 
 
+def cmd_converge(args) -> None:
+    from hydropimd.dft.convergence import check_convergence
+
+    with output.progress_bar("pw.x SCF", args.quiet) as update:
+        report = check_convergence(args.structures, args.out, config=args.config, ecutwfc_ry=args.ecutwfc_ry,
+                                   kspacing_per_angstrom=args.kspacing, frames=args.frames,
+                                   pseudo_dir=args.pseudo_dir, mpi=args.mpi, progress=update)
+    if args.json:
+        output.print_json(report)
+        return
+    rows = [[r["setting"], r["reference"], 1e3 * r["energy_shift_ev_per_atom"], 1e3 * r["relative_energy_ev_per_atom"],
+             1e3 * r["max_force_ev_per_angstrom"], 1e3 * r["rms_force_ev_per_angstrom"], r["max_pressure_gpa"]]
+            for r in report["comparisons"]]
+    output.print_table(f"DFT convergence on {report['frames']} frames (differences from the reference)",
+                       ["setting", "reference", "E shift meV/atom", "relative E meV/atom", "max dF meV/A",
+                        "rms dF meV/A", "max dP GPa"], rows)
+
+
 def cmd_dimer(args) -> None:
     from hydropimd.pair.dimer import build_dimer_table
 
@@ -102,6 +120,19 @@ def add_commands(commands, pair_actions=None) -> None:
     p.add_argument("--inputs", help="instead of --elements: a folder of ld1.x inputs (*.in), e.g. ../shared/pslibrary-inputs")
     p.add_argument("--functional", choices=["PBE", "LDA"], default="PBE", help="PBE (the study's) or LDA (Perdew-Zunger)")
     p.set_defaults(func=cmd_pseudo)
+
+    p = _flags(dft.add_parser("converge", help="label a few frames with tighter cutoffs or k-points and compare"))
+    p.add_argument("--structures", required=True, help="representative structures (any ASE-readable file)")
+    p.add_argument("--out", required=True, help="folder: one data set per setting, and convergence.json")
+    p.add_argument("--config", help="TOML or JSON base DFT settings (default: the study's: PBE, 50/400 Ry, 0.27 1/A)")
+    p.add_argument("--ecutwfc-ry", type=float, nargs="+", default=[], metavar="RY",
+                   help="tighter wavefunction cutoffs, Ry (ecutrho scaled with it), e.g. 70 90")
+    p.add_argument("--kspacing", type=float, nargs="+", default=[], metavar="PER_A",
+                   help="finer k-point spacings, 1/A, e.g. 0.2 0.15")
+    p.add_argument("--frames", type=int, help="use the first N structures (default: all)")
+    p.add_argument("--pseudo-dir", help="folder with the UPF files (else $ESPRESSO_PSEUDO, else the cache)")
+    p.add_argument("--mpi", type=int, default=1, help="pw.x MPI ranks (default 1)")
+    p.set_defaults(func=cmd_converge)
 
     if pair_actions is None:
         pair_actions = commands.add_parser("pair", help="the tabulated pair baseline").add_subparsers(dest="action", required=True)
