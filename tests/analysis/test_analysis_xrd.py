@@ -197,3 +197,17 @@ def test_two_heavy_species_scatter_with_their_own_form_factors():
     with pytest.raises(InputError, match="one species"):
         powder_pattern(atoms.positions[None], atoms.cell.array[None], mapping, WAVELENGTH, None, method="debye",
                        fwhm_deg=0.6, two_theta_range_deg=(4.0, 14.0), step_deg=0.01, symbols=atoms.get_chemical_symbols())
+
+
+@pytest.mark.parametrize("cell", ["conventional", "primitive"])
+def test_a_structure_files_recorded_parent_lattice_is_used(tmp_path, cell):
+    """'structure build h3s' records parent_lattice=bcc in the extxyz: its pattern needs no --lattice (it was mapped
+    to fcc and refused); --lattice still overrides the record."""
+    from hydropimd.structures import build_structure
+
+    path = tmp_path / "h3s.extxyz"
+    write(path, build_structure("h3s", a=3.09, cell=cell, supercell=2), format="extxyz")
+    pattern = analyze_xrd(path, WAVELENGTH)
+    assert [tuple(p["hkl_family"]) for p in pattern["peaks"]][:3] == [(1, 1, 0), (2, 0, 0), (2, 1, 1)]
+    with pytest.raises(InputError, match="pseudo-cubic fcc cell"):
+        analyze_xrd(path, WAVELENGTH, lattice="fcc")

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from hydropimd.errors import InputError
-from hydropimd.md.beads import gle_position_variance, kinetic_energy_ratio, recommend_beads
+from hydropimd.md.beads import bead_advice, gle_position_variance, kinetic_energy_ratio, least_beads, recommend_beads
 from tests.conftest import assert_one_line_error, run_cli
 
 
@@ -66,3 +66,22 @@ def test_md_beads_reads_the_highest_frequency_of_a_phonon_result(tmp_path, gle_l
     assert_one_line_error(run_cli("md", "beads", "--temperature-k", "300"), "--max-frequency-cm1", "--phonons")
     phonons.write_text("{}")
     assert_one_line_error(run_cli("md", "beads", "--temperature-k", "300", "--phonons", phonons), "analyze phonons")
+    # both sources of the frequency: refused as a pair, not as "give one of them"
+    both = run_cli("md", "beads", "--temperature-k", "300", "--max-frequency-cm1", "2200", "--phonons", phonons)
+    assert_one_line_error(both, "--max-frequency-cm1", "--phonons", "only one")
+
+
+def test_conditions_beyond_the_advised_beads_are_refused_at_once(gle_library):
+    """At 1 K (or 1e6 cm^-1) the search ran for minutes (eco's fit at every count up to 256): the ring polymer's bound
+    P > (x/2) coth(x/2) (x = hbar omega / kT, here 6330) refuses it at once, naming the beads each scheme needs."""
+    import time
+
+    with pytest.raises(InputError, match="pile at least 2374 beads"):
+        bead_advice(300.0, 1e6, schemes=("pile",))
+    start = time.perf_counter()
+    result = run_cli("md", "beads", "--temperature-k", "1", "--max-frequency-cm1", "4400")
+    assert_one_line_error(result, "pile at least 3134", "eco at least 3134", "piglet at least 2111", "256",
+                          "--temperature-k")
+    assert time.perf_counter() - start < 30  # the command's start-up; the refusal itself takes milliseconds
+    # the bound is a bound: below what each scheme is advised where it converges (test above: 40, 14, 4)
+    assert [least_beads(s, 300.0, 2200.0, 0.01) for s in ("pile", "eco", "piglet")] == [6, 6, 4]

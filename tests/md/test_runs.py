@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -285,3 +286,70 @@ def test_a_full_disk_is_a_run_failure_naming_the_file(tmp_path):
     assert_one_line_error(result, "cannot write", str(run), "MiB free", status=3)
     failure = json.loads((run / "failed.json").read_text())
     assert failure["retryable"] and "MiB free" in failure["message"]
+
+
+def test_steps_must_be_whole_strides(tmp_path):
+    """--steps 20 --stride 50 ran 50 steps, recorded no checkpoint at its end ('steps done 0 / 20') and every resume
+    recomputed them: a total that is not a whole number of strides is refused by the settings, wherever they come from
+    (md run, a study's [md] table, an extension on resume), before anything is written."""
+    from pydantic import ValidationError
+
+    from hydropimd.errors import InputError
+    from hydropimd.md.settings import MDOptions
+    from hydropimd.structures import build_lah10
+
+    for length in (dict(steps=25), dict(time_ps=0.0125)):  # 25 steps of 0.5 fs
+        with pytest.raises(ValidationError, match="25 steps|steps 25"):
+            MDOptions(stride=10, **length)
+    assert MDOptions(steps=20, stride=10, checkpoint_stride=1000).checkpoint_stride == 1000  # a checkpoint ends a run
+    structure = tmp_path / "start.extxyz"
+    write(structure, build_lah10(cell="primitive"))
+    result = run_cli("md", "run", "--structure", structure, "--einstein-frequency-thz", "20", "--ensemble", "nvt",
+                     "--temperature", "300", "--steps", "20", "--stride", "50", "--out", tmp_path / "run", "--quiet")
+    assert_one_line_error(result, "steps 20", "stride 50", "give steps 50")
+    assert not (tmp_path / "run").exists()
+    run = MDRun(tmp_path / "made")
+    run.create(build_lah10(cell="primitive"), _einstein_settings(time_ps=0.01))  # 20 steps
+    stored = (run.dir / "run.json").read_text()
+    with pytest.raises(InputError, match="--steps 25 does not fit this run: steps 25 must be a multiple of stride 10"):
+        run.extend(25)
+    assert (run.dir / "run.json").read_text() == stored
+    assert run.extend(30) == 20 and run.settings.steps == 30  # time_ps no longer contradicts the new total
+    meta = json.loads((run.dir / "run.json").read_text())  # a run an earlier version made with a partial stride
+    (run.dir / "run.json").write_text(json.dumps({**meta, "settings": {**meta["settings"], "steps": 25}}))
+    with pytest.raises(InputError, match="run.json: steps 25 must be a multiple of stride 10.*again with --force"):
+        run.settings
+
+
+def test_a_study_folder_is_not_a_run(tmp_path):
+    """md run --out STUDY_DIR is refused, with or without --force, even where run files were mixed in by an earlier
+    version (--force then replaced them inside the study's folder); the folder is left as it was."""
+    from hydropimd.errors import InputError
+    from hydropimd.structures import build_lah10
+
+    study = tmp_path / "study"
+    (study / "runs").mkdir(parents=True)
+    (study / "study.json").write_text('{"digest": "0"}')
+    for force in (False, True):
+        refused = re.escape(f"{study} holds a hydropimd study (study.json)") + ".*new or empty folder as --out"
+        with pytest.raises(InputError, match=refused):
+            MDRun(study).create(build_lah10(cell="primitive"), _einstein_settings(), force=force)
+    (study / "run.json").write_text("{}")
+    (study / "state.json").write_text("{}")
+    before = sorted(p.name for p in study.iterdir())
+    with pytest.raises(InputError, match="holds a hydropimd study"):
+        MDRun(study).create(build_lah10(cell="primitive"), _einstein_settings(), force=True)
+    assert sorted(p.name for p in study.iterdir()) == before and (study / "run.json").read_text() == "{}"
+
+
+def test_fewer_steps_on_resume_are_refused_before_any_notice(tmp_path):
+    """--resume --steps 10 on a run that has done 20 printed 'extending the run to 10 steps' and then refused."""
+    from hydropimd.md.run import run_md
+    from hydropimd.structures import build_lah10
+
+    run = tmp_path / "run"
+    assert run_md(build_lah10(cell="primitive"), _einstein_settings(), run)["steps_done"] == 20
+    stored = (run / "run.json").read_text()
+    fewer = run_cli("md", "run", "--resume", "--out", run, "--steps", "10")  # not --quiet: it silences notices
+    assert_one_line_error(fewer, "--steps 10", "fewer than the 20 steps", "give at least 20")
+    assert (run / "run.json").read_text() == stored

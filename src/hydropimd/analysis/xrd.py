@@ -58,7 +58,7 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d
 from scipy.signal import find_peaks
 
-from hydropimd.lattice import PseudoCubicMapping, mapping_for, metric_from_cells
+from hydropimd.lattice import LATTICES, PseudoCubicMapping, mapping_for, metric_from_cells
 from hydropimd.analysis.trajectory import discard_start, read_frames
 from hydropimd.errors import InputError
 from hydropimd.structures import HYDROGEN, HYDROGEN_SYMBOLS
@@ -373,6 +373,19 @@ def _debye_peaks(pattern, centres, frac0, cells, mapping, wavelength, min_relati
     return peaks
 
 
+def _recorded_lattice(source, metadata: dict) -> str | None:
+    """The parent lattice (fcc, bcc, sc) a structure file records in its first frame's info (``parent_lattice``, as
+    ``hydropimd structure build`` writes it); None for a run directory (its run.json's record applies, in
+    ``metadata``) and for a file without one (or with an unknown name): the mapping then falls back to fcc."""
+    if metadata:
+        return None
+    from ase.io import read
+
+    # read_frames keeps no per-frame info: the first frame again (a structure is one frame; a trajectory's first)
+    value = read(source, index=0).info.get("parent_lattice")
+    return value if value in LATTICES else None
+
+
 def analyze_xrd(sources, wavelength_angstrom: float, element: str | None = None, two_theta_min_deg: float = 2.0,
                 two_theta_max_deg: float = 20.0, step_deg: float = 0.005, fwhm_deg: float = 0.03, method: str = "reciprocal",
                 lorentz_polarization_factor: bool = True, discard_ps: float = 0.0, dt_ps: float | None = None,
@@ -402,7 +415,8 @@ def analyze_xrd(sources, wavelength_angstrom: float, element: str | None = None,
             frames = read_frames(source, dt_ps=dt_ps, species=[element])
         start = discard_start(frames.time_ps, discard_ps) if len(frames) > 1 else 0
         cells = frames.cells[start:]
-        mapping = mapping_for(metric_from_cells(cells), frames.n_sites, frames.metadata, lattice)
+        parent = lattice or _recorded_lattice(source, frames.metadata)
+        mapping = mapping_for(metric_from_cells(cells), frames.n_sites, frames.metadata, parent)
         pattern = powder_pattern(frames.positions[start:], cells, mapping, wavelength_angstrom, element,
                                  (two_theta_min_deg, two_theta_max_deg), step_deg, fwhm_deg, method,
                                  lorentz_polarization_factor, progress=progress, symbols=frames.symbols)

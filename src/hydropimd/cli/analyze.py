@@ -313,7 +313,8 @@ def add_commands(commands) -> None:
     p.add_argument("--discard-ps", type=float, default=0.0, help="equilibration to drop from the start, ps (default 0)")
     p.add_argument("--dt-ps", type=float, help="time between frames, ps, when the file has no time_ps")
     p.add_argument("--lattice", choices=["fcc", "bcc", "sc"],
-                   help="cubic lattice for hkl (default: the run's recorded parent lattice, else fcc)")
+                   help="cubic lattice for hkl (default: the parent lattice the run's run.json or the structure file "
+                   "records, else fcc)")
     p.set_defaults(func=cmd_analyze_xrd)
 
     p = _common(actions.add_parser("phase", help="many runs: table, transition pressures, phase diagram"))

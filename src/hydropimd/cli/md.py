@@ -24,14 +24,18 @@ _RUN_OPTIONS = ("structure", "out", "resume", "force", "json", "quiet")
 
 
 def cmd_md_run(args) -> None:
-    from hydropimd.md.run import resume_md, run_md
+    from hydropimd.md.run import MDRun, resume_md, run_md
 
     given = {name: value for name, value in vars(args).items()
              if name in _settings_fields() and value is not None and value is not False}
     if args.resume:
-        steps = _resume_changes(args.out, given, args.quiet)
+        steps = _resume_changes(args.out, given)
+        if steps is not None:
+            previous = MDRun(args.out).extend(steps)  # a refused total is refused before any notice
+            change = "extending" if steps > previous else "shortening"
+            output.note(f"{change} the run to {steps} steps (it had {previous})", args.quiet)
         with _progress(args.quiet) as update:
-            summary = resume_md(args.out, progress=update, steps=steps)
+            summary = resume_md(args.out, progress=update)
     else:
         missing = [flag for flag, ok in (("--structure", args.structure), ("--temperature", "temperature_k" in given))
                    if not ok]
@@ -45,10 +49,10 @@ def cmd_md_run(args) -> None:
     _print_summary(args, summary)
 
 
-def _resume_changes(out: str, given: dict, quiet: bool) -> int | None:
-    """The new total of steps when ``--steps`` extends the run; options equal to the stored ones are accepted,
-    any other difference is refused, naming each option with its stored value (the run continues its own
-    trajectory: a changed temperature, seed or bead count would make it another run)."""
+def _resume_changes(out: str, given: dict) -> int | None:
+    """The new total of steps when ``--steps`` changes the run's (checked by :meth:`MDRun.extend`); options equal to
+    the stored ones are accepted, any other difference is refused, naming each option with its stored value (the run
+    continues its own trajectory: a changed temperature, seed or bead count would make it another run)."""
     from hydropimd.md.rundir import read_metadata
 
     if not given:
@@ -60,7 +64,6 @@ def _resume_changes(out: str, given: dict, quiet: bool) -> int | None:
         raise InputError(f"--resume continues a run with its stored settings; {listed} would make it another run: "
                          f"drop them, or start a new run with --out elsewhere (or --force)")
     if "steps" in given and given["steps"] != stored.get("steps"):
-        output.note(f"extending the run to {given['steps']} steps (it had {stored.get('steps')})", quiet)
         return given["steps"]
     return None
 
@@ -161,7 +164,8 @@ def cmd_md_beads(args) -> None:
         output.print_json(advice)
         return
     pile = next((a["beads"] for a in advice["schemes"] if a["scheme"] == "pile"), None)
-    rows = [[a["scheme"], a["beads"] if a["beads"] else f"none up to {a['tried'][-1]['beads'] if a['tried'] else '-'}",
+    rows = [[a["scheme"],
+             a["beads"] or (f"none up to {a['most_beads']}" if a["tried"] else f"at least {a['least_beads']}"),
              f"{100 * a['worst_error']:.2f} %" if a["beads"] else "-",
              f"{pile / a['beads']:.1f}" if pile and a["beads"] else "-", a["rule"]] for a in advice["schemes"]]
     output.print_table(f"beads at {advice['temperature_k']:g} K up to {advice['max_frequency_cm1']:.0f} cm^-1 "

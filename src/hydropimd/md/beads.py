@@ -40,6 +40,10 @@ from hydropimd.md.piglet import ATOMIC_FREQUENCY, CM1_TO_KELVIN, KB_OVER_HBAR, b
 SCHEMES = ("pile", "eco", "piglet")
 #: bead counts tried for PILE and eco (any P runs; even counts keep i-PI's FFT and the bead groups balanced)
 CANDIDATE_BEADS = tuple(range(2, 17, 2)) + tuple(range(20, 65, 4)) + tuple(range(72, 257, 8))
+#: the most beads advised for PILE and eco: a P-bead run costs P force calls per step (256 beads of the study's
+#: 2816-atom cell: ~720 000 atom evaluations a step), and i-PI's eco fit alone takes seconds to a minute per count at
+#: this size; conditions that need more are refused with the count they would need (:func:`least_beads`)
+MAX_BEADS = CANDIDATE_BEADS[-1]
 #: PIGLET's anharmonic rule: at most this hbar omega_max / kT per bead (module docstring)
 PIGLET_MAX_X_PER_BEAD = 3.0
 #: frequencies at which the error is evaluated, as fractions of the highest (the error vanishes as omega -> 0)
@@ -112,6 +116,18 @@ def worst_error(scheme: str, beads: int, temperature_k: float, max_frequency_cm1
     return float(errors[k]), float(frequencies[k])
 
 
+def least_beads(scheme: str, temperature_k: float, max_frequency_cm1: float, tolerance: float) -> int:
+    """A lower bound on the beads ``scheme`` needs at ``temperature_k`` (K) up to ``max_frequency_cm1`` (cm^-1), found
+    without sampling.  PILE and eco, whatever their springs: each of the P - 1 terms of K_cv (module docstring) is
+    below one, so K_cv < P T / 2, while K >= (1 - tolerance) K_exact needs P > (1 - tolerance) (x/2) coth(x/2),
+    x = hbar omega_max / kT (the ring polymer at P T must hold the zero-point kinetic energy).  PIGLET: its rule,
+    P >= x / PIGLET_MAX_X_PER_BEAD."""
+    x = CM1_TO_KELVIN * max_frequency_cm1 / temperature_k
+    if scheme == "piglet":
+        return int(np.ceil(x / PIGLET_MAX_X_PER_BEAD))
+    return int(np.floor((1 - tolerance) * x / 2 / np.tanh(x / 2))) + 1
+
+
 def _candidates(scheme: str, library: Path | None, temperature_k: float, max_frequency_cm1: float) -> list[int]:
     if scheme != "piglet":
         return list(CANDIDATE_BEADS)
@@ -135,19 +151,52 @@ def recommend_beads(temperature_k: float, max_frequency_cm1: float, scheme: str 
         raise InputError(f"sampling '{scheme}' is not one of {', '.join(SCHEMES)}")
     if not (temperature_k > 0 and max_frequency_cm1 > 0 and 0 < tolerance < 1):
         raise InputError("give a positive temperature and frequency and a tolerance between 0 and 1 (0.01 = 1 %)")
-    tried = []
-    for beads in _candidates(scheme, library, temperature_k, max_frequency_cm1):
+    least = least_beads(scheme, temperature_k, max_frequency_cm1, tolerance)
+    candidates = _candidates(scheme, library, temperature_k, max_frequency_cm1)
+
+    def error_of(beads: int) -> dict:
         error, at = worst_error(scheme, beads, temperature_k, max_frequency_cm1, library)
-        tried.append({"beads": beads, "worst_error": error, "at_frequency_cm1": at})
-        if error <= tolerance:
-            break
+        return {"beads": beads, "worst_error": error, "at_frequency_cm1": at}
+
+    tried = _smallest_within([b for b in candidates if b >= least], error_of, tolerance, monotone=scheme != "piglet")
     found = tried[-1] if tried and tried[-1]["worst_error"] <= tolerance else None
     return {"scheme": scheme, "temperature_k": temperature_k, "max_frequency_cm1": max_frequency_cm1,
             "hbar_omega_over_kt": CM1_TO_KELVIN * max_frequency_cm1 / temperature_k, "tolerance": tolerance,
             "rule": ("harmonic kinetic energy within tolerance up to max_frequency_cm1" if scheme != "piglet" else
                      f"hbar omega_max / (P kT) <= {PIGLET_MAX_X_PER_BEAD:g} and a fit covering max_frequency_cm1"),
             "beads": None if found is None else found["beads"],
-            "worst_error": None if found is None else found["worst_error"], "tried": tried}
+            "worst_error": None if found is None else found["worst_error"], "tried": tried,
+            "least_beads": least, "most_beads": max(candidates, default=None)}
+
+
+def _smallest_within(candidates: list[int], error_of, tolerance: float, monotone: bool) -> list[dict]:
+    """The errors (``error_of``) of the counts evaluated to find the smallest of ``candidates`` within ``tolerance``,
+    ascending, ending at it when there is one.  ``monotone`` (the error falls as P grows, as it does with Trotter and
+    eco springs): P grown by a quarter from the first count until one passes (or the last fails), then bisection
+    between the last failing count and it.  Else one by one."""
+    # a quarter: a few evaluations across the candidates, none far above the answer, where eco's fit is slowest
+    # (its many springs then fit an easy target in a flat valley: 17 s at 256 beads for 2200 cm^-1 at 300 K)
+    growth = 1.25
+    evaluated = {}
+
+    def passes(i: int) -> bool:
+        if i not in evaluated:
+            evaluated[i] = error_of(candidates[i])
+        return evaluated[i]["worst_error"] <= tolerance
+
+    if not monotone:
+        next((i for i in range(len(candidates)) if passes(i)), None)
+    elif candidates:
+        low, high = -1, 0  # indices: low fails (-1: none evaluated), high is probed next
+        while not passes(high) and high < len(candidates) - 1:
+            low = high
+            high = next((j for j, b in enumerate(candidates) if b >= growth * candidates[low]), len(candidates) - 1)
+        while passes(high) and high - low > 1:
+            middle = (low + high) // 2
+            low, high = (low, middle) if passes(middle) else (middle, high)
+    tried = [evaluated[i] for i in sorted(evaluated)]
+    first = next((k for k, t in enumerate(tried) if t["worst_error"] <= tolerance), len(tried) - 1)
+    return tried[:first + 1]
 
 
 def max_frequency_from_phonons(path) -> float:
@@ -168,7 +217,9 @@ def bead_advice(temperature_k: float, max_frequency_cm1: float | None = None, ph
                 schemes=SCHEMES, tolerance: float = 0.01, gle_library=None) -> dict:
     """``hydropimd md beads``: :func:`recommend_beads` for each scheme, the highest frequency given (cm^-1) or
     read from a saved ``analyze phonons --json`` result; ``gle_library`` by the data-location rule (PIGLET)."""
-    if (max_frequency_cm1 is None) == (phonons is None):
+    if max_frequency_cm1 is not None and phonons is not None:
+        raise InputError("--max-frequency-cm1 and --phonons both give the highest frequency: give only one of them")
+    if max_frequency_cm1 is None and phonons is None:
         raise InputError("give the highest vibrational frequency: --max-frequency-cm1 F or --phonons FILE")
     if phonons is not None:
         max_frequency_cm1 = max_frequency_from_phonons(phonons)
@@ -178,5 +229,19 @@ def bead_advice(temperature_k: float, max_frequency_cm1: float | None = None, ph
 
         library = gle4md_root(gle_library, fetch=True)
     advice = [recommend_beads(temperature_k, max_frequency_cm1, s, tolerance, library) for s in schemes]
+    if all(a["beads"] is None for a in advice):
+        _refuse_out_of_reach(advice)
     return {"temperature_k": temperature_k, "max_frequency_cm1": max_frequency_cm1, "tolerance": tolerance,
             "source": "given" if phonons is None else str(phonons), "schemes": advice}
+
+
+def _refuse_out_of_reach(advice: list[dict]) -> None:
+    """Refuse conditions no requested scheme converges with the beads it is advised up to, naming what each needs."""
+    first = advice[0]
+    needs = ", ".join(f"{a['scheme']} at least {a['least_beads']}" if not a["tried"] else
+                      f"{a['scheme']} more than {a['most_beads']}" for a in advice)
+    others = "" if len(advice) == len(SCHEMES) else ", or try --sampling all"
+    raise InputError(f"at {first['temperature_k']:g} K up to {first['max_frequency_cm1']:g} cm^-1 (hbar omega / kT = "
+                     f"{first['hbar_omega_over_kt']:.3g}) no scheme asked for converges within "
+                     f"{100 * first['tolerance']:g} % with the beads advised ({MAX_BEADS} at most for pile and eco): "
+                     f"{needs} beads; check --temperature-k (kelvin) and --max-frequency-cm1 (cm^-1){others}")

@@ -108,7 +108,11 @@ class MDRun:
             raise
 
     def _make_room(self, force: bool) -> None:
-        """Refuse a folder of the user's that is not a run, and a run without ``force``; remove a run with it."""
+        """Refuse a study's folder and any other folder of the user's that is not a run, and a run without ``force``;
+        remove a run with it."""
+        if (self.dir / rundir.STUDY_MARKER).exists():  # with or without --force: a study's files are never a run's
+            raise InputError(f"{self.dir} holds a hydropimd study ({rundir.STUDY_MARKER}), not a run: give a new or "
+                             "empty folder as --out ('study run' makes the study's own runs)")
         if self.dir.is_dir() and not (self.meta_file.exists() or self.state_file.exists()):
             foreign = sorted(set(os.listdir(self.dir)) - {rundir.WORKER_LOG, LOCK_FILE})  # a failed start's leftovers
             if foreign:
@@ -154,15 +158,20 @@ class MDRun:
             path = self.dir / name
             shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
 
-    def extend(self, steps: int) -> None:
-        """Set the run's total to ``steps`` (run.json); fewer steps than already done is refused."""
+    def extend(self, steps: int) -> int:
+        """Set the run's total to ``steps`` (run.json) and return the total it had; fewer steps than already done, or
+        a total its settings refuse (not a whole number of strides), is refused with run.json unchanged."""
         busy = lock_directory(self.dir, f"{self.dir} is being advanced by another process; extend it once that ends")
         try:
             meta, done = self.meta, self.state()["step"]
             if steps < done:
                 raise InputError(f"--steps {steps} is fewer than the {done} steps this run has done; give at least {done}")
-            meta["settings"]["steps"] = steps
+            previous = meta["settings"]["steps"]
+            # the new total replaces a time_ps given at creation, which would contradict it
+            meta["settings"] = {**meta["settings"], "steps": steps, "time_ps": None}
+            _validated(meta["settings"], f"--steps {steps} does not fit this run")
             write_json_atomic(self.meta_file, meta)
+            return previous
         finally:
             busy.close()
 
@@ -179,7 +188,8 @@ class MDRun:
 
     @property
     def settings(self) -> MDSettings:
-        return MDSettings(**self.meta["settings"])
+        return _validated(self.meta["settings"], str(self.meta_file),
+                          "the run was made by an earlier version that allowed it: start it again with --force")
 
     @property
     def reference_volume_a3(self) -> float:
@@ -434,6 +444,18 @@ class _Session:
             self.sim.stop()
 
 
+def _validated(values: dict, where: str, fix: str = "") -> MDSettings:
+    """The settings of ``values``; a refusal as one :class:`InputError` line: ``where``, the problem, ``fix``."""
+    from pydantic import ValidationError
+
+    from hydropimd.config import first_problem
+
+    try:
+        return MDSettings(**values)
+    except ValidationError as err:
+        raise InputError(f"{where}: {first_problem(err)}{'; ' + fix if fix else ''}") from None
+
+
 def _committee(settings: MDSettings):
     """The model and its committee, evaluated by the runner at monitored rows (None without a committee)."""
     if not settings.committee or not settings.monitor_stride:
@@ -538,8 +560,8 @@ def run_md(
 
 def resume_md(out: str | os.PathLike, progress: Callable[[dict], None] | None = None, steps: int | None = None) -> dict:
     """Continue a run from its last checkpoint (after a kill, a crash or an earlier ``stop_after_steps``);
-    ``steps`` larger than the stored total extends the run (the only setting a resumed run may change: the
-    others define the trajectory already written)."""
+    ``steps`` replaces the stored total, no fewer than the steps done and a whole number of strides (the only setting
+    a resumed run may change: the others define the trajectory already written)."""
     run = MDRun(out)
     if not run.state_file.exists():
         raise InputError(f"{out} is not a hydropimd run directory (no {rundir.STATE})")

@@ -43,6 +43,9 @@ CENTROID = "centroid.extxyz"
 BEADS = "beads.extxyz"
 CHECKPOINTS = "checkpoints"
 LAMMPS = "lammps"
+#: the file that marks a study's folder (:mod:`hydropimd.study.runner`): named here, below the study stage, so that a
+#: run refuses to be created in a study's folder without importing the study
+STUDY_MARKER = "study.json"
 
 #: appended once per output stride; cut back to the lengths state.json records when a run resumes
 OUTPUT_FILES = (TABLE, CENTROID, BEADS)

@@ -100,6 +100,7 @@ class MDOptions(Settings):
             self.steps = DEFAULT_STEPS
         if self.steps < 1:
             raise ValueError(f"time_ps {self.time_ps} is shorter than one timestep")
+        self._check_whole_strides()
         if self.checkpoint_stride is None:
             self.checkpoint_stride = CHECKPOINT_EVERY_STRIDES * self.stride
         if self.checkpoint_stride % self.stride:
@@ -109,6 +110,18 @@ class MDOptions(Settings):
         if self.engine == "lammps" and self.lammps_clients == 0 and not self.port:
             raise ValueError("lammps_clients must be at least 1 (0 only with port, when remote clients serve the run)")
         return self
+
+    def _check_whole_strides(self) -> None:
+        """Refuse a run whose steps are not a whole number of output strides (a stride longer than the run included):
+        the runner advances i-PI one stride at a time and records, and checkpoints at the end, only on whole strides,
+        so such a run overshot its end, never recorded it, and every resume recomputed the same steps."""
+        if self.steps % self.stride == 0:
+            return
+        fewer, more = self.steps // self.stride * self.stride, (self.steps // self.stride + 1) * self.stride
+        length = f"time_ps {self.time_ps:g} ({self.steps} steps)" if self.time_ps is not None else f"steps {self.steps}"
+        raise ValueError(f"{length} must be a multiple of stride {self.stride} (a row is written every stride steps "
+                         f"and a run ends on a row): give steps {f'{fewer} or ' if fewer else ''}{more}, or a stride "
+                         f"that divides {self.steps}")
 
     def given(self, name: str) -> bool:
         """Whether ``name`` was given (rather than filled in from a default)."""
