@@ -46,7 +46,7 @@ from typing import Callable, Sequence
 import numpy as np
 from ase import Atoms
 from ase.io import read, write
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator
 
 from hydropimd.errors import InputError
 from hydropimd.files import write_json_atomic
@@ -72,12 +72,6 @@ class ExploreGrid(MDOptions):
     @classmethod
     def _listify(cls, v):
         return v if isinstance(v, (list, tuple)) else [v]
-
-    @model_validator(mode="after")
-    def _whole_strides(self):
-        if self.steps % self.stride:
-            raise ValueError(f"steps {self.steps} must be a multiple of stride {self.stride}")
-        return self
 
 
 def load_grid(grid: str | os.PathLike | dict | ExploreGrid | None) -> ExploreGrid:
