@@ -183,12 +183,25 @@ def cell_shape(metric, time_ps, n_sites: int | None = None, lattice: str | None 
     }
 
 
+def _auto_discard(series) -> dict:
+    """The discard chosen from the data: the latest Chodera start over the volume and the angles, in ps, with each
+    observable's start (``equilibration``: ``{"discard_ps", "method", "starts_ps"}``)."""
+    from hydropimd.analysis.equilibration import cell_observables, equilibration_starts
+
+    values, names = cell_observables(series.metric)
+    time = np.asarray(series.time_ps, dtype=float) - series.time_ps[0]
+    starts = equilibration_starts(values)
+    return {"discard_ps": float(time[max(starts)]), "method": "Chodera 2016 (pymbar), latest over the observables",
+            "starts_ps": {name: float(time[k]) for name, k in zip(names, starts)}}
+
+
 def analyze_cell(source, discard_ps: float = 0.0, dt_ps: float | None = None, lattice: str | None = None,
                  threshold_deg: float = THRESHOLD_DEG, smooth_ps: float = SMOOTH_PS, significance: float = 0.01,
                  plot=None, progress=None) -> dict:
     """Cell lengths and angles of a run directory or trajectory file, mapped to the conventional cubic cell.
 
-    ``discard_ps``: equilibration dropped from the start (ps); ``dt_ps``: time
+    ``discard_ps``: equilibration dropped from the start (ps), or ``"auto"``: found from the data
+    (:mod:`hydropimd.analysis.equilibration`, on the volume and the three angles); ``dt_ps``: time
     between frames when the file has no time_ps; ``lattice``: fcc, bcc or sc (None: the recorded parent lattice, else fcc);
     ``threshold_deg``/``smooth_ps``: shuttling criterion; ``significance``:
     level of the classification tests; ``plot``: PNG or PDF path for angle traces.
@@ -203,6 +216,9 @@ def analyze_cell(source, discard_ps: float = 0.0, dt_ps: float | None = None, la
 
         check_plot_path(plot)  # before the reading, which can be long
     series = read_cells(source, dt_ps=dt_ps, progress=progress)
+    equilibration = _auto_discard(series) if discard_ps == "auto" else None
+    if equilibration is not None:
+        discard_ps = equilibration["discard_ps"]
     start = discard_start(series.time_ps, discard_ps)
     if len(series) - start < MIN_FRAMES:
         raise InputError(f"{source}: {len(series) - start} frames after discarding {discard_ps:g} ps; error bars need at "
@@ -213,6 +229,7 @@ def analyze_cell(source, discard_ps: float = 0.0, dt_ps: float | None = None, la
     report["cell_source"] = series.cell_source
     report["time_source"] = series.time_source
     report["discard_ps"] = discard_ps
+    report["equilibration"] = equilibration
     report["natoms"] = series.natoms
     report["metadata"] = series.metadata
     series_data = report.pop("series")

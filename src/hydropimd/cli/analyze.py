@@ -36,8 +36,23 @@ def _pm(values, errors, digits: int = 4) -> str:
     return ", ".join(f"{v:.{digits}f} ± {e:.2g}" for v, e in zip(values, errors))
 
 
-def _shape_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--discard-ps", type=float, default=0.0, help="equilibration to drop from the start, ps (default 0)")
+def _discard(text: str):
+    """``--discard-ps``: a time in ps, or ``auto``."""
+    if text == "auto":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' must be a time in ps or 'auto'") from None
+
+
+def _shape_options(p: argparse.ArgumentParser, auto: bool = False) -> None:
+    if auto:
+        p.add_argument("--discard-ps", type=_discard, default=0.0,
+                       help="equilibration to drop from the start, ps, or 'auto': where the volume and the angles "
+                       "have left their initial transient (Chodera's maximum of effective samples; default 0)")
+    else:
+        p.add_argument("--discard-ps", type=float, default=0.0, help="equilibration to drop from the start, ps (default 0)")
     p.add_argument("--lattice", choices=["fcc", "bcc", "sc"],
                    help="cubic lattice of the heavy atoms (default: the run's recorded parent lattice, else fcc)")
     p.add_argument("--threshold-deg", type=float, default=1.0,
@@ -65,6 +80,8 @@ def cmd_analyze_cell(args) -> None:
         ["cell", report["mapping"]["description"]],
         ["frames (effective samples)", f"{report['n_frames']} ({report['n_effective']:.0f})"],
         ["time (ps)", f"{report['time_ps'][0]:g} - {report['time_ps'][1]:g} ({report['time_source']})"],
+        ["discarded (ps)", f"{report['discard_ps']:g}" + (" (auto: " + ", ".join(
+            f"{k} {v:g}" for k, v in report["equilibration"]["starts_ps"].items()) + ")" if report["equilibration"] else "")],
         ["a, b, c (Å)", _pm(report["lengths_angstrom"], report["lengths_stderr_angstrom"])],
         ["alpha, beta, gamma (deg)" + (f" aligned to {report['angles_aligned_to_variant']}" if report["angles_aligned_to_variant"] else ""),
          _pm(report["angles_deg"], report["angles_stderr_deg"], 3)],
@@ -295,7 +312,7 @@ def add_commands(commands) -> None:
     p = _common(actions.add_parser("cell", help="conventional-cell lengths and angles, error bars, classification, shuttling"))
     p.add_argument("source", metavar="RUN|TRAJ", help="run directory of 'hydropimd md run' or an ASE-readable trajectory with cells")
     p.add_argument("--dt-ps", type=float, help="time between frames, ps, when the file has no time_ps")
-    _shape_options(p)
+    _shape_options(p, auto=True)
     p.set_defaults(func=cmd_analyze_cell)
 
     p = _common(actions.add_parser("xrd", help="powder X-ray diffraction of the heavy atoms (all non-hydrogen by default)"))
