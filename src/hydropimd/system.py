@@ -5,8 +5,10 @@ with supercell, start strain and isotopes: :class:`~hydropimd.structures.Structu
 each model type, the pair table the models are trained against, the folder of its pseudopotentials and its DFT
 settings.  A study config and an active-learning config take it as ``[system]`` and fill their own keys from it
 (``[structure]``, ``potential.pair``; ``type_map``, ``explore.structure``, ``data.pair``, ``labeller.settings``,
-``labeller.pseudo_dir``); giving a key both in ``[system]`` and in the stage's own table is refused, so each
-setting has one place.  Nothing here knows an element: the elements are the structure's.
+``labeller.pseudo_dir``); giving a key both in ``[system]`` and in the stage's own table is refused (even with the
+same value), so each setting has one place.  Nothing here knows an element: the elements are the structure's.
+``type_map`` must name chemical elements and ``dft`` must hold DFTSettings fields, both checked when the config is
+read; each stage checks the type map against what it runs (a study: its model and structure).
 
 Example (H3S, Im-3m, near 150 GPa)::
 
@@ -22,9 +24,11 @@ Example (H3S, Im-3m, near 150 GPa)::
 
 from __future__ import annotations
 
+from ase.data import atomic_numbers
 from pydantic import field_validator
 
 from hydropimd.config import Settings
+from hydropimd.errors import InputError
 from hydropimd.structures import StructureSettings
 
 
@@ -47,14 +51,40 @@ class SystemSettings(Settings):
 
     @field_validator("type_map")
     @classmethod
-    def _distinct_types(cls, v):
-        if v is not None and len(set(v)) != len(v):
-            raise ValueError(f"type_map {v} lists an element more than once")
+    def _element_types(cls, v):
+        return check_type_map(v)
+
+    @field_validator("dft")
+    @classmethod
+    def _dft_settings(cls, v):
+        # a table is checked now (a file by the stage that resolves its path): a typo or a word for a number would
+        # otherwise wait for the first DFT label, or, in a study, never be noticed
+        if isinstance(v, dict):
+            from hydropimd.dft.settings import load_settings
+
+            try:
+                load_settings(v)
+            except InputError as err:
+                raise ValueError(str(err)) from None
         return v
 
 
+def check_type_map(type_map: list[str] | None) -> list[str] | None:
+    """``type_map`` itself when every name is a chemical element (ASE's symbols), listed once; ValueError otherwise."""
+    if type_map is None:
+        return None
+    unknown = [t for t in type_map if atomic_numbers.get(t, 0) == 0]  # 0: ASE's placeholder "X"
+    if unknown:
+        raise ValueError(f"{', '.join(unknown)}: not a chemical element; give element symbols in type order, "
+                         "e.g. [\"S\", \"H\"]")
+    if len(set(type_map)) != len(type_map):
+        raise ValueError(f"type_map {type_map} lists an element more than once")
+    return type_map
+
+
 def merge_key(section: str, own, from_system, key: str):
-    """The value of a stage key that ``[system]`` may also give: one of the two, never both (one place each)."""
-    if own is not None and from_system is not None and own != from_system:
+    """The value of a stage key that ``[system]`` may also give: one of the two, never both, even when equal (one
+    place each: a value edited in one place would otherwise silently lose to, or clash with, the other)."""
+    if own is not None and from_system is not None:
         raise ValueError(f"{section} and system.{key} both given; keep one (the [system] table is meant to hold it)")
     return own if own is not None else from_system

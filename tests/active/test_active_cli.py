@@ -1,8 +1,10 @@
-"""explore and select through the command line: JSON output and one-line errors for bad input."""
+"""explore and select through the command line: JSON output and one-line errors for bad input; the active
+config's own refusals."""
 
 import json
 
 import numpy as np
+import pytest
 from ase import Atoms
 from ase.io import read, write
 
@@ -84,3 +86,24 @@ def test_active_run_checks_the_dft_labeller_first(tmp_path):
     assert "--pseudo-dir" not in line and not (tmp_path / "w").exists()
     assert_one_line_error(run_cli("active", "run", config, env={"HYDROPIMD_PW": str(tmp_path / "no-pw.x")}),
                           "HYDROPIMD_PW")
+
+
+def test_active_config_refuses_a_second_structure_and_types_that_are_no_elements(tmp_path):
+    """[system.structure] with [explore.structure] (the latter won silently) is refused; so is a type map naming
+    something that is no chemical element, or lacking an element of the start structure."""
+    from hydropimd.active.loop import load_config
+    from hydropimd.errors import InputError
+
+    raw = {"work_dir": "w", "data": {"bootstrap": {"frames": 3}}, "select": {"lo": 0.05, "hi": 0.35, "n": 10},
+           "labeller": {"kind": "dft"}, "system": {"structure": {"prototype": "h3s", "cell": "primitive"}}}
+    assert load_config(raw, base=tmp_path).type_map == ["S", "H"]
+    with pytest.raises(InputError, match=r"\[explore.structure\] and \[system.structure\] both given; give the "
+                                         r"structure in one place"):
+        load_config({**raw, "explore": {"structure": {"prototype": "lah10"}}}, base=tmp_path)
+    with pytest.raises(InputError, match="system.type_map: Xx: not a chemical element"):
+        load_config({**raw, "system": {**raw["system"], "type_map": ["S", "Xx", "H"]}}, base=tmp_path)
+    with pytest.raises(InputError, match="type_map: Xx: not a chemical element"):
+        load_config({**raw, "type_map": ["S", "Xx", "H"]}, base=tmp_path)
+    with pytest.raises(InputError, match=r"hold S, which type_map \['H'\] lacks"):
+        load_config({**raw, "system": {**raw["system"], "type_map": ["H"]}}, base=tmp_path)
+    assert not (tmp_path / "w").exists()

@@ -197,3 +197,15 @@ def test_a_truncated_graph_is_bad_input(subtracted_graph, tmp_path, monkeypatch)
     result = run_cli("model", "import", truncated, "--out", tmp_path / "out.pb", env={"XDG_CACHE_HOME": str(tmp_path / "cache")})
     assert result.returncode == 2 and "not a valid frozen graph" in result.stderr and "implib" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "out.pb").exists()
+
+
+def test_the_type_map_is_read_from_the_graph_file_as_deepmd_kit_reads_it(subtracted_graph, potential, tmp_path):
+    """graph_type_map walks the graph's bytes (no TensorFlow): DeePMD-kit's own reading of the model agrees; a
+    graph cut short is refused in one line."""
+    from hydropimd.potential.models import graph_type_map
+
+    assert graph_type_map(subtracted_graph) == potential.type_map == ["La", "H"]
+    truncated, data = tmp_path / "cut.pb", Path(subtracted_graph).read_bytes()
+    truncated.write_bytes(data[:data.index(b"model_attr/tmap") + 20])  # cut inside the type map's node
+    with pytest.raises(InputError, match="cut.pb"):
+        graph_type_map(truncated)

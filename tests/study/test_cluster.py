@@ -21,7 +21,7 @@ import time
 import pytest
 
 from tests.conftest import interruptible, run_cli
-from tests.study.test_study import CONFIG as STUDY_CONFIG
+from tests.study.test_study import CONFIG as STUDY_CONFIG, graph_with_only_a_type_map
 
 # the small study of test_study.py without its [execution] table (each test adds its own)
 CONFIG = STUDY_CONFIG.split("[execution]")[0]
@@ -200,8 +200,8 @@ def test_study_runs_on_slurm(tmp_path, published, slurm):
 
 
 def test_failed_run_on_slurm_gets_the_reason(tmp_path, published, slurm):
-    # passes the check of the study file (it names a DeePMD-kit graph's nodes), fails to load in the job
-    (tmp_path / "broken.pb").write_bytes(b"descrpt_attr/rcut model_attr/model_version: not a graph")
+    # passes the check of the study file (a graph holding a type map), fails to load in the job
+    (tmp_path / "broken.pb").write_bytes(graph_with_only_a_type_map())
     config = tmp_path / "study.toml"
     text = CONFIG.format(p1=120).replace("[120, 200]", "[120]").replace("published:models/subtracted/graph.pb",
                                                                           "broken.pb")

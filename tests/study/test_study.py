@@ -127,7 +127,8 @@ expected = "cubic"
     (lambda c: c.replace("[execution]", "[execution]\nbogus = 1"), "bogus"),
     (lambda c: c.replace("temperatures_k = [300]", "temperatures_k = [-5]"), "temperatures must be positive"),
     (lambda c: c.replace("published:tables/full.table", "nowhere.table"), "does not exist"),
-    (lambda c: c.replace("time_ps = 0.25", "time_ps = 0.001"), "shorter than one output stride"),
+    (lambda c: c.replace("time_ps = 0.25", "time_ps = 0.001"),
+     r"md: time_ps 0.001 \(2 steps\) must be a multiple of stride 5"),
     (lambda c: c.replace("time_ps = 0.25", "time_ps = 0.08"), "32 rows, 11 after analysis.discard_ps 0.05; the cell "
                                                               "analysis needs at least 32: set md.time_ps to at least 0.133"),
     (lambda c: c.replace("[grid]", "[grid"), "not valid TOML"),
@@ -176,6 +177,56 @@ def test_system_table_is_the_same_study(tmp_path, published):
     twice.write_text(as_system.replace("[potential]\n", '[potential]\npair = "published:tables/LL.table"\n'))
     with pytest.raises(InputError, match="potential.pair and system.pair both given"):
         load_config(twice)
+
+
+AS_SYSTEM = CONFIG.format(p1=120).replace('pair = "published:tables/full.table"\n', "").replace(
+    "[structure]", '[system]\nname = "LaH10"\npair = "published:tables/full.table"\n[system.structure]')
+
+
+@pytest.mark.parametrize("edit, words", [
+    # the type map: chemical elements, every one of the structure, the model's own in the model's order
+    (lambda c: c.replace("[system.structure]", 'type_map = ["La", "Xx"]\n[system.structure]'),
+     r"system.type_map: Xx: not a chemical element"),
+    (lambda c: c.replace("[system.structure]", 'type_map = ["S", "H"]\n[system.structure]'),
+     r"system.type_map \['S', 'H'\] lacks La of the start structure"),
+    (lambda c: c.replace("[system.structure]", 'type_map = ["La"]\n[system.structure]'),
+     r"system.type_map \['La'\] lacks H of the start structure"),
+    (lambda c: c.replace("[system.structure]", 'type_map = ["H", "La"]\n[system.structure]'),
+     r"system.type_map \['H', 'La'\] is not in the order of the model's type map \['La', 'H'\]"),
+    (lambda c: c.replace("[system.structure]", 'type_map = ["La", "Y", "H"]\n[system.structure]'),
+     r"system.type_map \['La', 'Y', 'H'\] lists Y, not in the model's type map \['La', 'H'\]"),
+    # the pair table in one place, even when both places agree
+    (lambda c: c.replace("[potential]\n", '[potential]\npair = "published:tables/full.table"\n'),
+     "potential.pair and system.pair both given; keep one"),
+    # DFT settings: DFTSettings fields of the right type
+    (lambda c: c.replace("[system.structure]", 'dft = {ecutwfc = "fifty", nonsense = 3}\n[system.structure]'),
+     r"system.dft: unknown DFT setting\(s\) ecutwfc, nonsense; known: .*ecutwfc_ry"),
+    (lambda c: c.replace("[system.structure]", 'dft = {ecutwfc_ry = "fifty"}\n[system.structure]'),
+     "system.dft: DFT setting ecutwfc_ry = 'fifty' must be a positive number"),
+    # hydrogen's isotope is each grid point's: one in the structure would be ignored (and T is none a run takes)
+    (lambda c: c.replace("supercell = 1", 'supercell = 1\nisotopes = {H = "T"}'),
+     r"system.structure.isotopes.H: a study's hydrogen isotopes are the grid's \(grid.isotopes, each of H, D\)"),
+    (lambda c: c.replace("supercell = 1", 'supercell = 1\nisotopes = {H = "D"}'), "isotopes.H: .* remove it"),
+])
+def test_system_values_the_study_would_not_use_are_refused(tmp_path, published, edit, words):
+    """[system] keys a study never reads, or reads wrongly, are refused when the config is read."""
+    config = tmp_path / "study.toml"
+    config.write_text(edit(AS_SYSTEM))
+    with pytest.raises(InputError, match=words):
+        load_config(config)
+
+
+def test_the_models_type_map_is_the_study_s(tmp_path, published):
+    """[system] type_map equal to the model's is accepted; a structure with an element the model lacks is refused
+    at set-up (not by its runs, after the study directory was written)."""
+    config = tmp_path / "study.toml"
+    config.write_text(AS_SYSTEM.replace("[system.structure]", 'type_map = ["La", "H"]\n[system.structure]'))
+    assert load_config(config)[0].system.type_map == ["La", "H"]
+    config.write_text(CONFIG.format(p1=120).replace('pair = "published:tables/full.table"\n', "").replace(
+        'prototype = "lah10"\na = 5.05', 'prototype = "h3s"'))
+    assert_one_line_error(run_cli("study", "run", config, "--dir", tmp_path / "s"),
+                          "potential.model: the start structure holds S, which the model's type map ['La', 'H'] lacks")
+    assert not (tmp_path / "s").exists()
 
 
 def _study(tmp_path, text: str = CONFIG.format(p1=120)) -> tuple[Study, str]:
@@ -346,9 +397,21 @@ def _kill_study_mid_run(study: subprocess.Popen, config: Path, directory: Path) 
     assert statuses() == ["partial"]
 
 
+def graph_with_only_a_type_map() -> bytes:
+    """A TensorFlow GraphDef (protocol buffer) of a type map ["La", "H"] and two empty nodes named like DeePMD-kit's:
+    what the study reads at set-up, and nothing DeePMD-kit can run."""
+    def field(number: int, payload: bytes) -> bytes:  # length-delimited, shorter than 128 bytes
+        return bytes([number << 3 | 2, len(payload)]) + payload
+
+    value = field(1, b"value") + field(2, field(8, field(8, b"La H")))  # attr "value": tensor, string_val
+    nodes = [field(1, b"model_attr/tmap") + field(2, b"Const") + field(5, value),
+             field(1, b"descrpt_attr/rcut"), field(1, b"model_attr/model_version")]
+    return b"".join(field(1, node) for node in nodes)
+
+
 def test_failed_runs_make_study_run_fail(tmp_path, published):
     """A run that fails at run time: the status table, then a one-line error naming its failed.json, exit 2."""
-    (tmp_path / "broken.pb").write_bytes(b"descrpt_attr/rcut model_attr/model_version: not a graph")
+    (tmp_path / "broken.pb").write_bytes(graph_with_only_a_type_map())  # passes the set-up checks, loads nowhere
     config = tmp_path / "study.toml"
     config.write_text(CONFIG.format(p1=120).replace("[120, 200]", "[120]")
                       .replace("published:models/subtracted/graph.pb", "broken.pb"))
@@ -371,6 +434,43 @@ def test_a_directory_holding_an_md_run_is_not_a_study(tmp_path, published):
     (tmp_path / "run" / "run.json").write_text("{}")
     assert_one_line_error(run_cli("study", "run", config, "--dir", tmp_path / "run"), "holds an MD run", "another --dir")
     assert sorted(p.name for p in (tmp_path / "run").iterdir() if p.name != ".lock") == ["run.json"]
+
+
+def test_study_run_never_takes_or_deletes_a_folder_that_is_not_a_study(tmp_path, published, monkeypatch):
+    """An MD run (run.json, state.json) or a folder of other files given without a config is refused (no fall-back
+    to the demo), with --force or without (which replaces studies only), and left as it was."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "run.json").write_text("{}")
+    (run / "state.json").write_text("{}")
+    for force in ([], ["--force"]):
+        line = assert_one_line_error(run_cli("study", "run", "--dir", run, *force), "holds an MD run", "another --dir")
+        assert "--force" not in line
+    assert sorted(p.name for p in run.iterdir()) == ["run.json", "state.json"]  # not even a lock file
+
+    # a folder of other files: refused before any configuration is read or anything written (the MD never starts)
+    monkeypatch.setattr(Study, "run_local", lambda *a, **k: pytest.fail("a run started"))
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "draft.txt").write_text("mine")
+    for force in (False, True):
+        with pytest.raises(InputError, match=r"holds files \(draft.txt\) but no study \(study.json\); give the study "
+                                             "another --dir") as refused:
+            run_study(None, notes, force=force)
+        assert "--force" not in str(refused.value)
+    assert [p.name for p in notes.iterdir()] == ["draft.txt"]
+
+
+def test_study_run_without_a_config_resumes_the_study_in_its_directory(tmp_path, published, monkeypatch):
+    """``study run --dir STUDY`` takes the configuration STUDY keeps, as status and report do: the demo's would be
+    "another configuration", whose advice (--force) deletes the study."""
+    study, text = _study(tmp_path)
+    study.prepare(text)
+    ran = []
+    monkeypatch.setattr(Study, "run_local", lambda self, **k: ran.append(self.config.digest()) or [])
+    summary = run_study(None, study.dir)
+    assert ran == [study.config.digest()] and summary["study"] == str(study.dir)
+    assert (study.dir / "study.toml").read_text() == text
 
 
 def test_nothing_is_written_until_every_check_passed(tmp_path, published, monkeypatch):

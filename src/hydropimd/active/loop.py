@@ -83,7 +83,7 @@ from hydropimd.data.writer import frame_key
 from hydropimd.errors import InputError, RunFailed
 from hydropimd.files import lock_directory, write_json_atomic
 from hydropimd.structures import StructureSettings, default_type_map
-from hydropimd.system import SystemSettings, merge_key
+from hydropimd.system import SystemSettings, check_type_map, merge_key
 from hydropimd.training.committee import data_folder
 
 STAGES = ("train", "explore", "select", "label")
@@ -224,8 +224,8 @@ class StopConfig(_Strict):
 
 class ActiveConfig(_Strict):
     work_dir: str
-    #: the system in one table: fills type_map, the exploration's start structure (unless given), data.pair,
-    #: labeller.settings and labeller.pseudo_dir (hydropimd.system)
+    #: the system in one table: fills type_map, the exploration's start structure (unless explore.structures names a
+    #: file; never with [explore.structure]), data.pair, labeller.settings and labeller.pseudo_dir (hydropimd.system)
     system: SystemSettings | None = None
     #: the element of each atom type; default: the initial data's (hydropimd.data.systems.system_type_map), else
     #: the start structures' elements (by atomic number, H last)
@@ -237,11 +237,19 @@ class ActiveConfig(_Strict):
     labeller: LabellerConfig
     stop: StopConfig = Field(default_factory=StopConfig)
 
+    @field_validator("type_map")
+    @classmethod
+    def _element_types(cls, v):
+        return check_type_map(v)
+
     @model_validator(mode="after")
     def _from_the_system(self):
         system, lab = self.system, self.labeller
         if system is not None:
-            if not self.explore.structures and self.explore.structure is None:
+            if self.explore.structure is not None:  # one would silently win over the other
+                raise ValueError("[explore.structure] and [system.structure] both given; give the structure in one "
+                                 "place ([system.structure])")
+            if not self.explore.structures:
                 self.explore.structure = system.structure.model_copy()
             self.type_map = merge_key("type_map", self.type_map, system.type_map, "type_map")
             self.data.pair = merge_key("data.pair", self.data.pair, system.pair, "pair")

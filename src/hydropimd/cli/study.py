@@ -71,8 +71,9 @@ def cmd_report(args) -> None:
 def add_commands(commands) -> None:
     study = commands.add_parser("study", help="grids of MD runs and their report").add_subparsers(dest="action", required=True)
     p = study.add_parser("run", help="run every unfinished grid point, then write the report")
-    _config_args(p, default="the shipped demo study")
-    p.add_argument("--force", action="store_true", help="replace a study directory made by another configuration")
+    _config_args(p, default="the configuration kept in DIR when it holds a study, else the shipped demo study")
+    p.add_argument("--force", action="store_true",
+                   help="replace a study directory made by another configuration (never a folder that is not a study)")
     p.add_argument("--report", help="report folder (default: DIR/report)")
     p.add_argument("--only", action="append", metavar="RUN",
                    help="run only this grid point (its name in 'study status', e.g. T300K-P100GPa-H-4beads); repeat "

@@ -79,6 +79,68 @@ def is_legacy_graph(path: str | os.PathLike) -> bool:
     return _VERSION_MARKER not in _read_model_bytes(Path(path))
 
 
+def graph_type_map(path: str | os.PathLike) -> list[str] | None:
+    """The type map of a DeePMD-kit TensorFlow graph (its ``model_attr/tmap`` constant: type names separated by
+    spaces), read from the file without TensorFlow; None for a PyTorch model (its runs check the types).
+
+    The graph is walked with the protocol-buffer wire format by hand (:func:`_proto_fields`): TensorFlow's own
+    ``GraphDef`` class imports TensorFlow, measured 5.6 s on 2 cores, on every configuration load (``study
+    status`` included); this takes ~5 ms for the published 1.6 MB graph."""
+    if is_pytorch_model(path):
+        return None
+    # GraphDef: node = 1; NodeDef: name = 1, attr = 5 (map entry: key = 1, value = 2); AttrValue: tensor = 8;
+    # TensorProto: string_val = 8 (tensorflow/core/framework/*.proto)
+    try:
+        for number, node in _proto_fields(memoryview(Path(path).read_bytes())):
+            fields = list(_proto_fields(node)) if number == 1 and isinstance(node, memoryview) else []
+            if (1, b"model_attr/tmap") in [(n, _text(v)) for n, v in fields]:
+                attrs = [dict(_proto_fields(entry)) for n, entry in fields if n == 5]
+                value = next(dict(_proto_fields(a[2])) for a in attrs if _text(a.get(1)) == b"value")
+                return bytes(dict(_proto_fields(value[8]))[8]).decode().split()
+    except (ValueError, TypeError, KeyError, StopIteration):
+        raise InputError(f"{path} is not a whole DeePMD-kit graph (damaged or truncated); give the complete .pb "
+                         "file") from None
+    raise InputError(f"{path} holds no type map (model_attr/tmap); give a model frozen by DeePMD-kit ('dp freeze')")
+
+
+def _text(value) -> bytes | None:
+    """The bytes of a length-delimited protocol-buffer field, None for a number."""
+    return bytes(value) if isinstance(value, memoryview) else None
+
+
+def _proto_fields(data: memoryview):
+    """(field number, value) of each field of a protocol-buffer message: varints as int, other fields as
+    memoryview; ValueError for bytes that are no such message."""
+    i = 0
+    while i < len(data):
+        key, i = _varint(data, i)
+        wire = key & 7
+        if wire == 0:
+            value, i = _varint(data, i)
+        elif wire in (1, 2, 5):
+            if wire == 2:
+                size, i = _varint(data, i)
+            else:
+                size = 8 if wire == 1 else 4
+            if i + size > len(data):
+                raise ValueError("a field runs past the end of its message")
+            value, i = data[i:i + size], i + size
+        else:
+            raise ValueError(f"wire type {wire}")
+        yield key >> 3, value
+
+
+def _varint(data: memoryview, i: int) -> tuple[int, int]:
+    """The base-128 varint starting at byte ``i`` and the index after it."""
+    value = shift = 0
+    while i < len(data):
+        byte = data[i]
+        value, shift, i = value | (byte & 0x7F) << shift, shift + 7, i + 1
+        if byte < 0x80:
+            return value, i
+    raise ValueError("a varint runs past the end of its message")
+
+
 def run_dp(args: list[str], what: str) -> None:
     """Run a DeePMD-kit command in a scratch folder (removed afterwards); on failure raise :class:`RunFailed` with
     the error line and the log kept under the cache's ``logs/``.

@@ -13,12 +13,20 @@ from typing import Callable
 
 from hydropimd.errors import InputError
 from hydropimd.study.config import config_file, load_config
-from hydropimd.study.runner import MARKER, Study
+from hydropimd.study.runner import MARKER, Study, foreign_directory
 
 
 def _open(config: str | os.PathLike | None, directory: str | os.PathLike) -> tuple[Study, str]:
-    """The study of ``config`` (a file, a shipped study's name, None: the demo) in ``directory``, and the
-    configuration's text."""
+    """The study of ``config`` (a file, a shipped study's name; None: the one ``directory`` holds, else the demo) in
+    ``directory``, and the configuration's text.  A ``directory`` that is not a study's (an MD run, a folder of
+    other files) is refused first, before a configuration is read."""
+    refusal = foreign_directory(directory)
+    if refusal:
+        raise InputError(refusal)
+    if config is None and (Path(directory) / MARKER).exists():
+        # the study resumes with its own configuration: the demo's would be "another configuration" to replace
+        study = _existing(None, directory)
+        return study, (study.dir / "study.toml").read_text()
     cfg, base = load_config(config)
     text = config_file(config).read_text()
     return Study(directory, cfg, base), text
@@ -51,7 +59,8 @@ def _existing(config: str | os.PathLike | None, directory: str | os.PathLike) ->
 def run_study(config: str | os.PathLike | None, directory: str | os.PathLike, force: bool = False,
               report: str | os.PathLike | None = None, progress: Callable[[dict], None] | None = None,
               only: list[str] | None = None) -> dict:
-    """Run every unfinished grid point of ``config`` (None: the shipped demo) in ``directory``, then write the report.
+    """Run every unfinished grid point of ``config`` (None: the configuration ``directory`` keeps when it holds a
+    study, else the shipped demo) in ``directory``, then write the report.
 
     ``only``: run names (as ``study status`` lists them) to run now, the others left for a later call (the points
     that matter first, or a grid shared between machines); a name that is no point of the grid is an InputError

@@ -34,8 +34,8 @@ Example (the demo shipped as ``hydropimd/study/demo.toml``)::
     workers = 2
 
 The configuration is validated before anything runs (pydantic, unknown keys
-rejected; the start structure built, the model, pair table and compression
-script read); problems come back as one-line :class:`InputError`.
+rejected; the start structure built, the model, its type map, pair table and
+compression script read); problems come back as one-line :class:`InputError`.
 """
 
 from __future__ import annotations
@@ -221,8 +221,13 @@ class StudyConfig(_Strict):
 
     @model_validator(mode="after")
     def _isotopes_from_the_grid(self):
+        # each run's hydrogen is the grid point's isotope (structure.build(isotope)): one given here would be ignored
+        where = "system.structure" if self.system is not None else "structure"
         if "isotope" in self.structure.model_fields_set:
-            raise ValueError("structure.isotope: a study's isotopes are the grid's (grid.isotopes); remove it")
+            raise ValueError(f"{where}.isotope: a study's isotopes are the grid's (grid.isotopes); remove it")
+        if HYDROGEN in (self.structure.isotopes or {}):
+            raise ValueError(f"{where}.isotopes.{HYDROGEN}: a study's hydrogen isotopes are the grid's (grid.isotopes, "
+                             f"each of {', '.join(HYDROGEN_ISOTOPES)}); remove it (other elements take a mass in u)")
         return self
 
     @model_validator(mode="after")
@@ -393,10 +398,12 @@ def _from_active_loop(potential: PotentialConfig, base: Path, path: Path) -> Non
 
 
 def _check_inputs(config: StudyConfig, base: Path, path: Path) -> None:
-    """Build the start structure and read the model, pair table and compression script: their problems
-    are one-line errors now, before a study directory is written or a run started."""
+    """Build the start structure and read the models (with their type maps: :func:`_check_types`), pair table,
+    compression script and a ``[system] dft`` file: their problems are one-line errors now, before a study
+    directory is written or a run started."""
+    from hydropimd.dft.settings import load_settings
     from hydropimd.pair.baseline import PairBaseline
-    from hydropimd.potential.models import is_legacy_graph, is_pytorch_model, training_script_from_legacy
+    from hydropimd.potential.models import graph_type_map, is_legacy_graph, is_pytorch_model, training_script_from_legacy
 
     p = config.potential
     for value in (p.model, p.pair, p.compress, *p.committee):
@@ -405,8 +412,10 @@ def _check_inputs(config: StudyConfig, base: Path, path: Path) -> None:
     key = "structure"
     try:
         elements = sorted(set(config.structure.build(config.grid.isotopes[0]).get_chemical_symbols()))
+        types = []
         for key, model in [("potential.model", p.model), *(("potential.committee", m) for m in p.committee)]:
             is_legacy_graph(resolve_path(model, base))  # reads the file: InputError unless a DeePMD-kit graph
+            types.append(graph_type_map(resolve_path(model, base)))
         if p.pair:
             key = "potential.pair"
             PairBaseline.from_file(resolve_path(p.pair, base)).check_elements(elements)
@@ -416,8 +425,44 @@ def _check_inputs(config: StudyConfig, base: Path, path: Path) -> None:
                 raise InputError("a PyTorch model is compressed when it is made (hydropimd model import --backend pt "
                                  "--compress); leave potential.compress out")
             training_script_from_legacy(resolve_path(p.compress, base), data_root())
+        if config.system is not None and isinstance(config.system.dft, str):  # a table was checked with [system]
+            key = "system.dft"
+            load_settings(resolve_path(config.system.dft, base))
     except InputError as err:
         raise InputError(f"{path}: {key}: {err}") from None
+    try:
+        _check_types(config, types, elements)
+    except InputError as err:
+        raise InputError(f"{path}: {err}") from None
+
+
+def _check_types(config: StudyConfig, types: list[list[str] | None], elements: list[str]) -> None:
+    """``types``, the type maps of the model and its committee members (None: not read), are one type map that holds
+    each element of the start structure, and ``system.type_map``, when given, covers the structure and lists types
+    of the model in the model's order: the runs take their types from the model, so any other type map is one the
+    study would not use."""
+    p, model_types = config.potential, types[0]
+    for member, other in zip(p.committee, types[1:]):
+        if None not in (model_types, other) and other != model_types:
+            raise InputError(f"potential.committee: {member} has the type map {other}, not the model's {model_types}; "
+                             "give a committee of one type map")
+    lacking = [e for e in elements if model_types is not None and e not in model_types]
+    if lacking:
+        raise InputError(f"potential.model: the start structure holds {', '.join(lacking)}, which the model's type "
+                         f"map {model_types} lacks; give a model trained on these elements, or a structure of "
+                         f"{model_types}")
+    given = config.system.type_map if config.system is not None else None
+    if given is None:
+        return
+    lacking = [e for e in elements if e not in given]
+    if lacking:
+        raise InputError(f"system.type_map {given} lacks {', '.join(lacking)} of the start structure; add it, or "
+                         "leave type_map out (the model's type map is used)")
+    if model_types is not None and [t for t in model_types if t in given] != given:
+        foreign = [t for t in given if t not in model_types]
+        problem = f"lists {', '.join(foreign)}, not in" if foreign else "is not in the order of"
+        raise InputError(f"system.type_map {given} {problem} the model's type map {model_types}; give {model_types} "
+                         "or leave type_map out")
 
 
 def data_root() -> Path | None:

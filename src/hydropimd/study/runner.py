@@ -33,13 +33,43 @@ from typing import Callable
 from ase.io import write
 
 from hydropimd.errors import InputError
-from hydropimd.files import lock_held, write_json_atomic, write_text_atomic
+from hydropimd.files import LOCK_FILE, lock_held, write_json_atomic, write_text_atomic
 from hydropimd.md import rundir
-from hydropimd.md.rundir import FAILED, resumable
+from hydropimd.md.rundir import FAILED, STUDY_MARKER as MARKER, resumable
 from hydropimd.study.config import RunSpec, StudyConfig, data_root, resolve_path
 
 RUNNING = "running.json"
-MARKER = "study.json"
+#: what a study's set-up writes before its study.json: a folder holding only these is a study whose set-up stopped
+SETUP_ENTRIES = (LOCK_FILE, "study.toml", "structures", "runs")
+
+
+def foreign_directory(directory: str | os.PathLike) -> str | None:
+    """Why ``directory`` is not a study's to write into or replace, as an error line; None when it does not exist,
+    is empty, holds a study (a study.json with its digest) or only what a study's set-up writes before that.
+
+    An MD run (run.json) or any other folder of the user's is refused with or without ``--force``, which replaces
+    studies only: following its advice must never delete someone's data.
+    """
+    directory = Path(directory)
+    fix = "give the study another --dir (a new or empty folder, or a study's)"
+    if not directory.exists():
+        return None
+    if not directory.is_dir():
+        return f"--dir {directory} is a file, not a folder; {fix}"
+    if rundir.is_run_directory(directory):
+        return f"{directory} holds an MD run (run.json), not a study; {fix}"
+    marker = directory / MARKER
+    if marker.exists():
+        try:
+            payload = json.loads(marker.read_text())
+        except (OSError, ValueError):
+            payload = None
+        return None if isinstance(payload, dict) and "digest" in payload else f"{marker} is not a study's; {fix}"
+    others = sorted(p.name for p in directory.iterdir() if p.name not in SETUP_ENTRIES)
+    if others:
+        shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
+        return f"{directory} holds files ({shown}) but no study ({MARKER}); {fix}"
+    return None
 
 
 class Study:
@@ -70,9 +100,10 @@ class Study:
         directory, then the model's compression): a refused or broken configuration leaves the
         directory as it was, so the corrected one is not taken for "another configuration".
         """
+        refusal = foreign_directory(self.dir)  # what is not a study is never written into, nor replaced (--force)
+        if refusal:
+            raise InputError(refusal)
         stored = self.stored()
-        if stored is None and rundir.is_run_directory(self.dir):
-            raise InputError(f"{self.dir} holds an MD run (run.json), not a study; give the study another --dir")
         replace = stored is not None and not self.made_by_this_config(stored)
         if replace and not force:
             raise InputError(f"{self.dir} holds a study made by another configuration; "
