@@ -271,8 +271,27 @@ def test_pseudo_dir_and_mpi_are_not_the_loop_identity(tmp_path):
     stored["identity"]["labeller"].update(pseudo_dir=str(tmp_path), mpi=1)
     (tmp_path / "work" / "config.json").write_text(json.dumps(stored))
     _check_identity(second, tmp_path / "work")
+    other = load_config(loop_config_stub(labeller__settings=str(moved)), base=tmp_path)
+    _check_identity(other, tmp_path / "work")  # nothing computed yet (a refused start): the corrected config takes over
+    _check_identity(second, tmp_path / "work")
+    (tmp_path / "work" / "gen-000").mkdir()  # something computed: another loop's settings are refused
     with pytest.raises(InputError, match="other labeller settings"):
-        _check_identity(load_config(loop_config_stub(labeller__settings=str(moved)), base=tmp_path), tmp_path / "work")
+        _check_identity(other, tmp_path / "work")
+
+
+def test_a_loop_refused_at_its_bootstrap_leaves_no_work_directory(tmp_path):
+    """A labeller that refuses the bootstrap structures (the DFT labeller: a pair table without an element, a type
+    map that misses one) before labelling anything: no work directory is left, so the corrected config starts
+    cleanly (before: its config.json refused the correction as 'other settings')."""
+
+    class Refusing:
+        def label(self, structures, out):
+            raise InputError("the pair table has no S-H section; give a table for S and H")
+
+    config = {**loop_config_stub(), "data": {"bootstrap": {"frames": 2}}}
+    with pytest.raises(InputError, match="S-H"):
+        run_active(load_config(config, base=tmp_path), labeller=Refusing())
+    assert not (tmp_path / "w").exists()
 
 
 def label_selection(root, frames, sets, model, table):

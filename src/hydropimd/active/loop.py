@@ -69,6 +69,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 import traceback
 from collections import Counter
@@ -631,12 +632,19 @@ def _report(progress, g: int | None, stage: str, event: str) -> None:
         progress({"generation": g, "stage": stage, "event": event})
 
 
+def _holds_results(work: Path) -> bool:
+    """Whether the loop in ``work`` computed anything (a label, a record of a DFT call, a generation): a loop refused
+    before that (a pair table without an element, a wrong type map) is taken over by its corrected config."""
+    data = work / "data"
+    return any(work.glob("gen-*")) or any(data.rglob("*.npy")) or any(data.rglob("records/*.json"))
+
+
 def _check_identity(cfg: ActiveConfig, work: Path) -> None:
     stored = _read_json(work / "config.json")
     current = json.loads(json.dumps(cfg.identity(), default=str))
     for key in RUN_ONLY:  # kept in the identity of loops started before they were left out
         ((stored or {}).get("identity") or {}).get("labeller", {}).pop(key, None)
-    if stored is not None and stored.get("identity") != current:
+    if stored is not None and stored.get("identity") != current and _holds_results(work):
         changed = sorted(k for k in current if stored.get("identity", {}).get(k) != current[k])
         raise InputError(f"{work} holds a loop made with other {', '.join(changed)} settings; "
                          "use another work_dir (explore, select and stop settings may change between runs)")
@@ -660,10 +668,16 @@ def run_active(config, progress: Callable[[dict], None] | None = None, labeller=
     if labeller is None:
         labeller = _make_labeller(cfg)
     work = Path(cfg.work_dir)
+    fresh = not work.exists() or not any(work.iterdir())
     lock = lock_directory(work, f"{work} is used by another 'active run'; wait for it or use another work_dir")
     try:
         _check_identity(cfg, work)
-        _bootstrap(cfg, work, labeller, progress)
+        try:
+            _bootstrap(cfg, work, labeller, progress)
+        except InputError:
+            if fresh and not _holds_results(work):  # refused before computing anything: leave no loop behind
+                shutil.rmtree(work, ignore_errors=True)
+            raise
         runners = {"train": lambda g, p: _stage_train(cfg, work, g, p),
                    "explore": lambda g, p: _stage_explore(cfg, work, g, p),
                    "select": lambda g, p: _stage_select(cfg, work, g, p),
