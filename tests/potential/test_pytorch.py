@@ -125,6 +125,11 @@ def test_a_training_script_of_another_model_is_refused(pytorch_backend, publishe
                      "--backend", "pt", "--out", out, "--data", published)
     assert_one_line_error(result, "type map ['H', 'La']", "['La', 'H']", "--input-json")
     assert list(out.parent.iterdir()) == []
+    script["model"]["descriptor"] = {}  # no whole script: DeePMD-kit's argument checker refuses it (exit 3 before)
+    (tmp_path / "partial.json").write_text(json.dumps(script))
+    result = run_cli("model", "import", source / "graph.pb", "--input-json", tmp_path / "partial.json",
+                     "--backend", "pt", "--out", out, "--data", published)
+    assert_one_line_error(result, "does not rebuild the graph", "key `type` is required", "--input-json")
 
 
 def test_a_study_takes_a_pytorch_model_but_not_its_recompression(pytorch_models, tmp_path):

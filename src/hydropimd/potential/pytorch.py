@@ -109,9 +109,14 @@ def serialized_model(graph: str, training_script: dict, need_min_nbor_dist: bool
         if not training_script.get("model"):
             raise InputError(f"{graph} does not carry its training script; give the model's input.json "
                              "(--input-json)") from None
-    script = normalize(training_script)
-    model = Model(**script["model"])
-    model.init_variables(graph=tf_graph, graph_def=graph_def)
+    try:  # a script of another model, or no whole script: DeePMD-kit's argument checker or the graph's variables say so
+        script = normalize(training_script)
+        model = Model(**script["model"])
+        model.init_variables(graph=tf_graph, graph_def=graph_def)
+    except Exception as err:  # noqa: BLE001 - dargs, KeyError, TensorFlow shape errors: all the script's
+        detail = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise InputError(f"the training script does not rebuild the graph ({detail}); give the model's own "
+                         "input.json (--input-json)") from None
     variables = {}
     try:
         variables["min_nbor_dist"] = get_tensor_by_name_from_graph(tf_graph, "train_attr/min_nbor_dist")
