@@ -45,3 +45,15 @@ def test_analyze_cell_discards_the_compression_of_a_run(tmp_path, rng):
     result = run_cli("analyze", "cell", path, "--discard-ps", "auto", "--json")
     assert result.returncode == 0 and json.loads(result.stdout)["discard_ps"] == auto["discard_ps"]
     assert "'soon' must be a time in ps or 'auto'" in run_cli("analyze", "cell", path, "--discard-ps", "soon").stderr
+
+
+def test_a_run_that_drifts_throughout_is_flagged_not_equilibrated(tmp_path, rng):
+    """A cell still shrinking at its end: the transient fills the run, so its last 32 frames are analysed and the
+    report says it has not equilibrated (instead of refusing the run, which stopped a whole study's report)."""
+    n = 120
+    lengths, angles = shape_series(rng, n, a=5.1)
+    lengths = lengths + np.linspace(0.3, 0, n)[:, None]
+    path = write_trajectory(tmp_path / "t.extxyz", simulation_cells(lengths, angles), time_ps=np.arange(n) * 0.005)
+    report = analyze_cell(path, discard_ps="auto")
+    assert not report["equilibration"]["equilibrated"] and report["n_frames"] == 32
+    assert any(note.startswith("not equilibrated") for note in report["notes"])

@@ -112,6 +112,15 @@ def test_small_study_end_to_end(tmp_path, published):
     assert made.returncode == 0, made.stderr
     assert "first 0.1 ps discarded" in (report / "report.md").read_text()
 
+    # each run's own transient, found from its data: the report says how much of each run it dropped
+    auto = tmp_path / "auto.toml"
+    auto.write_text(CONFIG.format(p1=120).replace("discard_ps = 0.05", 'discard_ps = "auto"'))
+    made = run_cli("study", "run", auto, "--dir", tmp_path / "s", "--json", "--quiet")
+    assert made.returncode == 0 and json.loads(made.stdout)["ran"] == [], made.stderr
+    text = (report / "report.md").read_text()
+    dropped = [float(line.split("|")[9]) for line in text.splitlines() if line.startswith("| 300 |")]
+    assert "each run's transient discarded" in text and len(dropped) == 2 and all(0 <= d < 0.25 for d in dropped)
+
 
 EXPECTATION = """
 [[analysis.expectations]]

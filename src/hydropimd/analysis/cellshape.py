@@ -185,14 +185,24 @@ def cell_shape(metric, time_ps, n_sites: int | None = None, lattice: str | None 
 
 def _auto_discard(series) -> dict:
     """The discard chosen from the data: the latest Chodera start over the volume and the angles, in ps, with each
-    observable's start (``equilibration``: ``{"discard_ps", "method", "starts_ps"}``)."""
+    observable's start (``equilibration``: ``{"discard_ps", "method", "starts_ps", "equilibrated", "note"}``).
+
+    A run whose transient leaves fewer than :data:`MIN_FRAMES` frames has not equilibrated within its length: its
+    last MIN_FRAMES frames are analysed, ``equilibrated`` is false and the note says so (the verdict is then one
+    on drifting data: run longer)."""
     from hydropimd.analysis.equilibration import cell_observables, equilibration_starts
 
     values, names = cell_observables(series.metric)
     time = np.asarray(series.time_ps, dtype=float) - series.time_ps[0]
     starts = equilibration_starts(values)
-    return {"discard_ps": float(time[max(starts)]), "method": "Chodera 2016 (pymbar), latest over the observables",
-            "starts_ps": {name: float(time[k]) for name, k in zip(names, starts)}}
+    latest = min(max(starts), max(len(time) - MIN_FRAMES, 0))
+    equilibrated = latest == max(starts)
+    note = None if equilibrated else (f"not equilibrated: the transient of its volume or angles lasts "
+                                      f"{time[max(starts)]:.3g} of {time[-1]:.3g} ps, leaving fewer than {MIN_FRAMES} "
+                                      f"frames; its last {MIN_FRAMES} frames were analysed: run longer")
+    return {"discard_ps": float(time[latest]), "method": "Chodera 2016 (pymbar), latest over the observables",
+            "starts_ps": {name: float(time[k]) for name, k in zip(names, starts)}, "equilibrated": equilibrated,
+            "note": note}
 
 
 def analyze_cell(source, discard_ps: float = 0.0, dt_ps: float | None = None, lattice: str | None = None,
@@ -230,6 +240,8 @@ def analyze_cell(source, discard_ps: float = 0.0, dt_ps: float | None = None, la
     report["time_source"] = series.time_source
     report["discard_ps"] = discard_ps
     report["equilibration"] = equilibration
+    if equilibration is not None and equilibration["note"]:
+        report["notes"].append(equilibration["note"])
     report["natoms"] = series.natoms
     report["metadata"] = series.metadata
     series_data = report.pop("series")

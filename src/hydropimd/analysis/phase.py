@@ -112,6 +112,7 @@ def _row(run: Path, metadata: dict, report: dict) -> dict:
         "distortion_deg": report["distortion_deg"],
         "distortion_stderr_deg": report["distortion_stderr_deg"],
         "n_effective": report["n_effective"],
+        "discard_ps": report["discard_ps"],
         "is_shuttling": report["shuttling"]["is_shuttling"],
         "fraction_distorted": report["shuttling"]["fraction_distorted"],
     }
@@ -122,7 +123,8 @@ def analyze_phase(runs=(), study=None, discard_ps: float = 0.0, lattice: str | N
     """Table of mean angles, errors and classifications of many runs, and transition pressures with uncertainties.
 
     ``runs``: run directories; ``study``: a folder whose subfolders (any depth)
-    are run directories (both may be given).  Returns ``runs`` (one row per run)
+    are run directories (both may be given); ``discard_ps``: ps, or ``"auto"``:
+    each run's own end of transient (:func:`hydropimd.analysis.analyze_cell`), in its row.  Returns ``runs`` (one row per run)
     and ``groups`` (classical / path-integral x H / D, each with ``transitions``
     per temperature); ``plot`` draws order parameter vs pressure and the (P, T)
     phase diagram per group.

@@ -337,7 +337,7 @@ def add_commands(commands) -> None:
     p = _common(actions.add_parser("phase", help="many runs: table, transition pressures, phase diagram"))
     p.add_argument("runs", nargs="*", metavar="RUN", help="run directories")
     p.add_argument("--study", metavar="DIR", help="folder whose subfolders (any depth) are run directories")
-    _shape_options(p)
+    _shape_options(p, auto=True)
     p.set_defaults(func=cmd_analyze_phase)
 
     p = _common(actions.add_parser("hydrogen", help="radial distribution functions and hydrogen diffusion"))

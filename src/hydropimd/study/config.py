@@ -146,7 +146,9 @@ class Expectation(_Strict):
 
 
 class AnalysisConfig(_Strict):
-    discard_ps: float = Field(0.0, ge=0)
+    #: equilibration dropped from the start of each run, ps; "auto": each run's own end of transient, found from its
+    #: volume and cell angles (Chodera's maximum of effective samples: hydropimd.analysis.equilibration)
+    discard_ps: float | Literal["auto"] = 0.0
     #: false: run the MD only (no report, and no check that the runs are long enough for one; 'study report'
     #: analyses them later), e.g. short runs that only test the set-up
     report: bool = True
@@ -236,6 +238,10 @@ class StudyConfig(_Strict):
             length = f"time_ps {self.md.time_ps}" if self.md.time_ps is not None else f"steps {self.md.steps}"
             raise ValueError(f"md.{length} is shorter than one output stride ({self.md.stride} steps); run longer")
         discard, recorded = self.analysis.discard_ps, self.md.recorded_ps
+        if discard == "auto":
+            discard = 0.0  # decided per run from its data; the rows check below counts every row
+        if discard < 0:
+            raise ValueError(f"analysis.discard_ps {discard:g} must not be negative (or \"auto\")")
         if discard > 0 and discard >= recorded:
             raise ValueError(f"analysis.discard_ps {discard:g} leaves nothing of the {recorded:g} ps each run records "
                              "(md.time_ps less one output stride); set a smaller analysis.discard_ps")
@@ -248,7 +254,8 @@ class StudyConfig(_Strict):
         needs for error bars (:data:`hydropimd.analysis.cellshape.MIN_FRAMES`); counted as the analysis counts."""
         from hydropimd.analysis.cellshape import MIN_FRAMES
 
-        md, discard = self.md, self.analysis.discard_ps
+        md = self.md
+        discard = 0.0 if self.analysis.discard_ps == "auto" else self.analysis.discard_ps
         row_ps = md.stride * md.timestep_fs / 1000
         rows = md.steps // md.stride
         times = np.arange(1, rows + 1) * row_ps

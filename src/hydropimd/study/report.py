@@ -108,9 +108,10 @@ def write_report(study, out: str | os.PathLike | None = None, progress: Callable
     xrd_figures = []
     if len(by_pressure) >= 1:
         pair = [by_pressure[-1]["run"], by_pressure[0]["run"]] if len(by_pressure) > 1 else [by_pressure[0]["run"]]
+        pair_discard = max(r["discard_ps"] for r in by_pressure if r["run"] in pair)  # per run when "auto"
         for k, wavelength in enumerate(study.config.analysis.wavelengths_angstrom):
             figure = out / f"xrd-{wavelength:g}A.png"
-            analyze_xrd(pair, wavelength, discard_ps=discard, plot=figure)
+            analyze_xrd(pair, wavelength, discard_ps=pair_discard, plot=figure)
             xrd_figures.append((wavelength, figure.name))
             if progress:
                 progress(2 + k, steps)
@@ -118,26 +119,27 @@ def write_report(study, out: str | os.PathLike | None = None, progress: Callable
     for row in phase["runs"]:
         if row.get("is_shuttling"):
             figure = out / f"cell-{Path(row['run']).name}.png"
-            analyze_cell(row["run"], discard_ps=discard, plot=figure)
+            analyze_cell(row["run"], discard_ps=row["discard_ps"], plot=figure)
             traces.append((Path(row["run"]).name, figure.name))
     if progress:
         progress(steps, steps)
 
+    dropped = (f"first {discard:g} ps discarded." if discard != "auto" else "each run's transient discarded, found "
+               "from its volume and angles (Chodera's maximum of effective samples; 'discarded' column).")
     lines = [f"# Study report: {study.dir.name}", "",
              f"{len(done)} of {len(status)} runs finished; model `{Path(study.config.potential.model).name}`, "
-             f"N = {phase['runs'][0]['natoms']} atoms, {study.config.md.time_ps:g} ps per run, "
-             f"first {discard:g} ps discarded.", "",
+             f"N = {phase['runs'][0]['natoms']} atoms, {study.config.md.time_ps:g} ps per run, {dropped}", "",
              "## Runs", "",
              "| T (K) | P (GPa) | isotope | beads | class | distortion (deg) | conventional angles (deg) | effective samples "
-             "| space group | measured T (K), P (GPa) |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
-    ensembles = {r["run"]: ensemble_check(r["run"], discard) for r in phase["runs"]}
+             "| discarded (ps) | space group | measured T (K), P (GPa) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    ensembles = {r["run"]: ensemble_check(r["run"], r["discard_ps"]) for r in phase["runs"]}
     for r in sorted(phase["runs"], key=lambda r: (r["temperature_k"], r["pressure_gpa"], r["isotope"], r["beads"])):
         lines.append(f"| {r['temperature_k']:g} | {r['pressure_gpa']:g} | {r['isotope']} | {r['beads']} | "
                      f"{r['classification']}{' (shuttles)' if r.get('is_shuttling') else ''} | "
                      f"{r['distortion_deg']:.2f} ± {r['distortion_stderr_deg']:.2f} | "
-                     f"{_fmt(r['angles_deg'], r['angles_stderr_deg'])} | {r['n_effective']:.0f} | "
-                     f"{_space_group(r['run'], discard)} | {_measured(ensembles[r['run']])} |")
+                     f"{_fmt(r['angles_deg'], r['angles_stderr_deg'])} | {r['n_effective']:.0f} | {r['discard_ps']:.3g} | "
+                     f"{_space_group(r['run'], r['discard_ps'])} | {_measured(ensembles[r['run']])} |")
     lines += ["", f"Order parameter: {phase['order_parameter']}.",
               *_ensemble_lines(ensembles.values()),
               "Space group: spglib's group of the time-averaged centroid structure at the smallest tolerance above the "
