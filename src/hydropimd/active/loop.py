@@ -79,7 +79,7 @@ from typing import Callable, Literal
 import numpy as np
 from pydantic import Field, field_validator, model_validator
 
-from hydropimd.config import Settings
+from hydropimd.config import Settings, config_path
 from hydropimd.data.writer import frame_key
 from hydropimd.errors import InputError, RunFailed
 from hydropimd.files import lock_directory, write_json_atomic
@@ -93,7 +93,6 @@ RUN_ONLY = ("pseudo_dir", "mpi")
 #: generation g explores with seed + GENERATION_SEED_STEP * g: generations do not repeat each other's thermostat
 #: noise, and no two runs of a generation's grid (seed + k, k < 1000 grid points) share a seed with another's
 GENERATION_SEED_STEP = 1000
-PUBLISHED_PREFIX = "published:"
 
 
 _Strict = Settings
@@ -274,15 +273,7 @@ class ActiveConfig(_Strict):
 def _resolve(value: str | None, base: Path, what: str) -> str | None:
     if value is None:
         return None
-    if value.startswith(PUBLISHED_PREFIX):
-        from hydropimd.data.location import published_path
-
-        return str(published_path(value[len(PUBLISHED_PREFIX):]))
-    path = Path(value).expanduser()
-    path = path if path.is_absolute() else base / path
-    if not path.exists():
-        raise InputError(f"{what} {value} does not exist ({path}); fix the active-learning config")
-    return str(path.resolve())
+    return str(config_path(value, base, what, "fix the active-learning config").resolve())
 
 
 def load_config(config: str | os.PathLike | dict | ActiveConfig, base: str | os.PathLike | None = None) -> ActiveConfig:

@@ -50,14 +50,13 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from hydropimd.config import Settings as _Strict
+from hydropimd.config import Settings as _Strict, config_path
 from hydropimd.errors import InputError
 from hydropimd.md.grid import BeadList, PressureList, TemperatureList
 from hydropimd.md.settings import MDOptions
 from hydropimd.structures import HYDROGEN, HYDROGEN_ISOTOPES, StructureSettings
 from hydropimd.system import SystemSettings, merge_key
 
-PUBLISHED_PREFIX = "published:"
 #: ``model = "active:DIR"``: the newest committee of the active-learning loop in work directory DIR
 ACTIVE_PREFIX = "active:"
 #: [md] options that say where the forces are evaluated, not what is simulated: not part of a study's digest
@@ -339,16 +338,8 @@ def _hash(payload: dict) -> str:
 
 
 def resolve_path(value: str, base: Path) -> Path:
-    """A file named in the config: ``published:REL`` by the data-location rule, else relative to the config."""
-    from hydropimd.data.location import published_path
-
-    if value.startswith(PUBLISHED_PREFIX):
-        return published_path(value[len(PUBLISHED_PREFIX):])
-    path = Path(value).expanduser()
-    path = path if path.is_absolute() else base / path
-    if not path.exists():
-        raise InputError(f"{value} named in the study config does not exist ({path})")
-    return path
+    """A file named in the config (:func:`hydropimd.config.config_path`)."""
+    return config_path(value, base, "the file", "fix the study config")
 
 
 #: studies shipped with the package, by name (``hydropimd study run lah10-paper``)
