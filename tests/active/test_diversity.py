@@ -40,7 +40,7 @@ def test_greedy_exchange_against_brute_force(m, n, d):
         assert len(set(chosen.tolist())) == n
         ratios.append(subset_diversity(x, chosen) / brute_force(x, n))
     ratios = np.array(ratios)
-    # measured (200 seeds per shape, README): the default 8 starts find the optimum every time;
+    # measured (200 seeds per shape, docs/validation/selection.md): the default 8 starts find the optimum every time;
     # a single start finds it in 98 % of cases, worst ratio 0.93
     assert ratios.max() <= 1 + 1e-12
     assert np.mean(ratios > 1 - 1e-9) >= 0.95 and ratios.min() > 0.97

@@ -3,7 +3,7 @@
 The battery (tests/analysis/calibration_battery.py): cubic, rhombohedral at 0.5-4 degrees in the (+,+,+),
 (+,-,-) and (-,+,-) variants, one shuttling between two variants, tetragonal and monoclinic cells, each at
 N/tau = 10, 20, 50, 100, 200, through the whole ``cell_shape`` pipeline.  bench/calibration.py runs the
-same battery 10x larger and README.md records its rates.
+same battery 10x larger and docs/validation/calibration.md records its rates.
 """
 
 import numpy as np

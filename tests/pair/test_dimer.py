@@ -138,7 +138,7 @@ def test_tables_from_the_stored_full_quality_points(stored, full_table, tmp_path
         assert section.energy[-1] == 0 and np.all(np.diff(section.energy) < 0), pair  # a repulsive wall
         report = compare_sections(section, published[spec.keyword])
         # the walls agree where MD can go (published energy below 10 eV); the largest deviations are
-        # recorded in the report and README
+        # recorded in the report and docs/validation/dimer.md
         assert report["accessible"]["max_abs_deviation_ev"] < data["accessible_tolerance_ev"], (pair, report)
         wall[pair] = section.r[np.argmax(section.energy < 2.0)]  # where the wall reaches 2 eV
     # bigger cores, wider walls: H-H (0.50 A in the published table) < La-H (1.51 A) < La-La (2.31 A)
