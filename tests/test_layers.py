@@ -1,4 +1,4 @@
-"""The dependency direction of the README's "Architecture": a stage never imports a later one."""
+"""The dependency direction of docs/developer/architecture.md: a stage never imports a later one."""
 
 import ast
 import re
@@ -6,9 +6,9 @@ from pathlib import Path
 
 import hydropimd
 
-#: the stages in dependency order (README, "Architecture"); each may import only those before it
-ORDER = ["errors", "config", "files", "native", "lattice", "structures", "system", "data", "pair", "potential", "md",
-         "analysis", "training", "dft", "active", "study", "cli"]
+#: the stages in dependency order (docs/developer/architecture.md); each may import only those before it
+ORDER = ["errors", "native", "config", "files", "lattice", "structures", "data", "pair", "potential", "md",
+         "analysis", "training", "dft", "system", "active", "study", "cli"]
 
 
 def test_no_stage_imports_a_later_one():

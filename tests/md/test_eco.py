@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from hydropimd.md.beads import kinetic_energy_ratio
-from hydropimd.md.run import run_md
+from hydropimd.md.api import run_md
 from hydropimd.md.settings import MDSettings
 from hydropimd.structures import build_lah10
 from tests.md.conftest import mean_and_error, read_table

@@ -12,7 +12,7 @@ from ase.io import read, write
 
 from hydropimd.errors import InputError
 from hydropimd.md.lammps import client_input, lammps_executable
-from hydropimd.md.run import run_md
+from hydropimd.md.api import run_md
 from hydropimd.potential.calculator import HydridePotential
 from hydropimd.potential.models import resolve_model
 from tests.conftest import REPO

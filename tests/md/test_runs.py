@@ -157,7 +157,7 @@ def test_an_exploding_cell_stops_with_the_step_and_keeps_what_was_done(tmp_path,
     """-100 GPa on a cell at 150 GPa: the volume doubles within ~10 fs. The run stops before the model sees an
     absurd cell (DeePMD-kit's kernels crash the process on one), names the step, and keeps its last checkpoint."""
     from hydropimd.errors import RunFailed
-    from hydropimd.md.run import run_md
+    from hydropimd.md.api import run_md
 
     settings = dict(pressure_gpa=-100.0, barostat_tau_fs=200.0, steps=300, stride=5)
     with pytest.raises(RunFailed, match=r"stopped near step \d+: the cell exploded .*checkpoint \(step \d+\) is kept") as err:
@@ -344,7 +344,7 @@ def test_a_study_folder_is_not_a_run(tmp_path):
 
 def test_fewer_steps_on_resume_are_refused_before_any_notice(tmp_path):
     """--resume --steps 10 on a run that has done 20 printed 'extending the run to 10 steps' and then refused."""
-    from hydropimd.md.run import run_md
+    from hydropimd.md.api import run_md
     from hydropimd.structures import build_lah10
 
     run = tmp_path / "run"

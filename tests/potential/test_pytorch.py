@@ -13,7 +13,8 @@ from ase.io import write
 from hydropimd.data.systems import find_systems
 from hydropimd.errors import InputError
 from hydropimd.potential.calculator import HydridePotential
-from hydropimd.potential.models import import_model, is_legacy_graph, is_pytorch_model
+from hydropimd.potential.importing import import_model
+from hydropimd.potential.models import is_legacy_graph, is_pytorch_model
 from hydropimd.structures import build_lah10
 from tests.conftest import assert_one_line_error, run_cli
 from tests.md.conftest import read_table
@@ -40,7 +41,7 @@ def pytorch_models(pytorch_backend, published, tmp_path_factory):
 def test_frames(published, subtracted_graph):
     """Two frames of the test split of every sixth published subtracted system and of the last (r3m): coordinates
     and cells in A, symbols (the sets carry no type names, so they are the model's).  A few frames suffice: the
-    float64 copy agrees to round-off, and ``model test`` reports the whole split (README)."""
+    float64 copy agrees to round-off, and ``model test`` reports the whole split (docs/validation/pytorch.md)."""
     type_map = HydridePotential(subtracted_graph).type_map
     systems = find_systems(published / "data" / "subtracted", type_map=type_map)
     frames = []

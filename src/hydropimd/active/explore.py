@@ -16,7 +16,7 @@ Output folder::
     explore.json          the grid and the summary of the last call
 
 A finished grid point is skipped, a killed one resumes from its last checkpoint
-(:func:`hydropimd.md.run.resume_md`), so calling :func:`explore` again after a
+(:func:`hydropimd.md.api.resume_md`), so calling :func:`explore` again after a
 kill repeats no finished MD.
 
 Grid (TOML file, flat or under ``[grid]``, or a dict; units K, GPa, fs): the lists of
@@ -190,7 +190,8 @@ def run_settings(grid: ExploreGrid, k: int, point: tuple, model, pair) -> MDSett
 
 def _explore_point(run_dir: Path, settings: MDSettings, start: Atoms, point: tuple, force: bool, progress) -> dict:
     """Run, resume or skip one grid point (each advanced by its own worker process); its entry of the summary."""
-    from hydropimd.md.run import MDRun, resume_md, run_md
+    from hydropimd.md.api import resume_md, run_md
+    from hydropimd.md.run import MDRun
 
     run = MDRun(run_dir)
     changed = _changed_inputs(run, settings, start) if run.state_file.exists() else []

@@ -79,7 +79,8 @@ from typing import Callable, Literal
 import numpy as np
 from pydantic import Field, field_validator, model_validator
 
-from hydropimd.config import Settings, config_path
+from hydropimd.config import Settings
+from hydropimd.data.location import config_path
 from hydropimd.data.writer import frame_key
 from hydropimd.errors import InputError, RunFailed
 from hydropimd.files import lock_directory, write_json_atomic

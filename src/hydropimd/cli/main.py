@@ -233,7 +233,7 @@ def cmd_pair_compare(args) -> None:
 
 # ---------------------------------------------------------------- model
 def cmd_model_import(args) -> None:
-    from hydropimd.potential.models import import_model
+    from hydropimd.potential.importing import import_model
 
     data_root = None
     if args.input_json:  # the script's training systems: the published ones are found under the data location

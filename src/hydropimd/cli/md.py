@@ -24,7 +24,8 @@ _RUN_OPTIONS = ("structure", "out", "resume", "force", "json", "quiet")
 
 
 def cmd_md_run(args) -> None:
-    from hydropimd.md.run import MDRun, resume_md, run_md
+    from hydropimd.md.api import resume_md, run_md
+    from hydropimd.md.run import MDRun
 
     given = {name: value for name, value in vars(args).items()
              if name in _settings_fields() and value is not None and value is not False}

@@ -208,3 +208,21 @@ def _fetch_unlocked(dest: Path, url: str, progress, required: str, what: str, de
             shutil.rmtree(dest)
         os.replace(top, dest)
     return dest
+
+
+#: a path in a config file that names a file of the published data, by the data-location rule
+PUBLISHED_PREFIX = "published:"
+
+
+def config_path(value: str, base: str | os.PathLike, what: str, fix: str) -> Path:
+    """A path named in a config file: ``published:REL`` by the data-location rule
+    (:func:`published_path`), else relative to ``base``, the config file's folder (one
+    rule for every config, so a shipped example runs from any working directory); InputError when it does not
+    exist, naming ``what`` and ending with ``fix``."""
+    if value.startswith(PUBLISHED_PREFIX):
+        return published_path(value[len(PUBLISHED_PREFIX):])
+    path = Path(value).expanduser()
+    path = path if path.is_absolute() else Path(base) / path
+    if not path.exists():
+        raise InputError(f"{what} {value} does not exist ({path}); {fix}")
+    return path

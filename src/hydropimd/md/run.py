@@ -11,9 +11,9 @@ after the checkpoint are neither lost in the middle nor duplicated, the classic 
 pitfall) and i-PI restarts from the matching checkpoint, random-number state included, so the
 resumed rows are the rows an uninterrupted run would have written.
 
-:func:`run_md` and :func:`resume_md` are the Python API: they create the directory here and
-advance it in a process of its own (:mod:`hydropimd.md.worker`), because i-PI, TensorFlow and
-DeePMD-kit's thread settings are process-wide.
+:func:`hydropimd.md.api.run_md` and :func:`hydropimd.md.api.resume_md` are the Python API: they create
+the directory and advance it in a process of its own (:mod:`hydropimd.md.worker`), because i-PI,
+TensorFlow and DeePMD-kit's thread settings are process-wide.
 """
 
 from __future__ import annotations
@@ -41,8 +41,7 @@ from hydropimd.md.ipi_input import ipi_input_xml
 from hydropimd.md.lammps import SOCKET_PREFIX, check_clients, stop_clients
 from hydropimd.md.rundir import OUTPUT_FILES, TABLE_COLUMNS
 from hydropimd.md.settings import MDSettings
-from hydropimd.pair.baseline import PairBaseline
-from hydropimd.structures import describe_supercell, hydrogen_isotope, read_structure, structure_problem
+from hydropimd.structures import describe_supercell, hydrogen_isotope, structure_problem
 
 # i-PI property name -> (our column, unit for unit_to_user)
 _PROPERTIES = {
@@ -535,67 +534,3 @@ def _format(value) -> str:
     if isinstance(value, (int, np.integer)):
         return str(int(value))
     return repr(float(value))
-
-
-def run_md(
-    structure: Atoms | str | os.PathLike,
-    settings: MDSettings,
-    out: str | os.PathLike,
-    force: bool = False,
-    progress: Callable[[dict], None] | None = None,
-) -> dict:
-    """Create a run directory and advance it to the end in a process of its own.  Returns :meth:`MDRun.summary`."""
-    from hydropimd.potential.models import resolve_model
-
-    atoms = read_structure(structure)
-    if settings.einstein_frequency_thz is None:
-        resolve_model(settings.model)  # a missing or non-model file fails here, before the run directory exists
-    if settings.pair:
-        # the table is read (and its elements checked) now, before the run directory exists
-        PairBaseline.from_file(settings.pair).check_elements(atoms.get_chemical_symbols())
-    run = MDRun(out)
-    run.create(atoms, settings, force=force)
-    return _advance_or_discard(run, progress)
-
-
-def resume_md(out: str | os.PathLike, progress: Callable[[dict], None] | None = None, steps: int | None = None) -> dict:
-    """Continue a run from its last checkpoint (after a kill, a crash or an earlier ``stop_after_steps``);
-    ``steps`` replaces the stored total, no fewer than the steps done and a whole number of strides (the only setting
-    a resumed run may change: the others define the trajectory already written)."""
-    run = MDRun(out)
-    if not run.state_file.exists():
-        raise InputError(f"{out} is not a hydropimd run directory (no {rundir.STATE})")
-    if steps is not None:
-        run.extend(steps)
-    return _advance_or_discard(run, progress, created_here=False)
-
-
-def _advance_or_discard(run: MDRun, progress, created_here: bool = True) -> dict:
-    """Advance ``run`` in its own process; when a run this call created fails before writing anything (no
-    checkpoint, no row: a start-up failure such as an element the model lacks), remove it so that the fixed command
-    runs without --force.  A resumed run is never removed: it may be another process's, starting up."""
-    from hydropimd.md.worker import advance_in_own_process
-
-    try:
-        return advance_in_own_process(run.dir, progress)
-    except HydropimdError as err:
-        if created_here and run.state()["checkpoint"] is None:
-            rows = rundir.table_row_count(run.dir)
-            if rows <= 0:
-                _remove_failed_start(run, err)
-            else:
-                raise err.reworded(f"{err} with --force (the {rows} rows written so far stay for inspection)") from None
-        raise
-
-
-def _remove_failed_start(run: MDRun, err: HydropimdError) -> None:
-    """Remove a run that failed before writing anything, so that the fixed command runs without --force; the
-    worker's log stays only when the message points to it (a crash's traceback), and an emptied directory goes."""
-    keep = (rundir.WORKER_LOG,) if rundir.WORKER_LOG in str(err) else ()
-    run.discard(keep=keep)
-    if not keep:
-        (run.dir / LOCK_FILE).unlink(missing_ok=True)
-        try:
-            run.dir.rmdir()  # only when empty: a directory that also holds the user's files stays
-        except OSError:
-            pass

@@ -27,6 +27,7 @@ from typing import Callable
 from hydropimd.errors import HydropimdError, RunFailed, error_from_record, error_record
 from hydropimd.files import LOCK_FILE, lock_directory, no_room_error, write_json_atomic
 from hydropimd.md import rundir
+from hydropimd.md.run import MDRun
 
 #: the parent's pid, given to a worker that must not outlive it (kill -9 of the parent ends the worker too)
 PARENT_ENV = "HYDROPIMD_PARENT_PID"
@@ -41,8 +42,6 @@ def thread_settings(run_dir: str | os.PathLike) -> dict:
     """The thread settings of a run's process: one intra-op thread per DeePMD-kit session and as many inter-op
     threads as bead groups (the in-process driver evaluates its bead groups concurrently, one single-threaded
     session each: measured on 2 cores, 55 ms per 352-atom frame with 1 thread, 53 ms with 2)."""
-    from hydropimd.md.run import MDRun
-
     groups = MDRun(run_dir).settings.bead_groups or len(os.sched_getaffinity(0))
     return {"DP_INTRA_OP_PARALLELISM_THREADS": "1", "DP_INTER_OP_PARALLELISM_THREADS": str(groups),
             "OMP_NUM_THREADS": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
@@ -111,8 +110,6 @@ def outcome(run_dir: str | os.PathLike, returncode: int | None = None) -> dict:
     """How a worker's call ended, from the run's own files: ``{"status": "done" | "stopped" | "failed",
     "steps_done", "steps", "failure": failed.json or None}``.  A worker that died without a record
     (kill -9, out of memory) is a retryable failure."""
-    from hydropimd.md.run import MDRun
-
     run = MDRun(run_dir)
     failure = rundir.read_failure(run_dir)
     done, steps = rundir.steps_done(run_dir), run.settings.steps
@@ -125,8 +122,6 @@ def outcome(run_dir: str | os.PathLike, returncode: int | None = None) -> dict:
 
 def advance_in_own_process(run_dir: str | os.PathLike, progress: Callable[[dict], None] | None = None) -> dict:
     """Advance ``run_dir`` to its end in a worker process; its summary, or the worker's error raised here."""
-    from hydropimd.md.run import MDRun
-
     process = start_worker(run_dir)
     try:
         result = wait_for_worker(process, run_dir, progress)
@@ -143,8 +138,6 @@ def advance_in_own_process(run_dir: str | os.PathLike, progress: Callable[[dict]
 def advance_here(run_dir: str | os.PathLike, progress: Callable[[dict], None] | None = None) -> dict:
     """The worker's body: advance ``run_dir`` in this process, writing progress.json as it goes and
     failed.json when it fails (then re-raising).  Returns :meth:`hydropimd.md.run.MDRun.summary`."""
-    from hydropimd.md.run import MDRun
-
     _die_with_parent()
     signal.signal(signal.SIGTERM, _interrupt)  # a batch system's walltime: record it, like Ctrl-C
     run = MDRun(run_dir)

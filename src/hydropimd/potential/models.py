@@ -263,50 +263,6 @@ def compress_model(model: str | os.PathLike, target: str | os.PathLike, training
     return target
 
 
-def import_model(
-    graph: str | os.PathLike,
-    out: str | os.PathLike,
-    compress: bool = False,
-    input_json: str | os.PathLike | None = None,
-    data_root: str | os.PathLike | None = None,
-    backend: str | None = None,
-    precision: str = "float64",
-) -> dict:
-    """Upgrade (and optionally compress) a frozen graph into ``out``; returns a JSON-ready summary.
-
-    ``backend`` "pt" writes a DeePMD-kit PyTorch model (:func:`hydropimd.potential.pytorch.convert_to_pytorch`)
-    with networks in ``precision`` ("float64" or "float32"); the TensorFlow backend keeps the graph's precision.
-    Default: from the suffix of ``out`` (DeePMD-kit loads a ``.pth`` with PyTorch, anything else with TensorFlow),
-    and a TensorFlow graph is never written to a ``.pth``.
-    """
-    graph, out = Path(graph), Path(out)
-    backend = backend or ("pt" if out.suffix == ".pth" else "tf")
-    if backend == "tf" and out.suffix == ".pth":
-        raise InputError(f"--out {out.name}: DeePMD-kit would load a .pth as a PyTorch model, and --backend tf writes "
-                         "a TensorFlow graph; give --backend pt or an --out ending in .pb")
-    legacy = is_legacy_graph(graph)
-    if is_pytorch_model(graph):
-        raise InputError(f"{graph} is already a PyTorch model; model import takes a TensorFlow graph (.pb)")
-    script = training_script_from_legacy(input_json, data_root) if input_json is not None else None
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if compress and script is None:
-        raise InputError("--compress needs --input-json (the model's training script) for the training data statistics")
-    if backend == "pt":
-        from hydropimd.potential.pytorch import convert_to_pytorch
-
-        convert_to_pytorch(graph, out, script, precision=precision, compress=compress)
-    elif precision != "float64":
-        raise InputError(f"--precision {precision} needs --backend pt (a TensorFlow graph keeps its precision)")
-    elif compress:
-        compress_model(graph, out, script)
-    else:
-        tmp = unique_sibling(out)
-        tmp.write_bytes(resolve_model(graph).read_bytes())
-        os.replace(tmp, out)
-    return {"source": str(graph), "output": str(out), "upgraded_from_legacy": legacy, "compressed": compress,
-            "backend": backend, "precision": precision, "bytes": out.stat().st_size}
-
-
 def cached_compressed_model(graph: str | os.PathLike, input_json: str | os.PathLike,
                             data_root: str | os.PathLike | None = None) -> Path:
     """The compressed version of ``graph``, made once with ``dp compress`` and cached by the graph's digest.

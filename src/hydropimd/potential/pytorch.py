@@ -40,6 +40,7 @@ import numpy as np
 
 from hydropimd.errors import InputError
 from hydropimd.files import make_once, unique_sibling
+from hydropimd.potential.models import file_digest, resolve_model, run_dp, training_script_from_legacy
 
 Precision = Literal["float64", "float32"]
 #: what ``pip`` needs for this module, for the error a user without it sees
@@ -67,8 +68,6 @@ def convert_to_pytorch(graph: str | os.PathLike, out: str | os.PathLike, trainin
     networks' floating-point precision; ``compress`` tabulates the embedding
     nets with ``dp --pt compress``.  The file appears only when complete.
     """
-    from hydropimd.potential.models import resolve_model, run_dp
-
     require_pytorch_backend("a PyTorch model")
     out = Path(out).resolve()
     if out.suffix != ".pth":
@@ -223,7 +222,6 @@ def cached_pytorch_model(graph: str | os.PathLike, input_json: str | os.PathLike
     digest, precision and compression.  ``input_json``: the model's training script (1.x keys accepted), when
     the graph does not carry its own; ``data_root`` locates its training systems."""
     from hydropimd.data.location import cache_dir
-    from hydropimd.potential.models import file_digest, training_script_from_legacy
 
     tags = precision + ("-compressed" if compress else "")
     target = cache_dir() / "models" / f"{file_digest(graph)}-{tags}.pth"

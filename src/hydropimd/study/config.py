@@ -50,7 +50,8 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from hydropimd.config import Settings as _Strict, config_path
+from hydropimd.config import Settings as _Strict
+from hydropimd.data.location import config_path
 from hydropimd.errors import InputError
 from hydropimd.md.grid import BeadList, PressureList, TemperatureList
 from hydropimd.md.settings import MDOptions
@@ -338,7 +339,7 @@ def _hash(payload: dict) -> str:
 
 
 def resolve_path(value: str, base: Path) -> Path:
-    """A file named in the config (:func:`hydropimd.config.config_path`)."""
+    """A file named in the config (:func:`hydropimd.data.location.config_path`)."""
     return config_path(value, base, "the file", "fix the study config")
 
 
