@@ -3,7 +3,7 @@
 The prototypes are data: ``prototypes.toml`` (space group, Wyckoff sites, default lattice constant and free
 parameters, parent lattice of the heavy sublattice), built by :func:`build_structure` with
 ``ase.spacegroup.crystal``; shipped: lah10, h3s, cah6, yh6, labeh8.  The original one,
-fcc LaH10, space group Fm-3m (No. 225), conventional cell (SPEC section 1):
+fcc LaH10, space group Fm-3m (No. 225), conventional cell (docs/guide/structures.md):
 La at 4a (0, 0, 0); H at 8c (1/4, 1/4, 1/4) and at 32f (x, x, x) with x ~ 0.38
 (x ~ 0.12 is the same structure with La placed at 4b instead).  4 La + 40 H =
 44 atoms per conventional cell, 11 per primitive cell.  Lengths in angstrom,

@@ -42,7 +42,7 @@ class SystemSettings(Settings):
     #: DeePMD type names in type order; default: the structure's elements by atomic number, H last (the rule of
     #: hydropimd.structures.default_type_map), the order labels and models of a new system are written in
     type_map: list[str] | None = None
-    #: pair table (a LAMMPS table file): the models learn full - pair and run with it added (SPEC section 3)
+    #: pair table (a LAMMPS table file): the models learn full - pair and run with it added (docs/theory/potential.md)
     pair: str | None = None
     #: folder of the .UPF files (default: the location rule of hydropimd.dft.pseudo)
     pseudopotential_dir: str | None = None

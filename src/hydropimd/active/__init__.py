@@ -1,1 +1,2 @@
-"""Active learning (SPEC section 6): exploration MD, committee deviation, SOAP diversity, selection, the loop."""
+"""Active learning (docs/theory/active-learning.md): exploration MD, committee deviation, SOAP diversity,
+selection, the loop."""

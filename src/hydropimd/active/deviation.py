@@ -1,4 +1,4 @@
-"""Committee force deviation of candidate frames (SPEC section 6, eq. 1).
+"""Committee force deviation of candidate frames (docs/theory/potential.md, the committee).
 
     E = max_i sqrt( < |F_i - <F_i>|^2 > )
 

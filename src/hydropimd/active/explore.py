@@ -1,7 +1,7 @@
 """Exploration: MD with one committee member over a grid of conditions, giving candidate frames.
 
 The DP-GEN exploration step (Zhang et al., Phys. Rev. Materials 3, 023804
-(2019)) as SPEC section 6 describes it: constant-pressure (path-integral) MD
+(2019)) as docs/theory/active-learning.md describes it: constant-pressure (path-integral) MD
 with one model of the committee at every (start structure, temperature,
 pressure, beads) point of a grid, through the MD stage (:mod:`hydropimd.md.run`:
 each run a directory advanced by its own worker process).  Every sampled configuration becomes a candidate, and for

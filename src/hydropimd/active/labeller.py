@@ -8,10 +8,9 @@ The loop (:mod:`hydropimd.active.loop`) only calls ``label(structures, out)``
   (:class:`hydropimd.potential.calculator.HydridePotential`).  It costs a model
   evaluation per frame instead of a DFT run, for tests and cheap rehearsals of
   a loop's settings.  Its labels are of course only as good as the reference.
-* ``hydropimd.dft.label.DFTLabeller``: pw.x at the study's settings (SPEC
-  section 2).  The DFT stage is not imported here; the loop builds it from its
-  ``[labeller]`` table with :func:`hydropimd.dft.label.loop_labeller` when the
-  configuration says ``kind = "dft"``.
+* ``hydropimd.dft.label.DFTLabeller``: pw.x at the study's settings (docs/theory/potential.md).  The DFT
+  stage is not imported here; the loop builds it from its ``[labeller]`` table with
+  :func:`hydropimd.dft.label.loop_labeller` when the configuration says ``kind = "dft"``.
 
 Contract of ``label(structures, out)``: the labels go to the DeePMD npy data
 set at ``out``, laid out as :mod:`hydropimd.data.writer` writes it for both

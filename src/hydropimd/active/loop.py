@@ -1,4 +1,4 @@
-"""The active-learning loop (SPEC section 6; the DP-GEN protocol, Zhang et al., Comput. Phys.
+"""The active-learning loop (docs/theory/active-learning.md; the DP-GEN protocol, Zhang et al., Comput. Phys.
 Commun. 253, 107206 (2020) and Phys. Rev. Materials 3, 023804 (2019)).
 
 Initial data are given (``data.initial``, DeePMD npy sets) or made from scratch
@@ -17,8 +17,8 @@ Generation g runs four stages, each a call into this package's own stages:
 2. ``explore``: MD with member 0 (plus the pair table) over the configured grid
    (:func:`hydropimd.active.explore.explore`); every sampled frame, every bead of
    path-integral runs, is a candidate;
-3. ``select``: committee deviation E of every candidate (SPEC eq. 1, eV/A) and N
-   frames with lo <= E < hi by the largest E or by SOAP diversity (SPEC eq. 2)
+3. ``select``: committee deviation E of every candidate (docs/theory/potential.md, eV/A) and N
+   frames with lo <= E < hi by the largest E or by SOAP diversity (the diversity objective of docs/theory/active-learning.md)
    (:func:`hydropimd.active.select.select_frames`);
 4. ``label``: the labeller (:mod:`hydropimd.active.labeller`: DFT or a reference
    potential) writes them into ``data/gen-NNN``, this generation's own DeePMD npy
@@ -120,7 +120,7 @@ class DataConfig(_Strict):
     initial: list[str] = Field(default_factory=list)
     #: initial data made by the loop itself, labelled into ``work_dir/data/bootstrap`` before generation 0
     bootstrap: BootstrapConfig | None = None
-    #: pair table: the models learn full - pair and run MD with the table added (SPEC section 3)
+    #: pair table: the models learn full - pair and run MD with the table added (docs/theory/potential.md)
     pair: str | None = None
 
     @model_validator(mode="after")

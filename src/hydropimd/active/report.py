@@ -1,4 +1,4 @@
-"""Diagnostics of an active-learning loop (SPEC section 6).
+"""Diagnostics of an active-learning loop (docs/theory/active-learning.md).
 
 * Test errors per generation on one common test set: every committee member of
   every generation is evaluated with :func:`hydropimd.potential.testing.model_test_errors`

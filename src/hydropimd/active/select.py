@@ -1,7 +1,7 @@
-"""Choosing which candidate frames to label (SPEC section 6).
+"""Choosing which candidate frames to label (docs/theory/active-learning.md).
 
-1. The committee deviation E of every candidate (:mod:`hydropimd.active.deviation`,
-   SPEC eq. 1) sorts it into one of three windows (DP-GEN's trust levels,
+1. The committee deviation E of every candidate (:mod:`hydropimd.active.deviation`;
+   docs/theory/potential.md) sorts it into one of three windows (DP-GEN's trust levels,
    Zhang et al., Phys. Rev. Materials 3, 023804 (2019)):
    E < lo: the models agree, the frame is already described ("accurate");
    lo <= E < hi: a candidate for labelling;
@@ -11,7 +11,7 @@
    or by diversity (``diversity``): with x_i the averaged SOAP vector of frame
    i (:mod:`hydropimd.active.soap`), the subset S of size N maximising
 
-       D(S) = sum_{i<j in S} |x_i - x_j|^2            (SPEC eq. 2)
+       D(S) = sum_{i<j in S} |x_i - x_j|^2            (the diversity objective of docs/theory/active-learning.md)
 
    found by :func:`most_diverse_subset`.
 """
@@ -64,10 +64,10 @@ def most_diverse_subset(vectors: np.ndarray, n: int, starts: int = 8, max_swaps:
     more than 1e-12 relative (or ``max_swaps``, default 10 n).  This is done
     from ``starts`` first frames (those farthest from the mean of all) and the
     best result kept.  Cost per swap O(n M + M d).  Measured against brute
-    force in the tests (README: fraction optimal, worst ratio).
+    force in the tests (docs/validation/selection.md: fraction optimal, worst ratio).
 
     This is not farthest-point sampling (ASAP, "fps"), which maximises the
-    minimum distance between chosen points; SPEC eq. 2 is the sum of squared
+    minimum distance between chosen points; the diversity objective of docs/theory/active-learning.md is the sum of squared
     distances, which favours spread around the subset mean and may pick
     near-duplicates at opposite extremes.
     """

@@ -1,4 +1,4 @@
-"""Averaged SOAP vectors of whole frames, with dscribe (SPEC section 6, diversity selection).
+"""Averaged SOAP vectors of whole frames, with dscribe (docs/theory/active-learning.md, diversity selection).
 
 SOAP: Bartok, Kondor and Csanyi, Phys. Rev. B 87, 184115 (2013); dscribe:
 Himanen et al., Comput. Phys. Commun. 247, 106949 (2020) and Laakso et al.,
@@ -6,7 +6,7 @@ J. Chem. Phys. 158, 234802 (2023).
 
 Settings (:class:`SOAPSettings`), chosen for La-H at the model's 4 A cutoff:
 
-* ``r_cut`` 4.0 A: the Deep Potential's own cutoff (SPEC section 4), so the
+* ``r_cut`` 4.0 A: the Deep Potential's own cutoff (docs/theory/potential.md), so the
   descriptor sees what the model sees: in LaH10 near 150 GPa that is the H cage
   around each La (H-H 1.1-1.2 A, La-H 2.1 A) and the next La shell (3.6 A).
 * ``sigma`` 0.4 A: Gaussian width of each neighbour's density; narrower than
@@ -21,7 +21,7 @@ Settings (:class:`SOAPSettings`), chosen for La-H at the model's 4 A cutoff:
   squared distance between such averages is the distance of the linear
   "average kernel" of De, Bartok, Csanyi and Ceriotti, Phys. Chem. Chem. Phys.
   18, 13754 (2016), K(A, B) = mean over atom pairs of p_a . p_b, i.e. the
-  average environment of the frame, which is what SPEC's "averaged SOAP
+  average environment of the frame, which is what the study's "averaged SOAP
   descriptor" names.  "inner" (power spectrum of the averaged density
   coefficients) mixes cross terms between different atoms' neighbourhoods and
   has no such per-environment reading; measured on 352-atom frames here the two

@@ -1,4 +1,4 @@
-"""Analysis of MD runs (SPEC section 8): cell shape and its classification, powder diffraction, phase diagrams,
+"""Analysis of MD runs (docs/theory/analysis.md): cell shape and its classification, powder diffraction, phase diagrams,
 the hydrogen sublattice.
 
 Public entry points, one per ``hydropimd analyze`` sub-command, each returning a

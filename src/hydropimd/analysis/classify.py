@@ -3,7 +3,7 @@
 Input: per-frame conventional lengths a, b, c (angstrom) and deviations
 delta_i = angle_i - 90 (degrees), already aligned to one distortion variant
 (:func:`hydropimd.analysis.shuttling.align_to_variant`).  Hypotheses on the
-time averages (SPEC section 8):
+time averages (docs/theory/analysis.md):
 
 * cubic:        delta_1 = delta_2 = delta_3 = 0 and a = b = c       (5 constraints)
 * rhombohedral: s_1 delta_1 = s_2 delta_2 = s_3 delta_3 and a = b = c (4 constraints)

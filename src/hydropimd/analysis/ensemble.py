@@ -9,7 +9,7 @@ the second alone the noise of a short one.
 
 The temperature column is the ring polymer's kinetic temperature under PILE and eco, the centroid's under PIGLET
 (run.json ``temperature_column``), whose bead modes are held away from equilibrium on purpose; the centroid reads
-hot when the potential's anharmonicity carries energy from the bead modes into it (README, "Bead convergence").
+hot when the potential's anharmonicity carries energy from the bead modes into it (docs/validation/beads.md).
 The pressure is the centroid-virial estimator, the barostat's target.
 """
 

@@ -2,7 +2,7 @@
 
 Only the heavy atoms are seen in a hydride (hydrogen scatters ~3000 times more
 weakly per atom than La), so by default the pattern is that of all non-hydrogen
-atoms (H, D and T left out; SPEC section 8), or of one chosen species.  For
+atoms (H, D and T left out; docs/theory/analysis.md), or of one chosen species.  For
 frames t with positions r_j(t) of the N atoms used, of species s_j::
 
     S(G) = < |sum_j f_sj(|G|) exp(i G . r_j)|^2 > / N          (time average over frames)

@@ -1,5 +1,5 @@
 """What the published LaH10 study fixed, in one place (Ly and Ceperley, Phys. Rev. B 106, 054106 (2022); its data:
-github.com/kkly1995/Data-for-fcc-LaH, SPEC sections 4-5).
+github.com/kkly1995/Data-for-fcc-LaH, docs/theory/potential.md).
 
 These are facts of that study's files, not defaults for other systems: every stage reads its elements, type map,
 lattice and pair terms from the data, the model or the configuration, and uses the values below only where it

@@ -1,4 +1,4 @@
-"""DFT labels with Quantum ESPRESSO pw.x (SPEC section 2): settings, pseudopotentials, runs, the labeller."""
+"""DFT labels with Quantum ESPRESSO pw.x (docs/theory/potential.md): settings, pseudopotentials, runs, the labeller."""
 
 from hydropimd.dft.label import DFTLabeller, label_structures
 from hydropimd.dft.memory import estimate_memory, plan_parallel

@@ -1,4 +1,4 @@
-"""DFT labels for a list of structures, appended to a DeePMD npy data set (SPEC section 2).
+"""DFT labels for a list of structures, appended to a DeePMD npy data set (docs/theory/potential.md).
 
 Each structure gets one pw.x SCF (:mod:`hydropimd.dft.pwx`) at the study's settings
 (:class:`~hydropimd.dft.settings.DFTSettings`); its energy (eV), forces (eV/A) and

@@ -1,4 +1,4 @@
-"""DFT settings of the labels (SPEC section 2) and the k-point grid they imply.
+"""DFT settings of the labels (docs/theory/potential.md) and the k-point grid they imply.
 
 The study's settings are the defaults: Quantum ESPRESSO pw.x, PBE, pslibrary 1.0.0
 ultrasoft pseudopotentials, 50 Ry wavefunction cutoff, metallic smearing, forces and

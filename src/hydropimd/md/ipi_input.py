@@ -1,6 +1,6 @@
 """The i-PI input file of a run, generated from :class:`MDSettings`.
 
-Physics (SPEC section 7): constant-pressure MD with every cell parameter free,
+Physics (docs/theory/path-integrals.md): constant-pressure MD with every cell parameter free,
 through i-PI's ``flexible`` barostat, the path-integral
 Martyna-Tuckerman-Tobias-Klein barostat (Martyna, Hughes and Tuckerman,
 J. Chem. Phys. 110, 3275 (1999)), with temperature controlled by the PILE

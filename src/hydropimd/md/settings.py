@@ -6,7 +6,7 @@ run`` mirrors :class:`MDSettings` (its options are generated from these fields, 
 changes here and nowhere else).  Units are in the field names: kelvin, gigapascal,
 femtoseconds, picoseconds, eV/angstrom; steps and strides count MD steps.
 
-Physics (SPEC section 7): constant-pressure MD with every cell parameter free through i-PI's
+Physics (docs/theory/path-integrals.md): constant-pressure MD with every cell parameter free through i-PI's
 ``flexible`` barostat (Martyna, Hughes and Tuckerman, J. Chem. Phys. 110, 3275 (1999)),
 temperature controlled by PILE (Ceriotti, Parrinello, Markland and Manolopoulos, J. Chem.
 Phys. 133, 124104 (2010)).
@@ -36,7 +36,7 @@ class MDOptions(Settings):
     # ------------------------------------------------------------------ length and integration
     steps: int | None = Field(None, ge=1, description="number of MD steps (or give time_ps)")
     time_ps: float | None = Field(None, gt=0, description="simulated time, ps (instead of steps)")
-    #: 0.5 fs: the study's timestep (SPEC section 7); 25 steps per period of the fastest H stretch (~2700 cm^-1)
+    #: 0.5 fs: the study's timestep (docs/theory/path-integrals.md); 25 steps per period of the fastest H stretch (~2700 cm^-1)
     #: at most 10 fs: a bound on typos, not on physics (H needs <= ~1 fs; heavy-atom-only systems a few fs)
     timestep_fs: float = Field(0.5, gt=0, le=10.0, validation_alias=AliasChoices("timestep_fs", "dt_fs"),
                                description="timestep, fs")

@@ -1,4 +1,4 @@
-"""The short-range pair baseline f(R) of SPEC section 3, evaluated as LAMMPS does.
+"""The short-range pair baseline f(R) of docs/theory/potential.md, evaluated as LAMMPS does.
 
 U(R) = f(R) + g(R): f is a sum of tabulated pair terms, g the network trained on
 DFT minus f.  :class:`PairBaseline` evaluates f for periodic structures with any

@@ -4,7 +4,7 @@ This is how one verifies that a pair table (and its LAMMPS settings) is the one
 a subtracted data set was made with.  On the published LaH10 data every system
 agrees to better than 1e-4 eV in energy per frame, 1e-4 eV/A in force components
 and 1e-3 eV in virial components (the data are stored to about that precision),
-except the forces and virials of ``r3m`` (see the README: a quirk of the
+except the forces and virials of ``r3m`` (see docs/validation/pair-baseline.md: a quirk of the
 published data).
 """
 

@@ -1,7 +1,7 @@
 """Full <-> subtracted data sets: add or remove the pair baseline from DFT labels.
 
 ``subtracted = full - f(R)`` frame by frame for energy, forces and virial
-(SPEC section 3); the folder layout, set partition and coordinates are kept.
+(docs/theory/potential.md); the folder layout, set partition and coordinates are kept.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The pair baseline from isolated dimers: CCSD energy versus bond length (SPEC section 3).
+"""The pair baseline from isolated dimers: CCSD energy versus bond length (docs/theory/potential.md).
 
 The short-range pair terms f(R) of U = f + g are the energies of isolated dimers,
 computed with PySCF (Sun et al., WIREs Comput. Mol. Sci. 8, e1340 (2018)):
@@ -80,7 +80,7 @@ DIMERS: dict[str, DimerSpec] = {keyword.replace("_", "-"): DimerSpec(elements, k
                                 for keyword, (elements, *rest) in DIMER_CALCULATIONS.items()}
 
 
-#: rules for an element pair the study did not compute (README, "hydropimd pair dimer"): CCSD with def2-QZVPPD
+#: rules for an element pair the study did not compute (docs/validation/dimer.md): CCSD with def2-QZVPPD
 #: (and its ECP for elements past Kr, where def2 has one), cc-pV5Z for H-H, as the study chose for LaH10;
 #: CCSD points from R_MIN_FRACTION of the cutoff up to the cutoff, tabulated on NEW_PAIR_ROWS rows
 DEF2_ECP_FROM_Z = 37

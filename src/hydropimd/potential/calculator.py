@@ -1,14 +1,14 @@
 """One potential for everything: a Deep Potential plus an optional pair baseline.
 
-U(R) = f(R) + g(R) (SPEC section 3): g is a DeePMD-kit model evaluated with
+U(R) = f(R) + g(R) (docs/theory/potential.md): g is a DeePMD-kit model evaluated with
 DeePMD-kit's ``DeepPot``, f the tabulated pair baseline of
 :mod:`hydropimd.pair.baseline`.  :class:`HydridePotential` evaluates batches of
 same-composition frames in one model call (path-integral MD passes all beads at
 once) and is also an ASE calculator for single structures.
 
-With a committee (extra models), it also returns the model deviation of SPEC
-section 6, E = max_i sqrt(<|F_i - <F_i>|^2>) over the committee, computed by
-DeePMD-kit's ``calc_model_devi_f`` (the ``max_devi_f`` of ``dp model-devi``).
+With a committee (extra models), it also returns the model deviation of docs/theory/potential.md,
+E = max_i sqrt(<|F_i - <F_i>|^2>) over the committee, computed by DeePMD-kit's ``calc_model_devi_f``
+(the ``max_devi_f`` of ``dp model-devi``).
 """
 
 from __future__ import annotations

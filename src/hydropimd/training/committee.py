@@ -1,13 +1,13 @@
 """Training a committee of Deep Potentials with DeePMD-kit's own entry points.
 
-Each member differs only in its seeds (SPEC section 6).  For each one this
+Each member differs only in its seeds (docs/theory/active-learning.md).  For each one this
 module writes the training script (:mod:`hydropimd.training.config`), runs
 ``dp train`` (``--restart`` from the member's checkpoint when a previous attempt
 was killed), ``dp freeze`` and optionally ``dp compress``, then records the
 member's errors on the held-out DeePMD-kit 1.x test split with
 :func:`hydropimd.potential.testing.model_test_errors`.  Nothing of the training loop is
 re-implemented.  Given full labels and a pair table, the members learn the
-subtracted targets (full - pair, SPEC section 3) and are tested with the table
+subtracted targets (full - pair, docs/theory/potential.md) and are tested with the table
 added back.  A published root given as data (a folder holding data/full and
 data/subtracted) means its data/full.
 

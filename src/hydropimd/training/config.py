@@ -1,4 +1,4 @@
-"""DeePMD-kit training scripts with the study's defaults (SPEC section 4).
+"""DeePMD-kit training scripts with the study's defaults (docs/theory/potential.md).
 
 Descriptor se_e2_a (se_a in DeePMD-kit 1.x), rcut 4.0 A, rcut_smth 2.0 A,
 sel and type_map those of the published models (:mod:`hydropimd.data.published`; another
@@ -20,7 +20,7 @@ from pathlib import Path
 from hydropimd.data.published import DESCRIPTOR_SEL, TYPE_MAP
 from hydropimd.errors import InputError
 
-#: the study's type map, for which its neighbour counts ``sel`` were chosen (SPEC section 5)
+#: the study's type map, for which its neighbour counts ``sel`` were chosen (docs/theory/potential.md)
 STUDY_TYPE_MAP = list(TYPE_MAP)
 STUDY_DEFAULTS: dict = {
     "model": {
@@ -74,7 +74,7 @@ def training_script(systems: list[str], seed: int, steps: int | None = None, ove
     """A complete DeePMD-kit 3 input for one committee member.
 
     ``systems``: training system folders; ``seed``: the member's seed (descriptor,
-    fitting net and batch order all derive from it: SPEC section 6's committees
+    fitting net and batch order all derive from it: docs/theory/active-learning.md's committees
     differ only in seeds); ``steps``: overrides numb_steps and scales decay_steps so
     that the learning rate still ends at stop_lr; ``validation``: systems for the
     learning curve's validation columns.
