@@ -642,6 +642,7 @@ class StructureSettings(Settings):
     parameters: dict[str, float] | None = None
     #: a structure file (CIF, POSCAR, extxyz, ...: whatever ASE reads) instead of a prototype
     file: str | None = None
+    #: the cell repeated by ``supercell``: the conventional cubic cell, or the primitive one (fewer atoms)
     cell: Literal["conventional", "primitive"] = "conventional"
     #: N, [N1, N2, N3] or a 3x3 matrix; 1: the 44-atom conventional cell, the cheapest that has every
     #: cell-shape degree of freedom of the cubic lattice (a study asks for larger cells explicitly)
@@ -651,6 +652,7 @@ class StructureSettings(Settings):
     #: a start strain at fixed volume: {kind = "tetragonal", c_over_a = 1.02}, rhombohedral angle_deg,
     #: monoclinic beta_deg, or kind = "matrix" with a symmetric 3x3 matrix (strain_matrix)
     strain: dict[str, Any] | list[list[float]] | None = None
+    #: the hydrogen isotope (H or D; a study takes it from its grid instead)
     isotope: Literal[HYDROGEN_ISOTOPES] = HYDROGEN
     #: masses per element: an isotope name (H: H or D) or a mass in u, e.g. {H = "D"}
     isotopes: dict[str, str | float] | None = None

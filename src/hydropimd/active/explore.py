@@ -64,8 +64,11 @@ SEED_STEP = 1
 class ExploreGrid(MDOptions):
     """The exploration grid: lists of conditions (K, GPa, bead counts) and the MD stage's options."""
 
+    #: thermostat temperatures, K
     temperatures_k: TemperatureList = Field(default_factory=lambda: [300.0])
+    #: barostat pressures, GPa
     pressures_gpa: PressureList = Field(default_factory=lambda: [150.0])
+    #: bead counts (1: classical nuclei); every bead of a path-integral frame is a candidate
     beads: BeadList = Field(default_factory=lambda: [1])
 
     @field_validator("temperatures_k", "pressures_gpa", "beads", mode="before")

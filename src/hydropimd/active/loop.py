@@ -116,6 +116,8 @@ class BootstrapConfig(_Strict):
 
 
 class DataConfig(_Strict):
+    """``[data]``: what the first committee trains on, and the pair baseline of every model."""
+
     #: DeePMD npy data sets to start from (full labels when ``pair`` is given); may be empty with ``bootstrap``
     initial: list[str] = Field(default_factory=list)
     #: initial data made by the loop itself, labelled into ``work_dir/data/bootstrap`` before generation 0
@@ -132,6 +134,9 @@ class DataConfig(_Strict):
 
 
 class TrainingConfig(_Strict):
+    """``[training]``: each generation's committee (hydropimd.training.committee)."""
+
+    #: models per committee, differing only in their seeds (the study's 3): their force deviation drives selection
     committee: int = 3
     #: DeePMD-kit training steps per member (default: the study's 1,000,000)
     steps: int | None = Field(None, ge=1)
@@ -155,8 +160,11 @@ class TrainingConfig(_Strict):
 
 
 class ExploreConfig(_Strict):
+    """``[explore]``: where each generation's exploration MD starts and over which conditions it runs."""
+
     #: start structures (any ASE format, every frame); else ``structure`` is built
     structures: str | None = None
+    #: the start structure built from a prototype or a file (hydropimd.structures.StructureSettings)
     structure: StructureSettings | None = None
     #: the exploration grid (hydropimd.active.explore.ExploreGrid: temperatures_k, pressures_gpa, beads and the MD
     #: stage's options); generation g uses seed + GENERATION_SEED_STEP g
@@ -170,11 +178,16 @@ class ExploreConfig(_Strict):
 
 
 class SelectConfig(_Strict):
+    """``[select]``: which candidates of an exploration are labelled (hydropimd.active.select)."""
+
     #: deviation window, eV/A: E < lo is accurate, lo <= E < hi kept, E >= hi dropped
     lo: float = Field(ge=0)
+    #: the window's upper end, eV/A (the study's 0.35): above it a frame is most likely unphysical
     hi: float
     #: frames labelled per generation
     n: int = Field(ge=1)
+    #: deviation: the n largest E; diversity: the n most spread in SOAP space; auto: deviation until the kept E
+    #: bunch together (spread_fraction), then diversity, as the study did in its last generations
     mode: Literal["deviation", "diversity", "auto"] = "deviation"
     #: auto mode: diversity when the kept E spread (P90 - P10) < spread_fraction (hi - lo)
     spread_fraction: float = Field(0.1, gt=0, lt=1)
@@ -189,14 +202,19 @@ class SelectConfig(_Strict):
 
 
 class LabellerConfig(_Strict):
+    """``[labeller]``: what labels the selected frames: pw.x, or a reference potential standing in for it."""
+
+    #: dft: pw.x (hydropimd.dft.label); reference: a potential standing in for DFT (tests, rehearsals of settings)
     kind: Literal["reference", "dft"] = "reference"
-    #: reference: the potential standing in for DFT (and its pair table)
+    #: reference: the potential standing in for DFT
     model: str | None = None
+    #: reference: the pair table added to that potential (a model trained on full - pair)
     pair: str | None = None
-    #: dft: DFT settings (a file, or a table of DFTSettings fields; default: the study's), pseudopotential folder,
-    #: pw.x MPI ranks
+    #: dft: DFT settings (a file, or a table of DFTSettings fields; default: the study's)
     settings: str | dict | None = None
+    #: dft: the folder of the UPF files (default: $ESPRESSO_PSEUDO, else the cache of 'hydropimd dft pseudo')
     pseudo_dir: str | None = None
+    #: dft: pw.x MPI ranks
     mpi: int = Field(1, ge=1)
     #: sets per generation; the last one is the generation's test split
     sets_per_generation: int = 10
@@ -217,6 +235,8 @@ class LabellerConfig(_Strict):
 
 
 class StopConfig(_Strict):
+    """``[stop]``: when the loop ends (it also ends when a generation keeps no candidate)."""
+
     #: stop when this fraction of the candidates has E < lo (DP-GEN's accurate ratio)
     accurate_ratio: float = Field(0.95, gt=0, le=1)
     #: at most this many labelling generations
@@ -224,6 +244,9 @@ class StopConfig(_Strict):
 
 
 class ActiveConfig(_Strict):
+    """An active-learning loop: train a committee, explore with it, select and label, repeat (DP-GEN's protocol)."""
+
+    #: the loop's folder: labels, committees, explorations and each stage's state; resumable from any stop
     work_dir: str
     #: the system in one table: fills type_map, the exploration's start structure (unless explore.structures names a
     #: file; never with [explore.structure]), data.pair, labeller.settings and labeller.pseudo_dir (hydropimd.system)
@@ -231,11 +254,17 @@ class ActiveConfig(_Strict):
     #: the element of each atom type; default: the initial data's (hydropimd.data.systems.system_type_map), else
     #: the start structures' elements (by atomic number, H last)
     type_map: list[str] | None = None
+    #: the initial data and the pair baseline
     data: DataConfig
+    #: each generation's committee
     training: TrainingConfig = Field(default_factory=TrainingConfig)
+    #: the exploration MD
     explore: ExploreConfig = Field(default_factory=ExploreConfig)
+    #: which candidates are labelled
     select: SelectConfig
+    #: what labels them
     labeller: LabellerConfig
+    #: when the loop ends
     stop: StopConfig = Field(default_factory=StopConfig)
 
     @field_validator("type_map")

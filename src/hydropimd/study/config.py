@@ -67,21 +67,31 @@ PIGLET_ONLY_MD = ("sampling", "max_frequency_cm1", "piglet_range")
 
 
 class PotentialConfig(_Strict):
+    """``[potential]``: the model the runs use, its pair baseline and the committee that monitors it."""
+
     #: a DeePMD-kit model file (``published:REL`` by the data-location rule), or ``active:DIR``: member 0 of the
     #: newest committee of the loop in DIR, its other members as ``committee`` and its pair table as ``pair``
     model: str
+    #: the pair table (LAMMPS format) the model was trained against: its energy is added to the model's; none for a
+    #: model trained on full labels
     pair: str | None = None
     #: training script of the model: when given, runs use its ``dp compress`` version (cached)
     compress: str | None = None
+    #: further models trained like ``model``: their force deviation from it is recorded per row (the
+    #: model deviation of docs/theory/potential.md, eV/A), with a warning once it exceeds md.dev_warn
     committee: list[str] = Field(default_factory=list)
 
 
 class GridBlock(_Strict):
     """Every combination of these temperatures, pressures, isotopes and bead counts."""
 
+    #: thermostat temperatures, K
     temperatures_k: TemperatureList
+    #: barostat pressures, GPa
     pressures_gpa: PressureList
+    #: hydrogen isotopes (H or D): each run's hydrogen mass; default H
     isotopes: list[Literal[HYDROGEN_ISOTOPES]] = Field(default_factory=lambda: [HYDROGEN], min_length=1)
+    #: path-integral bead counts; 1 is classical nuclei (default)
     beads: BeadList = Field(default_factory=lambda: [1])
 
     @field_validator("isotopes")
@@ -100,6 +110,7 @@ class GridConfig(GridBlock):
     """The grid's own block plus any ``[[grid.also]]`` blocks: a study's figures are rarely one product (classical
     scans at two temperatures, path integrals at one, a single low-temperature point)."""
 
+    #: further blocks (``[[grid.also]]``) whose points join the grid's, each point run once
     also: list[GridBlock] = Field(default_factory=list)
 
     def points(self) -> list[tuple[float, float, str, int]]:
@@ -119,13 +130,21 @@ class Expectation(_Strict):
     the report: ``expected`` holds at every run of ``temperature_k`` and ``isotope`` with ``pressures_gpa`` in
     [low, high] and either ``beads`` (when given) or any path integral (``quantum = true``) or classical nuclei."""
 
+    #: the statement in words, as the report quotes it
     statement: str
+    #: where it was published (a figure or table), for the report
     source: str = ""
+    #: the temperature of the runs it is about, K
     temperature_k: float = Field(gt=0)
+    #: the hydrogen isotope of those runs
     isotope: Literal[HYDROGEN_ISOTOPES] = HYDROGEN
+    #: path-integral (true) or classical (false) nuclei
     quantum: bool = False
+    #: the bead count of those runs, when the statement is about one
     beads: int | None = Field(None, ge=1)
+    #: the pressure range it covers, GPa, [low, high]
     pressures_gpa: tuple[float, float]
+    #: the cell's class there
     expected: Literal["cubic", "not cubic"]
 
     @model_validator(mode="after")
@@ -146,12 +165,15 @@ class Expectation(_Strict):
 
 
 class AnalysisConfig(_Strict):
+    """``[analysis]``: what the report analyses and how; may change between calls without rerunning any MD."""
+
     #: equilibration dropped from the start of each run, ps; "auto": each run's own end of transient, found from its
     #: volume and cell angles (Chodera's maximum of effective samples: hydropimd.analysis.equilibration)
     discard_ps: float | Literal["auto"] = 0.0
     #: false: run the MD only (no report, and no check that the runs are long enough for one; 'study report'
     #: analyses them later), e.g. short runs that only test the set-up
     report: bool = True
+    #: X-ray wavelengths of the powder patterns, A (default: the study's two, 0.3344 and 0.2952)
     wavelengths_angstrom: list[float] = Field(default_factory=lambda: [0.3344, 0.2952])
     #: published statements the report checks the runs against (a reproduction's "paper versus us" table)
     expectations: list[Expectation] = Field(default_factory=list)
@@ -167,26 +189,40 @@ class AnalysisConfig(_Strict):
 class ClusterConfig(_Strict):
     """A dpdispatcher machine and resources (https://docs.deepmodeling.com/projects/dpdispatcher)."""
 
+    #: the scheduler: dpdispatcher's batch type (Slurm, PBS, LSF, Shell, ...)
     batch_type: str = "Slurm"
+    #: how files reach the machine: LocalContext (a shared file system) or SSHContext (then remote_profile)
     context_type: str = "LocalContext"
+    #: the folder on the machine where the jobs run
     remote_root: str
+    #: dpdispatcher's remote profile (host, username, ... for SSHContext)
     remote_profile: dict = Field(default_factory=dict)
+    #: the queue (partition) the jobs go to; empty: the scheduler's default
     queue_name: str = ""
+    #: cores per job, given to the run as its bead groups
     cpu_per_node: int = Field(1, ge=1)
+    #: runs per job (dpdispatcher's group size)
     group_size: int = Field(1, ge=1)
+    #: extra scheduler lines (e.g. "#SBATCH --time=24:00:00")
     custom_flags: list[str] = Field(default_factory=list)
     #: shell lines run before each job (e.g. activating the environment holding hydropimd)
     source_list: list[str] = Field(default_factory=list)
+    #: environment variables of each job
     envs: dict = Field(default_factory=dict)
+    #: the Python that runs hydropimd on the machine
     python: str = "python3"
 
 
 class ExecutionConfig(_Strict):
+    """``[execution]``: where the runs go: this machine's cores, or a cluster through dpdispatcher."""
+
+    #: local: a pool of worker processes here; dpdispatcher: one job per run (or group) on [execution.cluster]
     mode: Literal["local", "dpdispatcher"] = "local"
     # one run per core by default: a classical run's force call is single-threaded; the cores are shared among the
     # runs that go at once, as bead groups (Study.run_local), so a run alone gets them all
     workers: int = Field(default_factory=lambda: len(os.sched_getaffinity(0)), ge=1,
                          description="runs advanced at once on this machine")
+    #: the machine and resources of mode dpdispatcher
     cluster: ClusterConfig | None = None
 
     @model_validator(mode="after")
@@ -197,15 +233,22 @@ class ExecutionConfig(_Strict):
 
 
 class StudyConfig(_Strict):
+    """A study: a grid of path-integral (or classical) NPT runs of one structure with one potential, and its
+    report."""
+
     #: the system (structure and pair table) in one table, instead of [structure] and potential.pair
     system: SystemSettings | None = None
+    #: the model, its pair baseline and committee
     potential: PotentialConfig
     #: the start structure (required here or in [system]); the grid's isotopes replace its isotope
     structure: StructureSettings | None = None
+    #: the (temperature, pressure, isotope, beads) points, one run each
     grid: GridConfig
     #: the MD stage's own settings model: every key of ``hydropimd md run`` but the structure, potential and point
     md: MDOptions
+    #: what the report analyses
     analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
+    #: where the runs go
     execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
 
     @model_validator(mode="after")
