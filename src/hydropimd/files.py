@@ -88,8 +88,10 @@ def write_through_sibling(path: str | os.PathLike, write: Callable[[Path], objec
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except OSError as err:
-        raise (no_room_error(err, path) or RunFailed(f"cannot write {path}: {err.strerror}; check the folder and "
-                                                      "run the command again (the file was left as it was)")) from None
+        full = no_room_error(err, path)
+        if full is None:
+            raise  # a path that cannot be written (no folder, no permission): the caller's bad input
+        raise full from None
     finally:
         tmp.unlink(missing_ok=True)
     return path

@@ -3,7 +3,7 @@
 import numpy as np
 
 from hydropimd.md.settings import MDSettings
-from hydropimd.md.run import run_md
+from hydropimd.md.api import run_md
 from hydropimd.structures import build_lah10, set_isotope
 from tests.md.conftest import mean_and_error, read_table
 

@@ -8,7 +8,8 @@ from pydantic import ValidationError
 from hydropimd.errors import InputError
 from hydropimd.md.beads import kinetic_energy_ratio
 from hydropimd.md.piglet import ATOMIC_FREQUENCY, KB_OVER_HBAR, choose_range, fitted_ranges, piglet_matrices
-from hydropimd.md.run import MDRun, run_md
+from hydropimd.md.api import run_md
+from hydropimd.md.run import MDRun
 from hydropimd.md.settings import MDSettings
 from hydropimd.structures import build_lah10
 from tests.md.conftest import mean_and_error, read_table
